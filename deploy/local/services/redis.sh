@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Our own Redis (Debian's redis-server) on $CF_REDIS_PORT with AOF everysec, data under
+# $CF_STATE/data/redis. Subcommands: fetch | start | stop | status | env.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+NAME=redis
+PORT=$CF_REDIS_PORT
+DIR="$CF_DATA/redis"
+LOG="$CF_LOGS/$NAME.log"
+
+ping_ok() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
+
+case "${1:-}" in
+  fetch)
+    if ! command -v redis-server >/dev/null; then
+      cf_log "installing Debian's redis-server"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >&2 \
+        || cf_die "redis: apt-get install redis-server failed"
+    fi
+    ;;
+  start)
+    if cf_pid "$NAME" >/dev/null && ping_ok; then exit 0; fi
+    cf_require_free_port "$NAME" "$PORT"
+    mkdir -p "$DIR"
+    # setsid + --daemonize no keeps the pid ours; appendfsync everysec: at most a second of
+    # writes at risk on a machine crash, none on a process crash.
+    cf_spawn "$NAME" "$LOG" redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DIR" \
+      --appendonly yes --appendfsync everysec --save "" --daemonize no \
+      --maxmemory "${CF_REDIS_MAXMEMORY:-1gb}" --maxmemory-policy noeviction
+    cf_wait "$NAME" 30 ping_ok
+    ;;
+  stop)
+    cf_stop "$NAME" 30
+    ;;
+  status)
+    if cf_pid "$NAME" >/dev/null && ping_ok; then
+      printf '%-11s %-8s %-40s rss=%sMiB\n' "$NAME" running "redis://127.0.0.1:$PORT" $(( $(cf_rss_kib "$NAME") / 1024 ))
+    else
+      printf '%-11s %-8s %-40s\n' "$NAME" stopped "redis://127.0.0.1:$PORT"
+      exit 3
+    fi
+    ;;
+  env)
+    echo "REDIS_URL=redis://127.0.0.1:$PORT"
+    ;;
+  *) cf_die "usage: $0 fetch|start|stop|status|env" ;;
+esac

@@ -1,0 +1,139 @@
+// The only module that touches chdb: opening Sessions on the data directory, running
+// statements, streaming results and raw (binary-safe) inserts. Everything above it speaks HTTP.
+import { randomUUID } from "node:crypto";
+import { rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { drainPending, Session, type StreamChunk } from "chdb";
+
+/** The native entry behind chdb's raw insert: `prefix` + newline + `data`, any input format. */
+interface NativeInsert {
+  InsertRawAsyncConnection(
+    connection: unknown,
+    prefix: string,
+    data: Buffer,
+    countLines: boolean,
+  ): Promise<{ rowsWritten: number; bytesWritten: number; elapsed: number }>;
+}
+
+// chdb's public insert() whitelists text formats; RowBinary and friends need the same native
+// call with the client's own INSERT … FORMAT line, which is exactly what the server would run.
+const require = createRequire(import.meta.url);
+const native = require(
+  join(dirname(require.resolve("chdb")), "dist", "loader.js"),
+).loadNative() as NativeInsert;
+
+export interface EngineSummary {
+  readRows: number;
+  readBytes: number;
+  writtenRows: number;
+  writtenBytes: number;
+  elapsedSeconds: number;
+}
+
+/** One chdb connection on the shared data directory; its calls run one after another. */
+export class EngineSession {
+  readonly #session: Session;
+  constructor(dataDir: string) {
+    this.#session = new Session(dataDir);
+  }
+
+  /** Runs statements that return nothing (USE, SET); several at once, separated by `;`. */
+  async run(statements: readonly string[]): Promise<void> {
+    if (statements.length > 0)
+      await this.#session.queryAsync(statements.join(";\n"), { format: "TabSeparated" });
+  }
+
+  /** Runs one query to completion and returns its whole output. */
+  async queryAll(
+    sql: string,
+    format: string,
+  ): Promise<{ bytes: Uint8Array; summary: EngineSummary }> {
+    const result = await this.#session.queryAsync(sql, { format });
+    return {
+      bytes: result.bytes(),
+      summary: {
+        readRows: result.rowsRead,
+        readBytes: result.bytesRead,
+        writtenRows: 0,
+        writtenBytes: 0,
+        elapsedSeconds: result.elapsed,
+      },
+    };
+  }
+
+  /** Streams a SELECT-like query block by block; the engine refuses DDL and INSERT here (code 36). */
+  stream(sql: string, format: string, signal: AbortSignal): AsyncIterable<StreamChunk> {
+    return this.#session.queryStream(sql, { format, signal });
+  }
+
+  /**
+   * `INSERT … FORMAT X` with its data, bytes untouched. chdb runs the statement and the data
+   * as one text in which a blank line ("\n\n") ends the inline data (the rest would be parsed
+   * as another statement: rows lost, or binary garbage run as SQL). Data holding a blank line
+   * (any RowBinary with 0x0A0A, CSV with empty lines in quoted fields) is therefore spooled to
+   * a file the same statement reads with FROM INFILE.
+   */
+  async insert(statement: string, data: Buffer, spoolDir: string): Promise<EngineSummary> {
+    const fromFile = data.indexOf("\n\n") >= 0 ? withInfile(statement, spoolDir) : undefined;
+    let raw: Awaited<ReturnType<NativeInsert["InsertRawAsyncConnection"]>>;
+    if (fromFile) {
+      await writeFile(fromFile.path, data);
+      try {
+        raw = await native.InsertRawAsyncConnection(
+          this.#session.connection,
+          fromFile.statement,
+          Buffer.alloc(0),
+          false,
+        );
+      } finally {
+        await rm(fromFile.path, { force: true });
+      }
+    } else {
+      raw = await native.InsertRawAsyncConnection(this.#session.connection, statement, data, false);
+    }
+    return {
+      readRows: raw.rowsWritten,
+      readBytes: raw.bytesWritten,
+      writtenRows: raw.rowsWritten,
+      writtenBytes: raw.bytesWritten,
+      elapsedSeconds: raw.elapsed,
+    };
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+}
+
+const trailingFormat = /\bFORMAT\s+[A-Za-z0-9_]+\s*;?\s*$/i;
+
+/**
+ * The client's statement reading its data from a spool file: `FROM INFILE '<file>'` goes
+ * right before the trailing `FORMAT X` (where ClickHouse's grammar puts it). Undefined when
+ * the statement has no trailing FORMAT or carries SETTINGS (INFILE must precede them): then
+ * the data stays inline.
+ */
+export function withInfile(
+  statement: string,
+  spoolDir: string,
+): { statement: string; path: string } | undefined {
+  const format = trailingFormat.exec(statement);
+  if (!format || /\bSETTINGS\b/i.test(statement)) return undefined;
+  const path = join(spoolDir, `insert-${randomUUID()}.data`);
+  const literal = `'${path.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+  return {
+    statement: `${statement.slice(0, format.index)}FROM INFILE ${literal} ${statement.slice(format.index)}`,
+    path,
+  };
+}
+
+/** True when the engine refused to stream a statement (DDL, INSERT …): run it whole instead. */
+export function isStreamingUnsupported(error: unknown): boolean {
+  return error instanceof Error && error.message.includes("Streaming query is not supported");
+}
+
+/** Waits until no native call is outstanding (after every Session was closed). */
+export async function drainEngine(): Promise<void> {
+  await drainPending();
+}

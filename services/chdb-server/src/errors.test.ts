@@ -1,0 +1,35 @@
+// Goal: engine errors keep ClickHouse's own code and text; statuses follow the server's table.
+import { describe, expect, it } from "vitest";
+import { engineFailure, frontFailure, httpStatusFor } from "./errors.ts";
+
+describe("engineFailure", () => {
+  it("keeps the code from chdb's field and appends the version like the server", () => {
+    const error = Object.assign(
+      new Error("Code: 60. DB::Exception: Unknown table x. (UNKNOWN_TABLE)"),
+      { clickhouseCode: 60 },
+    );
+    expect(engineFailure(error, "26.7.2.1")).toEqual({
+      code: 60,
+      message: "Code: 60. DB::Exception: Unknown table x. (UNKNOWN_TABLE) (version 26.7.2.1)",
+    });
+  });
+  it("reads the code from the text when the field is missing", () => {
+    expect(
+      engineFailure(
+        new Error("Code: 395. DB::Exception: boom. (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO)"),
+        "v",
+      ).code,
+    ).toBe(395);
+  });
+  it("words the front's own failures like the server", () => {
+    expect(frontFailure(373, "Session s is locked by a concurrent client", "v").message).toBe(
+      "Code: 373. DB::Exception: Session s is locked by a concurrent client. (SESSION_IS_LOCKED) (version v)",
+    );
+  });
+});
+
+describe("httpStatusFor", () => {
+  it("maps syntax errors to 400, unknown tables to 404, the rest to 500", () => {
+    expect([httpStatusFor(62), httpStatusFor(60), httpStatusFor(395)]).toEqual([400, 404, 500]);
+  });
+});

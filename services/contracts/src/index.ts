@@ -1,0 +1,30 @@
+// @creditflow/contracts: what producers and the consumer agree on (topics, subjects, the
+// Confluent wire format, the Avro schemas and their mapping to the engine, input
+// validation). The only public door of the package.
+export {
+  commandFromRecord,
+  ledgerRecordFromEntry,
+  recordFromCommand,
+  usageEventFromRecord,
+  usageRecordFromEvent,
+} from "./mapping.ts";
+export {
+  AVRO_OPTIONS,
+  type CommandBody,
+  type CreditCommandRecord,
+  creditCommandSchema,
+  type LedgerEntryRecord,
+  ledgerEntrySchema,
+  type UsageEventRecord,
+  usageEventSchema,
+} from "./schemas.ts";
+export { DEFAULT_PARTITIONS, type TopicNames, topicNames, valueSubject } from "./topics.ts";
+export {
+  type FieldError,
+  ID_PATTERN,
+  type UsageInput,
+  UsageInputSchema,
+  type Validated,
+  validateUsage,
+} from "./validate.ts";
+export { frameWire, MAGIC_BYTE, unframeWire, WIRE_HEADER_BYTES, type WireFrame } from "./wire.ts";

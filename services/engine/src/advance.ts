@@ -1,0 +1,258 @@
+// Lazy time: everything that happens because time passed (resets and refreshes, the fall-back to the
+// free tier after a cancel, expiries once the allowed lateness is over), run in time order.
+
+import { firstBoundaryIndexAfter, nextBoundary } from "./calendar.ts";
+import { assert, assertMicros } from "./errors.ts";
+import { MAX_ADVANCE_STEPS } from "./limits.ts";
+import {
+  copyState,
+  type EngineContext,
+  ledgerBalanceMicros,
+  makeTierGrant,
+  tierById,
+} from "./state.ts";
+import type { Grant, LedgerEntry, MemberState } from "./types.ts";
+
+type Step =
+  | { kind: "refresh"; atMs: number; grant: Grant }
+  | { kind: "fallback"; atMs: number }
+  | { kind: "expire"; atMs: number; grant: Grant };
+
+/** Order of steps due at the same instant: refreshes, then the fall-back, then expiries. */
+const REFRESH = 0;
+const FALLBACK = 1;
+const EXPIRE = 2;
+
+/** The earliest step due at or before `untilMs` (expiries are due lateness after expiresAt). */
+function earliestStep(state: MemberState, untilMs: number, latenessMs: number): Step | null {
+  // Runs on every apply: scan without allocating until the winner is known.
+  let bestAt = Number.POSITIVE_INFINITY;
+  let bestKind = -1;
+  let bestGrant: Grant | null = null;
+  for (const g of state.grants) {
+    if (g.recurrence !== null) {
+      const at = nextBoundary(g.recurrence);
+      if (at < bestAt || (at === bestAt && REFRESH < bestKind)) {
+        bestAt = at;
+        bestKind = REFRESH;
+        bestGrant = g;
+      }
+    }
+    if (g.expiresAtMs !== null) {
+      const at = g.expiresAtMs + latenessMs;
+      if (at < bestAt) {
+        bestAt = at;
+        bestKind = EXPIRE;
+        bestGrant = g;
+      }
+    }
+  }
+  const cancelAt = state.tier.cancelAtMs;
+  if (cancelAt !== null && (cancelAt < bestAt || (cancelAt === bestAt && bestKind === EXPIRE))) {
+    bestAt = cancelAt;
+    bestKind = FALLBACK;
+  }
+  if (bestAt > untilMs) return null;
+  if (bestKind === FALLBACK) return { kind: "fallback", atMs: bestAt };
+  assert(bestGrant !== null, "a grant step has its grant");
+  return bestKind === REFRESH
+    ? { kind: "refresh", atMs: bestAt, grant: bestGrant }
+    : { kind: "expire", atMs: bestAt, grant: bestGrant };
+}
+
+/** When the state next needs time to pass (the sweeper's deadline), or null if nothing is scheduled. */
+export function nextDeadlineMs(
+  state: MemberState,
+  ctx: Pick<EngineContext, "config">,
+): number | null {
+  const step = earliestStep(state, Number.MAX_SAFE_INTEGER, ctx.config.plans.allowedLatenessMs);
+  return step === null ? null : step.atMs;
+}
+
+/** Appends entries with running balances; the one place time-driven entries are made. */
+class EntryWriter {
+  balanceMicros: number;
+  readonly entries: LedgerEntry[];
+  readonly state: MemberState;
+  readonly processedAtMs: number;
+
+  constructor(state: MemberState, entries: LedgerEntry[], processedAtMs: number) {
+    this.state = state;
+    this.entries = entries;
+    this.processedAtMs = processedAtMs;
+    this.balanceMicros = ledgerBalanceMicros(state);
+  }
+
+  push(entry: Omit<LedgerEntry, "userId" | "balanceAfterMicros" | "processedAtMs">): void {
+    assert(
+      Number.isSafeInteger(entry.amountMicros) && !Object.is(entry.amountMicros, -0),
+      "amount is an integer",
+    );
+    this.balanceMicros += entry.amountMicros;
+    assertMicros(this.balanceMicros, "balance after");
+    this.entries.push({
+      ...entry,
+      userId: this.state.userId,
+      balanceAfterMicros: this.balanceMicros,
+      processedAtMs: this.processedAtMs,
+    });
+  }
+}
+
+export { EntryWriter };
+
+/** Repays carried overdraft from a refreshed grant; returns what was repaid. */
+function repayDebt(state: MemberState, grant: Grant): number {
+  const repaid = Math.min(state.debtMicros, grant.remainingMicros);
+  state.debtMicros -= repaid;
+  grant.remainingMicros -= repaid;
+  return repaid;
+}
+
+function refresh(
+  state: MemberState,
+  grant: Grant,
+  atMs: number,
+  untilMs: number,
+  w: EntryWriter,
+  ctx: EngineContext,
+): void {
+  const rec = grant.recurrence;
+  assert(rec !== null, "a refreshed grant recurs");
+  const before = grant.remainingMicros;
+  const beforeAmount = grant.amountMicros;
+  let tierChanged = false;
+  if (grant.id === state.tier.grantId && state.tier.pendingTierId !== null) {
+    // A downgrade takes effect at the next refresh.
+    state.tier.tierId = state.tier.pendingTierId;
+    state.tier.pendingTierId = null;
+    grant.amountMicros = tierById(ctx.config, state.tier.tierId).monthlyAllowanceMicros;
+    tierChanged = true;
+  }
+  grant.remainingMicros = grant.amountMicros;
+  const repaid = state.debtMicros > 0 ? repayDebt(state, grant) : 0;
+  rec.nextIndex += 1;
+  if (
+    before !== grant.remainingMicros ||
+    repaid > 0 ||
+    tierChanged ||
+    beforeAmount !== grant.amountMicros
+  ) {
+    // Balance change: the refill (amount - before); repaid debt moves from debt to the grant.
+    w.push({
+      id: `${state.userId}:reset:${grant.id}:${atMs}`,
+      kind: "reset",
+      grantId: grant.id,
+      cls: grant.cls,
+      amountMicros: grant.amountMicros - before,
+      detailMicros: before,
+      feature: null,
+      taskId: null,
+      eventAtMs: atMs,
+    });
+  } else if (rec.period !== "1mo") {
+    // Nothing changes on the following refreshes either until something happens: skip them at once.
+    // (Only steps of other grants can fall in between, and they do not touch this one.)
+    rec.nextIndex = Math.max(
+      rec.nextIndex,
+      firstBoundaryIndexAfter(rec.period, rec.anchorMs, untilMs),
+    );
+  }
+  if (grant.expiresAtMs !== null && nextBoundary(rec) >= grant.expiresAtMs) grant.recurrence = null;
+}
+
+function fallBackToFree(
+  state: MemberState,
+  atMs: number,
+  w: EntryWriter,
+  ctx: EngineContext,
+): void {
+  const free = tierById(ctx.config, ctx.config.plans.freeTierId);
+  const grant = makeTierGrant(free, state.tier.anchorMs, atMs, free.monthlyAllowanceMicros);
+  state.grants.push(grant);
+  state.tier = {
+    tierId: free.id,
+    billing: "free",
+    anchorMs: state.tier.anchorMs,
+    grantId: grant.id,
+    pendingTierId: null,
+    cancelAtMs: null,
+  };
+  repayDebt(state, grant);
+  w.push({
+    id: `${state.userId}:grant:${grant.id}:${atMs}`,
+    kind: "grant",
+    grantId: grant.id,
+    cls: grant.cls,
+    amountMicros: grant.amountMicros,
+    detailMicros: 0,
+    feature: null,
+    taskId: null,
+    eventAtMs: atMs,
+  });
+}
+
+function forfeit(state: MemberState, grant: Grant, w: EntryWriter): void {
+  const index = state.grants.indexOf(grant);
+  assert(index >= 0, "an expiring grant is held");
+  state.grants.splice(index, 1);
+  if (grant.remainingMicros > 0) {
+    w.push({
+      id: `${state.userId}:expire:${grant.id}:${grant.expiresAtMs}`,
+      kind: "expire",
+      grantId: grant.id,
+      cls: grant.cls,
+      amountMicros: -grant.remainingMicros,
+      detailMicros: 0,
+      feature: null,
+      taskId: null,
+      eventAtMs: grant.expiresAtMs ?? 0,
+    });
+  }
+}
+
+/**
+ * Runs every step due up to `nowMs` on `state` in place, appending entries. Time never goes back:
+ * an earlier `nowMs` does nothing.
+ */
+export function advanceInPlace(
+  state: MemberState,
+  nowMs: number,
+  entries: LedgerEntry[],
+  ctx: EngineContext,
+): void {
+  const lateness = ctx.config.plans.allowedLatenessMs;
+  let w: EntryWriter | null = null;
+  for (let steps = 0; ; steps++) {
+    assert(steps < MAX_ADVANCE_STEPS, "advance ends within MAX_ADVANCE_STEPS");
+    const step = earliestStep(state, nowMs, lateness);
+    if (step === null) break;
+    w ??= new EntryWriter(state, entries, Math.max(ctx.nowMs, nowMs));
+    if (step.kind === "refresh") refresh(state, step.grant, step.atMs, nowMs, w, ctx);
+    else if (step.kind === "fallback") fallBackToFree(state, step.atMs, w, ctx);
+    else forfeit(state, step.grant, w);
+  }
+  if (nowMs > state.clockMs) state.clockMs = nowMs;
+}
+
+function nextDeadlineUnder(state: MemberState, nowMs: number, ctx: EngineContext): boolean {
+  const d = nextDeadlineMs(state, ctx);
+  return d !== null && d <= nowMs;
+}
+
+/** Pure form for the sweeper: the state advanced to `nowMs` and the entries that produced. */
+export function advanceTo(
+  state: MemberState,
+  ctx: EngineContext,
+): { state: MemberState; entries: LedgerEntry[] } {
+  if (!nextDeadlineUnder(state, ctx.nowMs, ctx)) {
+    if (ctx.nowMs <= state.clockMs) return { state, entries: [] };
+    const moved = copyState(state);
+    moved.clockMs = ctx.nowMs;
+    return { state: moved, entries: [] };
+  }
+  const next = copyState(state);
+  const entries: LedgerEntry[] = [];
+  advanceInPlace(next, ctx.nowMs, entries, ctx);
+  return { state: next, entries };
+}

@@ -1,0 +1,73 @@
+// Goal: the Redis form of a member's state round-trips exactly, is versioned, rejects corrupt
+// values with EngineError(state_invalid), and stays small with many grants.
+
+import { describe, expect, it } from "vitest";
+import { apply } from "./apply.ts";
+import { decodeState, encodeState } from "./codec.ts";
+import { EngineError } from "./errors.ts";
+import { bonus, C, command, ctxAt, DAY, HOUR, newMember, T0, usage } from "./fixtures.ts";
+import type { EngineInput, MemberState } from "./types.ts";
+
+function run(s: MemberState, inputs: EngineInput[], nowMs: number): MemberState {
+  for (const input of inputs) s = apply(s, input, ctxAt(nowMs)).state;
+  return s;
+}
+
+/** A member with `grants` grants in all and a full memory of recent ids. */
+function memberWithGrants(grants: number): MemberState {
+  let s = newMember();
+  for (let i = 1; i < grants; i++)
+    s = apply(s, bonus(`promo-2026-${i}`, T0, 5 * C, T0 + (10 + i) * DAY), ctxAt(T0)).state;
+  for (let i = 0; i < 64; i++) {
+    s = apply(
+      s,
+      usage(`evt-${i}`, T0 + HOUR + i, 10_000, { taskId: `task-${i % 12}` }),
+      ctxAt(T0 + HOUR + i),
+    ).state;
+  }
+  return s;
+}
+
+describe("state codec", () => {
+  it("round-trips exactly: every field, carried debt, pending tier, windows, refusals, tasks", () => {
+    const S = T0 + DAY;
+    let s = run(
+      newMember(),
+      [bonus("b1", T0, 5 * C, T0 + 3 * DAY, { recurrence: "5h" }), usage("e1", T0 + HOUR, 300 * C)],
+      T0 + HOUR,
+    );
+    s = run(
+      s,
+      [
+        command("subscription_start", "sub", S, { tierId: "pro", billing: "annual" }),
+        command("subscription_change", "down", S, { tierId: "plus" }),
+        command("migrate_legacy", "mig", S, { unusedUses: { ppt: 3 } }),
+        command("revoke_grant", "nope", S, { grantId: "missing" }),
+      ],
+      S,
+    );
+    const text = encodeState(s);
+    expect(decodeState(text)).toEqual(s);
+    expect(encodeState(decodeState(text))).toBe(text);
+    expect(text.startsWith("[1,")).toBe(true);
+  });
+
+  it("rejects another version and corrupt values with state_invalid", () => {
+    const text = encodeState(newMember());
+    expect(() => decodeState(text.replace(/^\[1,/, "[2,"))).toThrow(EngineError);
+    expect(() => decodeState("{")).toThrow(/not JSON/);
+    expect(() => decodeState('[1,"u1",0]')).toThrow(/tier is not an array/);
+    try {
+      decodeState("[1]");
+    } catch (e) {
+      expect((e as EngineError).code).toBe("state_invalid");
+    }
+  });
+
+  it("stays small: sizes for 1, 5 and 50 grants with a full id memory", () => {
+    const sizes = [1, 5, 50].map((n) => encodeState(memberWithGrants(n)).length);
+    // Printed by the bench too; the bounds catch a regression of the compact form.
+    expect(sizes[0]).toBeLessThan(9_000);
+    expect(sizes[2]! - sizes[0]!).toBeLessThan(50 * 80);
+  });
+});

@@ -1,0 +1,153 @@
+// A member's state: opening one, copying it for a pure apply, its balance, and the debit order.
+
+import { boundaryAt, firstBoundaryIndexAfter } from "./calendar.ts";
+import type { EngineConfig, Tier } from "./config.ts";
+import { assert, assertMicros } from "./errors.ts";
+import type { Grant, LedgerEntry, MemberState } from "./types.ts";
+
+/** What every apply and query runs against: the configuration and the processing time. */
+export interface EngineContext {
+  config: EngineConfig;
+  /** Processing time (the adapter's clock), epoch ms. */
+  nowMs: number;
+}
+
+export function tierById(config: EngineConfig, tierId: string): Tier {
+  const tier = config.tiersById.get(tierId);
+  assert(tier !== undefined, `tier ${tierId} is in the plans`);
+  return tier;
+}
+
+/** Balance as the ledger sees it: every grant held (active or not) minus carried overdraft. */
+export function ledgerBalanceMicros(state: MemberState): number {
+  let sum = -state.debtMicros;
+  for (const g of state.grants) sum += g.remainingMicros;
+  assertMicros(sum, "balance");
+  return sum;
+}
+
+export function isEligibleAt(grant: Grant, atMs: number): boolean {
+  return grant.effectiveFromMs <= atMs && (grant.expiresAtMs === null || atMs < grant.expiresAtMs);
+}
+
+/**
+ * Debit order (DESIGN.md): bonus before subscription; inside a class earliest expiry first (never
+ * expiring last), then priority, then oldest, then grant id.
+ */
+export function debitOrder(a: Grant, b: Grant): number {
+  if (a.cls !== b.cls) return a.cls === "bonus" ? -1 : 1;
+  const ea = a.expiresAtMs ?? Number.POSITIVE_INFINITY;
+  const eb = b.expiresAtMs ?? Number.POSITIVE_INFINITY;
+  if (ea !== eb) return ea < eb ? -1 : 1;
+  if (a.priority !== b.priority) return a.priority - b.priority;
+  if (a.createdAtMs !== b.createdAtMs) return a.createdAtMs - b.createdAtMs;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Grants with credits usable for usage at `atMs`, in debit order. */
+export function debitableGrants(state: MemberState, atMs: number): Grant[] {
+  const out: Grant[] = [];
+  for (const g of state.grants) if (g.remainingMicros > 0 && isEligibleAt(g, atMs)) out.push(g);
+  if (out.length > 1) out.sort(debitOrder);
+  return out;
+}
+
+/** A tier grant: the tier's monthly allowance, reset every month at the anchor. */
+export function makeTierGrant(
+  tier: Tier,
+  anchorMs: number,
+  fromMs: number,
+  remainingMicros: number,
+): Grant {
+  return {
+    id: `tier:${fromMs}`,
+    cls: "subscription",
+    source: "subscription",
+    amountMicros: tier.monthlyAllowanceMicros,
+    remainingMicros,
+    effectiveFromMs: fromMs,
+    expiresAtMs: null,
+    priority: 0,
+    createdAtMs: fromMs,
+    recurrence: {
+      period: "1mo",
+      anchorMs,
+      nextIndex: firstBoundaryIndexAfter("1mo", anchorMs, fromMs),
+    },
+  };
+}
+
+/**
+ * A new member on the free tier, anchored at sign-up, with the entry granting the free allowance.
+ * The consumer calls it when it has no state for a user.
+ */
+export function openMember(
+  userId: string,
+  signUpAtMs: number,
+  ctx: EngineContext,
+): { state: MemberState; entries: LedgerEntry[] } {
+  assert(userId.length > 0, "userId is not empty");
+  assert(Number.isSafeInteger(signUpAtMs) && signUpAtMs >= 0, "signUpAtMs is a time");
+  const free = tierById(ctx.config, ctx.config.plans.freeTierId);
+  const grant = makeTierGrant(free, signUpAtMs, signUpAtMs, free.monthlyAllowanceMicros);
+  const state: MemberState = {
+    userId,
+    clockMs: signUpAtMs,
+    tier: {
+      tierId: free.id,
+      billing: "free",
+      anchorMs: signUpAtMs,
+      grantId: grant.id,
+      pendingTierId: null,
+      cancelAtMs: null,
+    },
+    grants: [grant],
+    debtMicros: 0,
+    window5h: null,
+    window7d: null,
+    migrated: false,
+    recentTasks: [],
+    applied: [],
+  };
+  const entry: LedgerEntry = {
+    id: `${userId}:grant:${grant.id}:${signUpAtMs}`,
+    kind: "grant",
+    userId,
+    grantId: grant.id,
+    cls: "subscription",
+    amountMicros: grant.amountMicros,
+    balanceAfterMicros: grant.amountMicros,
+    detailMicros: 0,
+    feature: null,
+    taskId: null,
+    eventAtMs: signUpAtMs,
+    processedAtMs: Math.max(ctx.nowMs, signUpAtMs),
+  };
+  return { state, entries: [entry] };
+}
+
+/** A copy deep enough that apply can change it without touching the caller's state. */
+export function copyState(s: MemberState): MemberState {
+  return {
+    userId: s.userId,
+    clockMs: s.clockMs,
+    tier: { ...s.tier },
+    grants: s.grants.map((g) => ({
+      ...g,
+      recurrence: g.recurrence === null ? null : { ...g.recurrence },
+    })),
+    debtMicros: s.debtMicros,
+    window5h: s.window5h === null ? null : { ...s.window5h },
+    window7d: s.window7d === null ? null : { ...s.window7d },
+    migrated: s.migrated,
+    // Task summaries and applied records are replaced, never changed in place.
+    recentTasks: s.recentTasks.slice(),
+    applied: s.applied.slice(),
+  };
+}
+
+/** The end of the cycle after the current one (a migration grant lasts at least to it). */
+export function endOfNextFullCycleMs(state: MemberState, atMs: number): number {
+  const n = firstBoundaryIndexAfter("1mo", state.tier.anchorMs, atMs);
+  return boundaryAt("1mo", state.tier.anchorMs, n + 1);
+}

@@ -1,0 +1,248 @@
+// Microbenchmark of the credit engine: applies per second for a mix of usage events over members
+// holding 1, 5 and 50 grants, in memory and through the Redis codec (decode, apply, encode), next
+// to baselines measured in the same run; and the encoded state sizes. Prints markdown tables.
+//   node test/bench/engine.bench.ts
+// Env: BENCH_EVENTS (default 300000 per case), BENCH_MEMBERS (default 1000), BENCH_REPEAT (default 3).
+import { readFileSync } from "node:fs";
+import {
+  apply,
+  decodeState,
+  type EngineContext,
+  encodeState,
+  type MemberState,
+  MICROS_PER_CREDIT,
+  makeConfig,
+  openMember,
+  parsePlans,
+  parseRateCard,
+  type UsageEvent,
+} from "@creditflow/engine";
+
+const eventsPerCase = Number(process.env.BENCH_EVENTS ?? 300_000);
+const memberCount = Number(process.env.BENCH_MEMBERS ?? 1_000);
+const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+
+const readJson = (rel: string) => JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8"));
+const config = makeConfig(
+  parseRateCard(readJson("../../deploy/config/rate-card.json"), "deploy/config/rate-card.json"),
+  parsePlans(readJson("../../deploy/config/plans.json"), "deploy/config/plans.json"),
+);
+
+const T0 = Date.UTC(2026, 0, 10);
+const DAY = 86_400_000;
+
+/** Deterministic pseudo-random numbers (mulberry32): the same run every time. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A member on Pro with `grants` grants in all (the tier grant plus long-lived bonuses). */
+function member(userId: string, grants: number): MemberState {
+  const ctx: EngineContext = { config, nowMs: T0 };
+  let s = openMember(userId, T0, ctx).state;
+  s = apply(
+    s,
+    {
+      type: "subscription_start",
+      id: `${userId}-sub`,
+      userId,
+      atMs: T0,
+      tierId: "pro",
+      billing: "monthly",
+    },
+    ctx,
+  ).state;
+  for (let i = 1; i < grants; i++) {
+    const r = apply(
+      s,
+      {
+        type: "grant_bonus",
+        id: `${userId}-promo-${i}`,
+        userId,
+        atMs: T0,
+        source: "promotion",
+        amountMicros: 1_000 * MICROS_PER_CREDIT,
+        effectiveFromMs: T0,
+        expiresAtMs: T0 + (30 + i) * DAY,
+        priority: i % 3,
+        recurrence: null,
+      },
+      ctx,
+    );
+    s = r.state;
+  }
+  return s;
+}
+
+const MIX = [
+  { feature: "chat", taskKind: null, model: "kimi-k2", input: 2_000, output: 500, cached: 4_000 },
+  {
+    feature: "code",
+    taskKind: null,
+    model: "kimi-k2",
+    input: 8_000,
+    output: 1_500,
+    cached: 20_000,
+  },
+  {
+    feature: "agent",
+    taskKind: "ppt",
+    model: "kimi-k2",
+    input: 12_000,
+    output: 3_000,
+    cached: 24_000,
+  },
+  {
+    feature: "agent",
+    taskKind: "deep_research",
+    model: "kimi-k2-thinking",
+    input: 40_000,
+    output: 3_000,
+    cached: 60_000,
+  },
+  { feature: "image", taskKind: null, model: "image-1", input: 300, output: 4_000, cached: 0 },
+] as const;
+
+/** The events of one case: usage steps of tasks spread over the members, one second apart. */
+function events(prefix: string, n: number): UsageEvent[] {
+  const next = rng(7);
+  const out: UsageEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const m = MIX[Math.floor(next() * MIX.length)]!;
+    const user = `${prefix}-u${i % memberCount}`;
+    out.push({
+      type: "usage",
+      id: `${prefix}-e${i}`,
+      userId: user,
+      taskId: `${user}-t${Math.floor(i / (memberCount * 4))}`,
+      feature: m.feature,
+      taskKind: m.taskKind,
+      model: m.model,
+      inputTokens: Math.floor(m.input * (0.5 + next())),
+      outputTokens: Math.floor(m.output * (0.5 + next())),
+      cachedInputTokens: Math.floor(m.cached * (0.5 + next())),
+      eventAtMs: T0 + 60_000 + Math.floor(i / 10),
+    });
+  }
+  return out;
+}
+
+type Row = { name: string; opsPerSec: number; note: string };
+
+/** Best of `repeat` runs of `body` over `n` operations, in operations per second. */
+function measure(n: number, body: () => void): number {
+  let best = 0;
+  for (let r = 0; r < repeat; r++) {
+    const t = process.hrtime.bigint();
+    body();
+    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    best = Math.max(best, n / seconds);
+  }
+  return best;
+}
+
+const rows: Row[] = [];
+const sizes: { grants: number; codecBytes: number; jsonBytes: number }[] = [];
+
+for (const grants of [1, 5, 50]) {
+  const prefix = `g${grants}`;
+  const evs = events(prefix, eventsPerCase);
+  const fresh = () => {
+    const states = new Map<string, MemberState>();
+    for (let i = 0; i < memberCount; i++)
+      states.set(`${prefix}-u${i}`, member(`${prefix}-u${i}`, grants));
+    return states;
+  };
+
+  // In memory: the engine alone.
+  let states = fresh();
+  const inMemory = measure(evs.length, () => {
+    states = fresh();
+    for (const e of evs) {
+      const ctx: EngineContext = { config, nowMs: e.eventAtMs };
+      const r = apply(states.get(e.userId)!, e, ctx);
+      states.set(e.userId, r.state);
+    }
+  });
+  rows.push({
+    name: `apply, ${grants} grant${grants > 1 ? "s" : ""}`,
+    opsPerSec: inMemory,
+    note: "state in memory",
+  });
+
+  // The consumer's path: decode the stored state, apply, encode it back.
+  const stored = new Map<string, string>();
+  const viaCodec = measure(evs.length, () => {
+    for (const [k, s] of fresh()) stored.set(k, encodeState(s));
+    for (const e of evs) {
+      const ctx: EngineContext = { config, nowMs: e.eventAtMs };
+      const r = apply(decodeState(stored.get(e.userId)!), e, ctx);
+      stored.set(e.userId, encodeState(r.state));
+    }
+  });
+  rows.push({
+    name: `decode + apply + encode, ${grants} grant${grants > 1 ? "s" : ""}`,
+    opsPerSec: viaCodec,
+    note: "as the consumer does",
+  });
+
+  // Baseline in the same run: a JSON round trip of the same state per event (no rules at all).
+  const plain = new Map<string, string>();
+  const jsonRoundTrip = measure(evs.length, () => {
+    for (const [k, s] of states) plain.set(k, JSON.stringify(s));
+    for (const e of evs) plain.set(e.userId, JSON.stringify(JSON.parse(plain.get(e.userId)!)));
+  });
+  rows.push({
+    name: `baseline: JSON.parse + JSON.stringify, ${grants} grant${grants > 1 ? "s" : ""}`,
+    opsPerSec: jsonRoundTrip,
+    note: "no rules",
+  });
+
+  const sample = states.get(`${prefix}-u0`)!;
+  sizes.push({
+    grants,
+    codecBytes: Buffer.byteLength(encodeState(sample)),
+    jsonBytes: Buffer.byteLength(JSON.stringify(sample)),
+  });
+}
+
+// Baseline: a no-op call through the same loop shape.
+const evs = events("noop", eventsPerCase);
+let sink = 0;
+const noop = measure(evs.length, () => {
+  for (const e of evs) sink += e.inputTokens & 1;
+});
+rows.push({
+  name: "baseline: loop over the events, no apply",
+  opsPerSec: noop,
+  note: String(sink % 2) === "x" ? "" : "loop cost",
+});
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const common = rows.find((r) => r.name === "apply, 5 grants")!.opsPerSec;
+console.log(
+  `\n## Engine: applies per second (node ${process.version}, one core, best of ${repeat}, ${fmt(eventsPerCase)} events over ${fmt(memberCount)} members per case)\n`,
+);
+console.log("| case | ops/s | vs apply, 5 grants | note |");
+console.log("|---|---:|---:|---|");
+for (const r of rows)
+  console.log(
+    `| ${r.name} | ${fmt(r.opsPerSec)} | ${(r.opsPerSec / common).toFixed(2)}x | ${r.note} |`,
+  );
+console.log(
+  `\nTarget: > 200,000 applies/s for the common case (1-5 grants): ${common > 200_000 ? "met" : "NOT met"}.`,
+);
+console.log("\n## Stored state size (after the member's memory of recent ids is full)\n");
+console.log("| grants | encodeState bytes | JSON.stringify bytes | ratio |");
+console.log("|---:|---:|---:|---:|");
+for (const s of sizes)
+  console.log(
+    `| ${s.grants} | ${fmt(s.codecBytes)} | ${fmt(s.jsonBytes)} | ${(s.codecBytes / s.jsonBytes).toFixed(2)} |`,
+  );
