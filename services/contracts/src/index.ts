@@ -9,7 +9,7 @@ export {
   usageRecordFromEvent,
 } from "./mapping.ts";
 export {
-  AVRO_OPTIONS,
+  avroOptions,
   type CommandBody,
   type CreditCommandRecord,
   creditCommandSchema,

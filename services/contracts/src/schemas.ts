@@ -6,11 +6,14 @@ import avro from "avsc";
 
 const schemaDir = new URL("../../../schemas/", import.meta.url);
 
-export const AVRO_OPTIONS = { wrapUnions: "auto" } as const;
+/** avsc options; a fresh object per parse, because avsc records parsed names in it. */
+export function avroOptions(): { wrapUnions: "auto" } {
+  return { wrapUnions: "auto" };
+}
 
 function load(file: string): { raw: string; type: avro.Type } {
   const raw = readFileSync(new URL(file, schemaDir), "utf8");
-  return { raw, type: avro.Type.forSchema(JSON.parse(raw), AVRO_OPTIONS) };
+  return { raw, type: avro.Type.forSchema(JSON.parse(raw), avroOptions()) };
 }
 
 export const usageEventSchema = load("usage-event.avsc");

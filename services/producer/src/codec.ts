@@ -1,0 +1,138 @@
+// Avro through the schema registry: registers our schemas under their subjects (the
+// registry's global BACKWARD rule decides what may change), caches the ids, and encodes and
+// decodes in the Confluent wire format. Decoding classifies what is wrong with a record so the
+// consumer can dead-letter it with a reason.
+import {
+  avroOptions,
+  creditCommandSchema,
+  frameWire,
+  ledgerEntrySchema,
+  type TopicNames,
+  unframeWire,
+  usageEventSchema,
+  valueSubject,
+} from "@creditflow/contracts";
+import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import avro from "avsc";
+import { ProducerError } from "./errors.ts";
+
+/** Bound on one registry request. */
+const REGISTRY_TIMEOUT_MS = 10_000;
+
+export type RecordKind = "usage" | "command" | "ledger";
+
+const schemaOf = {
+  usage: usageEventSchema,
+  command: creditCommandSchema,
+  ledger: ledgerEntrySchema,
+} as const;
+
+export type DecodeResult =
+  | { ok: true; schemaId: number; value: unknown }
+  | { ok: false; reason: "bad_frame" | "unknown_schema" | "undecodable"; detail: string };
+
+export class AvroCodec {
+  readonly registry: SchemaRegistry;
+  private readonly baseUrl: string;
+  private readonly ids = new Map<RecordKind, number>();
+  /** Writer schemas by id, fetched from the registry once each. */
+  private readonly writers = new Map<number, avro.Type>();
+
+  constructor(schemaRegistryUrl: string) {
+    this.baseUrl = schemaRegistryUrl.replace(/\/+$/, "");
+    // Only the registry's HTTP side is used here; we parse writer schemas ourselves, because the
+    // library reuses one avsc options object and then refuses a second version of a name.
+    this.registry = new SchemaRegistry({ host: this.baseUrl });
+  }
+
+  /** Register (or find) the schema of each kind under its topic's subject. Idempotent. */
+  async register(topics: TopicNames, kinds: RecordKind[]): Promise<void> {
+    const topicOf = { usage: topics.usage, command: topics.commands, ledger: topics.ledger };
+    for (const kind of kinds) {
+      try {
+        const { id } = await this.registry.register(
+          { type: SchemaType.AVRO, schema: schemaOf[kind].raw },
+          { subject: valueSubject(topicOf[kind]), updateConfig: false },
+        );
+        this.ids.set(kind, id);
+        this.writers.set(id, schemaOf[kind].type);
+      } catch (cause) {
+        throw new ProducerError("registry_failed", `could not register the ${kind} schema`, {
+          cause,
+        });
+      }
+    }
+  }
+
+  /** The writer schema of an id, parsed by us (fresh avsc options); null when the id is unknown. */
+  private async fetchWriter(schemaId: number): Promise<avro.Type | null> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}/schemas/ids/${schemaId}`, {
+        signal: AbortSignal.timeout(REGISTRY_TIMEOUT_MS),
+      });
+    } catch (cause) {
+      throw new ProducerError("registry_failed", `could not fetch schema ${schemaId}`, { cause });
+    }
+    if (response.status === 404) return null;
+    if (!response.ok) {
+      throw new ProducerError(
+        "registry_failed",
+        `registry answered ${response.status} for schema ${schemaId}`,
+      );
+    }
+    const body = (await response.json()) as { schema: string; schemaType?: string };
+    if (body.schemaType !== undefined && body.schemaType !== "AVRO") return null;
+    return avro.Type.forSchema(JSON.parse(body.schema), avroOptions());
+  }
+
+  schemaId(kind: RecordKind): number {
+    const id = this.ids.get(kind);
+    if (id === undefined) throw new Error(`assertion: the ${kind} schema was not registered`);
+    return id;
+  }
+
+  /** Encode a record of a registered kind (the caller has validated it). */
+  encode(kind: RecordKind, record: unknown): Buffer {
+    return frameWire(this.schemaId(kind), schemaOf[kind].type.toBuffer(record));
+  }
+
+  /**
+   * Decode bytes written with any registered schema of the subject and read them as our
+   * current schema of `kind` (Avro schema resolution: old writers stay readable).
+   */
+  async decode(kind: RecordKind, bytes: Buffer | null): Promise<DecodeResult> {
+    const frame = unframeWire(bytes);
+    if (!frame.ok)
+      return { ok: false, reason: "bad_frame", detail: `${frame.reason}: ${frame.detail}` };
+    let writer = this.writers.get(frame.schemaId);
+    if (writer === undefined) {
+      try {
+        const schema = await this.registry.getSchema(frame.schemaId);
+        writer = schema as unknown as avro.Type;
+      } catch (error) {
+        const status = (error as { status?: number }).status;
+        if (status === 404) {
+          return {
+            ok: false,
+            reason: "unknown_schema",
+            detail: `schema id ${frame.schemaId} is not in the registry`,
+          };
+        }
+        throw new ProducerError("registry_failed", `could not fetch schema ${frame.schemaId}`, {
+          cause: error,
+        });
+      }
+      this.writers.set(frame.schemaId, writer);
+    }
+    const reader = schemaOf[kind].type;
+    try {
+      if (writer === reader)
+        return { ok: true, schemaId: frame.schemaId, value: reader.fromBuffer(frame.body) };
+      const resolver = reader.createResolver(writer);
+      return { ok: true, schemaId: frame.schemaId, value: reader.fromBuffer(frame.body, resolver) };
+    } catch (error) {
+      return { ok: false, reason: "undecodable", detail: (error as Error).message.slice(0, 300) };
+    }
+  }
+}

@@ -1,0 +1,278 @@
+// Goal: the producer library a feature service imports does what it promises against the real
+// stack: events land keyed by user in the Confluent wire format and decode with the registry's
+// schema; bad input is refused before Kafka with the field named; a batch with one bad event
+// writes nothing; a slow Kafka makes callers wait instead of growing memory; our schemas evolve
+// under the registry's BACKWARD rule and old readers read new data.
+
+import { readFileSync } from "node:fs";
+import { topicNames, usageEventSchema, valueSubject } from "@creditflow/contracts";
+import { parseRateCard } from "@creditflow/engine";
+import {
+  AvroCodec,
+  CreditProducer,
+  connectKafka,
+  ensureTopics,
+  ProducerError,
+} from "@creditflow/producer";
+import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const rateCard = parseRateCard(
+  JSON.parse(readFileSync(new URL("../../deploy/config/rate-card.json", import.meta.url), "utf8")),
+  "rate-card.json",
+);
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+
+function usage(n: number, user = `user-${n % 7}`) {
+  return {
+    eventId: `evt-${n}`,
+    userId: user,
+    taskId: `task-${Math.floor(n / 3)}`,
+    feature: "chat",
+    model: "kimi-k2",
+    inputTokens: 1000 + n,
+    outputTokens: 200,
+    occurredAt: Date.UTC(2026, 10, 25, 12, 0, n % 60),
+  };
+}
+
+/** Every record of a topic, read from the start with a throwaway group. */
+async function readAll(topic: string, expected: number, timeoutMs = 20_000) {
+  const consumer = conn.kafka.consumer({
+    groupId: iso.group(`read-${topic}-${Math.random()}`),
+    maxWaitTimeInMs: 200,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const out: Array<{ key: string; value: Buffer; partition: number }> = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    consumer
+      .run({
+        eachMessage: async ({ message, partition }) => {
+          out.push({ key: message.key!.toString(), value: message.value!, partition });
+          if (out.length >= expected) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+async function offsetsSum(topic: string): Promise<number> {
+  const admin = conn.kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  return offsets.reduce((s, o) => s + Number(o.high), 0);
+}
+
+describe("producer library", () => {
+  let producer: CreditProducer;
+
+  beforeAll(async () => {
+    await ensureTopics(conn, [topics.usage, topics.commands], 6);
+    producer = await CreditProducer.create({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      service: "test-service",
+      rateCard,
+      topics,
+    });
+  });
+  afterAll(async () => {
+    await producer.close();
+  });
+
+  it("sends events keyed by user that decode with the registry's schema", async () => {
+    const sent = Array.from({ length: 50 }, (_, n) => usage(n));
+    const acks = await Promise.all(sent.map((e) => producer.recordUsage(e)));
+    expect(acks.map((a) => a.id)).toEqual(sent.map((e) => e.eventId));
+
+    const records = await readAll(topics.usage, 50);
+    expect(records).toHaveLength(50);
+    // A fresh registry client knows nothing: it decodes by the schema id in each record.
+    const registry = new SchemaRegistry({ host: urls.schemaRegistryUrl });
+    const decoded = await Promise.all(records.map((r) => registry.decode(r.value)));
+    const byId = new Map(decoded.map((d) => [d.eventId, d]));
+    for (const e of sent) {
+      expect(byId.get(e.eventId)).toMatchObject({
+        userId: e.userId,
+        feature: "chat",
+        inputTokens: e.inputTokens,
+        cachedInputTokens: 0,
+        occurredAt: e.occurredAt,
+        service: "test-service",
+      });
+    }
+    // Keyed by user id: each record's key is the user of its own event.
+    records.forEach((r, i) => {
+      expect(r.key).toBe(decoded[i].userId);
+    });
+    // One user's events sit on one partition.
+    const partitionsOfUser1 = new Set(
+      records.filter((r) => r.key === "user-1").map((r) => r.partition),
+    );
+    expect(partitionsOfUser1.size).toBe(1);
+  });
+
+  it("refuses an invalid event before Kafka, naming the field", async () => {
+    const before = await offsetsSum(topics.usage);
+    const bad = [
+      [{ ...usage(1000), inputTokens: -5 }, "inputTokens"],
+      [{ ...usage(1001), feature: "teleport" }, "feature"],
+      [{ ...usage(1002), userId: undefined }, "userId"],
+      [{ ...usage(1003), eventId: "not an id" }, "eventId"],
+    ] as const;
+    for (const [input, field] of bad) {
+      const error = await producer.recordUsage(input as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProducerError);
+      expect((error as ProducerError).code).toBe("invalid_input");
+      expect((error as ProducerError).fields.map((f) => f.field)).toEqual([field]);
+    }
+    await producer.flush();
+    expect(await offsetsSum(topics.usage)).toBe(before);
+  });
+
+  it("writes nothing from a batch with one bad event", async () => {
+    const before = await offsetsSum(topics.usage);
+    const batch = [usage(2000), usage(2001), { ...usage(2002), outputTokens: -1 }, usage(2003)];
+    const error = (await producer
+      .recordUsageBatch(batch)
+      .catch((e: unknown) => e)) as ProducerError;
+    expect(error.code).toBe("invalid_input");
+    expect(error.fields.map((f) => f.field)).toEqual(["events.2.outputTokens"]);
+    await producer.flush();
+    expect(await offsetsSum(topics.usage)).toBe(before);
+
+    const good = await producer.recordUsageBatch([usage(2000), usage(2001)]);
+    expect(good).toHaveLength(2);
+    expect(await offsetsSum(topics.usage)).toBe(before + 2);
+  });
+
+  it("makes callers wait when the pending bound is reached, then sends everything", async () => {
+    const small = await CreditProducer.create({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      service: "test-service",
+      rateCard,
+      topics,
+      limits: { maxPendingRecords: 20, maxBatchRecords: 5, lingerMs: 1 },
+    });
+    const before = await offsetsSum(topics.usage);
+    await Promise.all(Array.from({ length: 300 }, (_, n) => small.recordUsage(usage(3000 + n))));
+    expect(small.stats.waitedForRoom).toBeGreaterThan(0);
+    expect(small.stats.sent).toBe(300);
+    expect(small.stats.batches).toBeGreaterThanOrEqual(300 / 5);
+    await small.close();
+    expect(await offsetsSum(topics.usage)).toBe(before + 300);
+    await expect(small.recordUsage(usage(4000))).rejects.toMatchObject({ code: "closed" });
+  });
+
+  it("sends credit commands on the commands topic", async () => {
+    await producer.sendCommand(
+      {
+        type: "subscription_start",
+        id: "cmd-1",
+        userId: "user-1",
+        atMs: Date.now(),
+        tierId: "plus",
+        billing: "monthly",
+      },
+      "admin:test",
+    );
+    const [record] = await readAll(topics.commands, 1);
+    const decoded = await new AvroCodec(urls.schemaRegistryUrl).decode("command", record!.value);
+    expect(decoded).toMatchObject({
+      ok: true,
+      value: {
+        commandId: "cmd-1",
+        issuedBy: "admin:test",
+        command: { "creditflow.v1.SubscriptionStart": { tierId: "plus" } },
+      },
+    });
+  });
+});
+
+describe("schema evolution under the registry's BACKWARD rule", () => {
+  const subject = valueSubject(`t_${iso.id}_evolve`);
+  const base = JSON.parse(usageEventSchema.raw);
+  const withField = (field: object) => JSON.stringify({ ...base, fields: [...base.fields, field] });
+  const registry = new SchemaRegistry({ host: urls.schemaRegistryUrl });
+
+  it("registers a compatible change, refuses an incompatible one, and old readers read new data", async () => {
+    const v1 = await registry.register(
+      { type: SchemaType.AVRO, schema: usageEventSchema.raw },
+      { subject, updateConfig: false },
+    );
+    const v2 = await registry.register(
+      {
+        type: SchemaType.AVRO,
+        schema: withField({ name: "region", type: "string", default: "eu" }),
+      },
+      { subject, updateConfig: false },
+    );
+    expect(v2.id).not.toBe(v1.id);
+    await expect(
+      registry.register(
+        { type: SchemaType.AVRO, schema: withField({ name: "priority", type: "int" }) },
+        { subject, updateConfig: false },
+      ),
+    ).rejects.toMatchObject({ status: 409 });
+
+    // Data written by a newer producer with v2 ...
+    const written = await registry.encode(v2.id, {
+      ...usage(1),
+      taskKind: null,
+      cachedInputTokens: 7,
+      service: "newer-service",
+      region: "us",
+    });
+    // ... is read by a consumer built on our (older) schema: the extra field is skipped.
+    const decoded = await new AvroCodec(urls.schemaRegistryUrl).decode("usage", written);
+    expect(decoded).toEqual({
+      ok: true,
+      schemaId: v2.id,
+      value: expect.objectContaining({
+        eventId: "evt-1",
+        cachedInputTokens: 7,
+        service: "newer-service",
+      }),
+    });
+    expect((decoded as { value: object }).value).not.toHaveProperty("region");
+  });
+
+  it("classifies bytes it cannot read: bad frame, unknown schema id, truncated body", async () => {
+    const codec = new AvroCodec(urls.schemaRegistryUrl);
+    expect(await codec.decode("usage", Buffer.from("hello"))).toMatchObject({
+      ok: false,
+      reason: "bad_frame",
+    });
+    expect(await codec.decode("usage", Buffer.from([0, 0x7f, 0, 0, 1, 2]))).toMatchObject({
+      ok: false,
+      reason: "unknown_schema",
+    });
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: usageEventSchema.raw },
+      { subject, updateConfig: false },
+    );
+    const good = await registry.encode(id, {
+      ...usage(2),
+      taskKind: null,
+      cachedInputTokens: 0,
+      service: "s",
+    });
+    expect(await codec.decode("usage", good.subarray(0, 12))).toMatchObject({
+      ok: false,
+      reason: "undecodable",
+    });
+  });
+});
