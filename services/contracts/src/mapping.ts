@@ -98,7 +98,7 @@ export function commandFromRecord(r: CreditCommandRecord): CreditCommand {
   return { ...base, type: "migrate_legacy", unusedUses: { ...b.unusedUses } };
 }
 
-function commandBody(c: CreditCommand): CommandBody {
+function commandBody(c: CreditCommand, campaign: string | null): CommandBody {
   switch (c.type) {
     case "grant_bonus":
       return {
@@ -109,6 +109,7 @@ function commandBody(c: CreditCommand): CommandBody {
           expiresAt: c.expiresAtMs,
           priority: c.priority,
           recurrence: c.recurrence === null ? null : periodToAvro[c.recurrence],
+          campaign,
         },
       };
     case "subscription_start":
@@ -132,22 +133,32 @@ function commandBody(c: CreditCommand): CommandBody {
   }
 }
 
-export function recordFromCommand(c: CreditCommand, issuedBy: string): CreditCommandRecord {
+/** The Avro record of a command; `campaign` is kept for analysts on bonus grants only. */
+export function recordFromCommand(
+  c: CreditCommand,
+  issuedBy: string,
+  campaign: string | null = null,
+): CreditCommandRecord {
   return {
     commandId: c.id,
     userId: c.userId,
     issuedAt: c.atMs,
     issuedBy,
-    command: commandBody(c),
+    command: commandBody(c, c.type === "grant_bonus" ? campaign : null),
   };
 }
 
-export function ledgerRecordFromEntry(e: LedgerEntry): LedgerEntryRecord {
+/** The Avro record of a ledger entry; `tierId` is the member's tier when it was written. */
+export function ledgerRecordFromEntry(
+  e: LedgerEntry,
+  tierId: string | null = null,
+): LedgerEntryRecord {
   return {
     entryId: e.id,
     kind: e.kind,
     userId: e.userId,
     grantId: e.grantId,
+    tierId,
     grantClass: e.cls,
     amountMicros: e.amountMicros,
     balanceAfterMicros: e.balanceAfterMicros,

@@ -44,6 +44,7 @@ export type CommandBody =
         expiresAt: number;
         priority: number;
         recurrence: "P5H" | "P7D" | "P1M" | null;
+        campaign: string | null;
       };
     }
   | { "creditflow.v1.SubscriptionStart": { tierId: string; billing: "monthly" | "annual" } }
@@ -68,6 +69,7 @@ export interface LedgerEntryRecord {
   kind: "debit" | "grant" | "expire" | "reset" | "overdraft" | "migration" | "adjust" | "revoke";
   userId: string;
   grantId: string | null;
+  tierId: string | null;
   grantClass: "bonus" | "subscription" | null;
   amountMicros: number;
   balanceAfterMicros: number;

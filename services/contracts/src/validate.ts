@@ -94,6 +94,8 @@ function fieldError(e: ValueError, prefix: string): FieldError {
 
 /** The first error of each field, in the schema's order. */
 function shapeErrors(value: unknown, prefix: string): FieldError[] {
+  // Fast path: the compiled check is ~50x cheaper than walking Errors() on a valid event.
+  if (usageInputCheck.Check(value)) return [];
   const seen = new Set<string>();
   const out: FieldError[] = [];
   for (const e of usageInputCheck.Errors(value)) {

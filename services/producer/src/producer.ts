@@ -134,8 +134,15 @@ export class CreditProducer {
     );
   }
 
-  /** Send a credit command (billing, admin); `issuedBy` is recorded for the audit trail. */
-  async sendCommand(command: CreditCommand, issuedBy: string): Promise<Acknowledged> {
+  /**
+   * Send a credit command (billing, admin); `issuedBy` is recorded for the audit trail and
+   * `campaign` (bonus grants) for analysts.
+   */
+  async sendCommand(
+    command: CreditCommand,
+    issuedBy: string,
+    campaign: string | null = null,
+  ): Promise<Acknowledged> {
     for (const field of ["id", "userId"] as const) {
       if (typeof command[field] !== "string" || !idPattern.test(command[field])) {
         const message = `${field} must be 1 to 128 characters of [A-Za-z0-9._:-]`;
@@ -146,7 +153,7 @@ export class CreditProducer {
     }
     let value: Buffer;
     try {
-      value = this.codec.encode("command", recordFromCommand(command, issuedBy));
+      value = this.codec.encode("command", recordFromCommand(command, issuedBy, campaign));
     } catch (cause) {
       const message = `command does not fit the credit-command schema: ${(cause as Error).message}`;
       throw new ProducerError("invalid_input", message, {

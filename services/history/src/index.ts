@@ -1,0 +1,17 @@
+// @creditflow/history: ClickHouse as the full history (migrations, the sink from Kafka, the
+// member's transactions for the balance page). The only public door of the package.
+export { loadMigrations, migrate, splitStatements } from "./migrate.ts";
+export { chTime, deadLetterRow, grantRow, ledgerRow, usageRow } from "./rows.ts";
+export {
+  DEFAULT_SINK_LIMITS,
+  type RunningSink,
+  type SinkLimits,
+  type SinkOptions,
+  type SinkStats,
+  startSink,
+} from "./sink.ts";
+export {
+  type HistoryTransaction,
+  type HistoryTransactions,
+  lastTransactions,
+} from "./transactions.ts";

@@ -1,0 +1,350 @@
+// Goal: the history sink puts every ledger entry, accepted usage event and grant command into
+// ClickHouse exactly once, through duplicates on the topics, a SIGKILLed sink and a ClickHouse
+// outage, and the analysts' rollups agree with the raw tables.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
+import {
+  type LedgerEntryRecord,
+  ledgerEntrySchema,
+  ledgerRecordFromEntry,
+  topicNames,
+} from "@creditflow/contracts";
+import { type LedgerEntry, parseRateCard } from "@creditflow/engine";
+import {
+  AvroCodec,
+  CreditProducer,
+  connectKafka,
+  ensureTopics,
+  idempotentProducer,
+} from "@creditflow/producer";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isolation, stack } from "../support/stack.ts";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const rateCard = parseRateCard(
+  JSON.parse(readFileSync(join(repoRoot, "deploy/config/rate-card.json"), "utf8")),
+  "rate-card.json",
+);
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const codec = new AvroCodec(urls.schemaRegistryUrl);
+const ledgerProducer = idempotentProducer(conn);
+let producer: CreditProducer;
+
+const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
+
+function entry(
+  n: number,
+  user: string,
+  kind: LedgerEntry["kind"],
+  amount: number,
+  extra: Partial<LedgerEntry> = {},
+): LedgerEntry {
+  return {
+    id: `${user}-e${n}#0`,
+    kind,
+    userId: user,
+    grantId: `${user}-bonus`,
+    cls: "bonus",
+    amountMicros: amount,
+    balanceAfterMicros: 0,
+    detailMicros: 0,
+    feature: kind === "debit" ? "chat" : null,
+    taskId: kind === "debit" ? `${user}-task-${Math.floor(n / 2)}` : null,
+    eventAtMs: T0 + n * 1000,
+    processedAtMs: T0 + n * 1000 + 5,
+    ...extra,
+  };
+}
+
+async function sendLedger(entries: LedgerEntry[]): Promise<void> {
+  await ledgerProducer.send({
+    topic: topics.ledger,
+    acks: -1,
+    messages: entries.map((e) => ({
+      key: e.userId,
+      value: codec.encode("ledger", ledgerRecordFromEntry(e, "plus") satisfies LedgerEntryRecord),
+    })),
+  });
+}
+
+function usage(n: number, user: string) {
+  return {
+    eventId: `${user}-u${n}`,
+    userId: user,
+    taskId: `${user}-task-${Math.floor(n / 2)}`,
+    feature: n % 3 === 0 ? "code" : "chat",
+    model: "kimi-k2",
+    inputTokens: 1000 * (n + 1),
+    outputTokens: 100 * (n + 1),
+    occurredAt: T0 + n * 1000,
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startSinkProcess(clickhouseUrl: string, database: string, group: string): ChildProcess {
+  return spawn(process.execPath, [join(repoRoot, "services/history/src/main.ts")], {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: urls.kafkaBrokers.join(","),
+      SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
+      CLICKHOUSE_URL: clickhouseUrl,
+      CF_CLICKHOUSE_DATABASE: database,
+      CF_TOPIC_PREFIX: `t_${iso.id}`,
+      CF_SINK_GROUP: group,
+      CF_SINK_MAX_BATCH_AGE_MS: "200",
+      CF_SINK_MAX_BATCH_ROWS: "50",
+      CF_LOG_LEVEL: "warn",
+      KAFKAJS_NO_PARTITIONER_WARNING: "1",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    if (await check().catch(() => false)) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+async function count(client: ClickHouseClient, sql: string): Promise<number> {
+  const rs = await client.query({ query: sql, format: "JSONEachRow" });
+  const [row] = await rs.json<{ n: string | number }>();
+  return Number(row?.n ?? 0);
+}
+
+beforeAll(async () => {
+  await ensureTopics(conn, [topics.usage, topics.commands, topics.ledger, topics.deadLetters], 3);
+  await codec.register(topics, ["ledger"]);
+  await ledgerProducer.connect();
+  producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "history-test",
+    rateCard,
+    topics,
+  });
+});
+
+afterAll(async () => {
+  await producer.close();
+  await ledgerProducer.disconnect();
+});
+
+describe("history sink", () => {
+  const database = `${iso.database}_a`;
+  const client = createClient({
+    url: urls.clickhouseUrl,
+    database,
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  let sink: ChildProcess | undefined;
+
+  afterAll(async () => {
+    sink?.kill("SIGKILL");
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
+    await client.close();
+  });
+
+  it("stores each entry, event and grant once through duplicates and a SIGKILLed sink", async () => {
+    const users = ["ann", "bob", "cyd"];
+    const firstHalf = users.flatMap((u) => [
+      entry(0, u, "grant", 50_000_000),
+      ...Array.from({ length: 10 }, (_, n) => entry(n + 1, u, "debit", -(n + 1) * 1000)),
+    ]);
+    const secondHalf = users.flatMap((u) => [
+      ...Array.from({ length: 10 }, (_, n) => entry(n + 11, u, "debit", -(n + 11) * 1000)),
+      entry(30, u, "expire", -1_000_000, { eventAtMs: T0 + 40_000 }),
+      entry(31, u, "overdraft", 0, {
+        detailMicros: 777,
+        cls: null,
+        grantId: null,
+        taskId: `${u}-task-99`,
+        feature: "code",
+      }),
+    ]);
+    await producer.sendCommand(
+      {
+        type: "grant_bonus",
+        id: "ann-bonus",
+        userId: "ann",
+        atMs: T0,
+        source: "promotion",
+        amountMicros: 50_000_000,
+        effectiveFromMs: T0,
+        expiresAtMs: T0 + 86_400_000,
+        priority: 0,
+        recurrence: null,
+      },
+      "admin:test",
+      "black-friday",
+    );
+    await sendLedger(firstHalf);
+    await sendLedger(firstHalf.slice(0, 7)); // duplicates on the topic, same ids
+    for (const u of users)
+      await Promise.all(Array.from({ length: 6 }, (_, n) => producer.recordUsage(usage(n, u))));
+    await producer.recordUsage(usage(0, "ann")); // a producer retry: same id, same content
+
+    sink = startSinkProcess(urls.clickhouseUrl, database, iso.group("sink-a"));
+    await waitFor(
+      "the first half in ClickHouse",
+      async () =>
+        (await count(client, "SELECT count() AS n FROM ledger_entries")) >= firstHalf.length,
+      60_000,
+    );
+    sink.kill("SIGKILL"); // mid-stream: some offsets flushed, maybe not committed
+
+    await sendLedger(secondHalf);
+    await sendLedger(secondHalf.slice(3, 12));
+    sink = startSinkProcess(urls.clickhouseUrl, database, iso.group("sink-a"));
+
+    const expectedLedger = firstHalf.length + secondHalf.length;
+    await waitFor(
+      "every ledger entry",
+      async () =>
+        (await count(client, "SELECT count() AS n FROM ledger_entries")) >= expectedLedger,
+      60_000,
+    );
+    await waitFor(
+      "every usage event",
+      async () => (await count(client, "SELECT count() AS n FROM usage_events")) >= 18,
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 1_000)); // anything doubled would have landed by now
+
+    // Exactly once, even without FINAL: the sink skips what is stored, so the rollups are exact too.
+    expect(await count(client, "SELECT count() AS n FROM ledger_entries")).toBe(expectedLedger);
+    expect(await count(client, "SELECT uniqExact(entry_id) AS n FROM ledger_entries")).toBe(
+      expectedLedger,
+    );
+    expect(await count(client, "SELECT count() AS n FROM usage_events")).toBe(18);
+    expect(await count(client, "SELECT count() AS n FROM grant_commands")).toBe(1);
+
+    // Rollups agree with the raw tables.
+    expect(await count(client, "SELECT sum(cost_micros) AS n FROM usage_daily")).toBe(
+      await count(client, "SELECT sum(cost_micros) AS n FROM usage_events FINAL"),
+    );
+    expect(await count(client, "SELECT sum(events) AS n FROM usage_daily")).toBe(18);
+    expect(await count(client, "SELECT sum(forfeited_micros) AS n FROM bonus_by_grant")).toBe(
+      3 * 1_000_000,
+    );
+    expect(await count(client, "SELECT sum(spent_micros) AS n FROM bonus_by_grant")).toBe(
+      -(await count(
+        client,
+        "SELECT sum(amount_micros) AS n FROM ledger_entries FINAL WHERE kind = 'debit'",
+      )),
+    );
+    expect(await count(client, "SELECT sum(shortfall_micros) AS n FROM overdrafts_daily")).toBe(
+      3 * 777,
+    );
+    expect(
+      await count(
+        client,
+        "SELECT sum(entries) AS n FROM ledger_daily_by_tier WHERE tier_id = 'plus'",
+      ),
+    ).toBe(expectedLedger);
+    const campaign = await client.query({
+      query: "SELECT campaign, source FROM grant_commands",
+      format: "JSONEachRow",
+    });
+    expect(await campaign.json()).toEqual([{ campaign: "black-friday", source: "promotion" }]);
+
+    // A usage event's cost is the rate card's price.
+    const cost = await count(
+      client,
+      "SELECT cost_micros AS n FROM usage_events WHERE event_id = 'ann-u0'",
+    );
+    expect(cost).toBe(Math.ceil((1000 * 10_000 + 100 * 40_000) / 1000));
+  });
+});
+
+describe("history through a ClickHouse outage", () => {
+  let front: ChildProcess | undefined;
+  let sink: ChildProcess | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), "cf-outage-ch-"));
+  const database = `${iso.database}_b`;
+  let url = "";
+
+  function startFront(port: number): ChildProcess {
+    return spawn(process.execPath, [join(repoRoot, "services/chdb-server/src/main.ts")], {
+      env: {
+        ...process.env,
+        CF_CLICKHOUSE_PORT: String(port),
+        CF_CLICKHOUSE_DATA_DIR: dataDir,
+        CF_CLICKHOUSE_LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  }
+
+  afterAll(() => {
+    sink?.kill("SIGKILL");
+    front?.kill("SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("keeps what arrives while ClickHouse is down and catches up when it returns", async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    front = startFront(port);
+    const client = createClient({ url, database, log: { level: ClickHouseLogLevel.OFF } });
+    await waitFor(
+      "a private ClickHouse front",
+      async () => (await fetch(`${url}/ping`)).ok,
+      30_000,
+    );
+    sink = startSinkProcess(url, database, iso.group("sink-b"));
+    await sendLedger([entry(0, "dan", "grant", 9_000_000)]);
+    await waitFor(
+      "the first entry",
+      async () =>
+        (await count(client, "SELECT count() AS n FROM ledger_entries WHERE user_id = 'dan'")) ===
+        1,
+      60_000,
+    );
+
+    front.kill("SIGTERM");
+    await new Promise((r) => front!.once("exit", r));
+    const during = Array.from({ length: 40 }, (_, n) => entry(n + 1, "dan", "debit", -1000));
+    await sendLedger(during.slice(0, 20));
+    await new Promise((r) => setTimeout(r, 4_000)); // the sink retries against a dead port
+    await sendLedger(during.slice(20));
+
+    front = startFront(port);
+    const caughtUpInMs = await waitFor(
+      "history to catch up",
+      async () =>
+        (await count(client, "SELECT count() AS n FROM ledger_entries WHERE user_id = 'dan'")) ===
+        41,
+      30_000,
+    );
+    expect(caughtUpInMs).toBeLessThan(30_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(
+      await count(client, "SELECT count() AS n FROM ledger_entries WHERE user_id = 'dan'"),
+    ).toBe(41);
+    await client.close();
+  });
+});
