@@ -1,6 +1,8 @@
 // @creditflow/history: ClickHouse as the full history (migrations, the sink from Kafka, the
 // member's transactions for the balance page). The only public door of the package.
+
 export { loadMigrations, migrate, splitStatements } from "./migrate.ts";
+export { ANALYST_QUERIES, type AnalystQuery, analystQuerySql, runAnalystQuery } from "./queries.ts";
 export { chTime, deadLetterRow, grantRow, ledgerRow, usageRow } from "./rows.ts";
 export {
   DEFAULT_SINK_LIMITS,
