@@ -1,0 +1,169 @@
+// `creditflow`: admin and operator commands. Parsing by commander; every command has --help.
+// Stack commands run the scripts of deploy/local; credit commands go to Kafka like the admin API.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Command, InvalidArgumentError } from "commander";
+import { newCommandId, printBalance, sendCommand, tailLedger } from "./commands.ts";
+import { creditsToMicros } from "./format.ts";
+import { loadSettings } from "./settings.ts";
+
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+const DAY_MS = 86_400_000;
+
+function runScript(script: string, args: string[] = []): never {
+  const r = spawnSync("bash", [`${repoRoot}/deploy/local/${script}`, ...args], {
+    stdio: "inherit",
+  });
+  process.exit(r.status ?? 1);
+}
+
+function positiveInt(field: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`${field} must be a whole number > 0`);
+    return n;
+  };
+}
+
+function usesMap(value: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of value.split(",")) {
+    const [name, count] = part.split("=");
+    const n = Number(count);
+    if (!name || !Number.isSafeInteger(n) || n < 0) {
+      throw new InvalidArgumentError(`--uses: "${part}" is not quota=count (e.g. agent=20,ppt=3)`);
+    }
+    out[name] = n;
+  }
+  return out;
+}
+
+const program = new Command("creditflow")
+  .description("creditflow: unified credits for every feature (admin and operator commands)")
+  .showHelpAfterError();
+
+program
+  .command("up")
+  .description("start the local stack and the services; wait for health")
+  .action(() => runScript("up"));
+program
+  .command("down")
+  .description("stop everything this project started")
+  .action(() => runScript("down"));
+program
+  .command("status")
+  .description("what runs where, and its memory")
+  .option("--env", "print the client settings instead")
+  .action((o: { env?: boolean }) => runScript("status", o.env ? ["--env"] : []));
+
+program
+  .command("grant")
+  .description("grant bonus credits to a member (a credit command through Kafka)")
+  .argument("<user>", "member id")
+  .requiredOption("--credits <n>", "credits to grant (up to 6 decimals)")
+  .option("--days <n>", "days until the unspent remainder expires", positiveInt("--days"), 30)
+  .option("--source <source>", "trial | promotion | purchase | adjustment", "promotion")
+  .option("--campaign <name>", "campaign, for analysts")
+  .option("--id <id>", "command id (a retry with the same id changes nothing)")
+  .action(
+    async (
+      user: string,
+      o: { credits: string; days: number; source: string; campaign?: string; id?: string },
+    ) => {
+      if (!["trial", "promotion", "purchase", "adjustment"].includes(o.source)) {
+        throw new InvalidArgumentError(
+          `--source: "${o.source}" is not trial, promotion, purchase or adjustment`,
+        );
+      }
+      const now = Date.now();
+      await sendCommand(
+        loadSettings(),
+        {
+          type: "grant_bonus",
+          id: o.id ?? newCommandId("grant"),
+          userId: user,
+          atMs: now,
+          source: o.source as "promotion",
+          amountMicros: creditsToMicros(o.credits, "--credits"),
+          effectiveFromMs: now,
+          expiresAtMs: now + o.days * DAY_MS,
+          priority: 0,
+          recurrence: null,
+        },
+        o.campaign ?? null,
+      );
+    },
+  );
+
+program
+  .command("subscribe")
+  .description("start a paid subscription, or change its tier (--change) or cancel it (--cancel)")
+  .argument("<user>", "member id")
+  .option("--tier <tier>", "tier id of deploy/config/plans.json")
+  .option("--annual", "annual billing (credits still reset monthly)")
+  .option("--change", "change the tier of a running subscription")
+  .option("--cancel", "cancel at the end of the paid cycle")
+  .option("--id <id>", "command id")
+  .action(
+    async (
+      user: string,
+      o: { tier?: string; annual?: boolean; change?: boolean; cancel?: boolean; id?: string },
+    ) => {
+      const base = { id: o.id ?? newCommandId("subscription"), userId: user, atMs: Date.now() };
+      if (o.cancel) return sendCommand(loadSettings(), { ...base, type: "subscription_cancel" });
+      if (!o.tier)
+        throw new InvalidArgumentError("--tier is required to start or change a subscription");
+      if (o.change)
+        return sendCommand(loadSettings(), {
+          ...base,
+          type: "subscription_change",
+          tierId: o.tier,
+        });
+      return sendCommand(loadSettings(), {
+        ...base,
+        type: "subscription_start",
+        tierId: o.tier,
+        billing: o.annual ? "annual" : "monthly",
+      });
+    },
+  );
+
+program
+  .command("migrate")
+  .description("convert a member's unused legacy per-feature uses into credits (once per member)")
+  .argument("<user>", "member id")
+  .requiredOption("--uses <list>", "quota=count pairs, e.g. agent=20,ppt=3", usesMap)
+  .option("--id <id>", "command id")
+  .action(async (user: string, o: { uses: Record<string, number>; id?: string }) => {
+    await sendCommand(loadSettings(), {
+      type: "migrate_legacy",
+      id: o.id ?? `migrate-${user}`,
+      userId: user,
+      atMs: Date.now(),
+      unusedUses: o.uses,
+    });
+  });
+
+program
+  .command("balance")
+  .description("a member's balance as the consumer holds it in Redis")
+  .argument("<user>", "member id")
+  .option("--json", "print the balance view as JSON")
+  .action(async (user: string, o: { json?: boolean }) => {
+    process.exitCode = await printBalance(loadSettings(), user, o.json === true);
+  });
+
+program
+  .command("tail")
+  .description("follow a member's ledger entries live")
+  .argument("<user>", "member id")
+  .option("--from-beginning", "print the member's whole ledger first")
+  .action(async (user: string, o: { fromBeginning?: boolean }) => {
+    await tailLedger(loadSettings(), user, o.fromBeginning === true);
+  });
+
+await program.parseAsync(process.argv).catch((error: unknown) => {
+  console.error(`creditflow: ${(error as Error).message}`);
+  process.exit(2);
+});
