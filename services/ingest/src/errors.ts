@@ -1,0 +1,38 @@
+// The ingest's error codes, a closed list: each with its HTTP status and what it means. A 4xx
+// body is always `{ error: { code, field, message } }`; `field` names the part of the request
+// at fault (`events.3.inputTokens`, `authorization`, `` for the whole body).
+
+export const INGEST_ERROR_CODES = {
+  unauthorized: { status: 401, doc: "no service token, or one that is not configured" },
+  invalid_input: {
+    status: 400,
+    doc: "the body failed validation; `field` names the first bad field",
+  },
+  invalid_json: { status: 400, doc: "the body is not well-formed JSON" },
+  batch_too_large: { status: 413, doc: "more events in one batch than `maxBatchEvents`" },
+  body_too_large: { status: 413, doc: "a body longer than `maxBodyBytes`" },
+  unsupported_media_type: { status: 415, doc: "the body is not `application/json`" },
+  not_found: { status: 404, doc: "no such route" },
+  kafka_unavailable: { status: 503, doc: "Kafka did not acknowledge; nothing is promised, retry" },
+  internal: { status: 500, doc: "a bug; the log has the details" },
+} as const;
+export type IngestErrorCode = keyof typeof INGEST_ERROR_CODES;
+
+/** The JSON body of every refusal. */
+export interface ErrorBody {
+  error: { code: IngestErrorCode; field: string; message: string };
+}
+
+export function errorBody(code: IngestErrorCode, field: string, message: string): ErrorBody {
+  return { error: { code, field, message } };
+}
+
+/** A start-up failure: an option out of its range (`field` names it). Not an HTTP answer. */
+export class IngestOptionError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = "IngestOptionError";
+    this.field = field;
+  }
+}

@@ -1,0 +1,61 @@
+// Runnable entry of the HTTP ingest: reads Kafka, registry, port, topic prefix, tokens and the
+// rate card from the environment, listens until SIGTERM/SIGINT, then drains and stops.
+//   CF_INGEST_TOKENS=agent:0123456789abcdef node services/ingest/src/main.ts
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { topicNames } from "@creditflow/contracts";
+import { parseRateCard } from "@creditflow/engine";
+import { pino } from "pino";
+import { buildIngest, type IngestLimits, parseTokens } from "./index.ts";
+
+const log = pino({ level: process.env.CF_INGEST_LOG_LEVEL ?? "info" });
+
+/** An integer from the environment; NaN (refused by validation, naming the field) when malformed. */
+function intFromEnv(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  return Number.isInteger(value) ? value : Number.NaN;
+}
+
+try {
+  const rateCardPath = resolve(process.env.CF_RATE_CARD ?? "deploy/config/rate-card.json");
+  const rateCard = parseRateCard(JSON.parse(readFileSync(rateCardPath, "utf8")), rateCardPath);
+  const limits: Partial<IngestLimits> = {};
+  const maxBatchEvents = intFromEnv("CF_INGEST_MAX_BATCH_EVENTS");
+  const maxBodyBytes = intFromEnv("CF_INGEST_MAX_BODY_BYTES");
+  if (maxBatchEvents !== undefined) limits.maxBatchEvents = maxBatchEvents;
+  if (maxBodyBytes !== undefined) limits.maxBodyBytes = maxBodyBytes;
+  const port = intFromEnv("CF_INGEST_PORT") ?? 18090;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`CF_INGEST_PORT: a port number (got ${process.env.CF_INGEST_PORT})`);
+  }
+  const ingest = await buildIngest({
+    brokers: (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(","),
+    schemaRegistryUrl: process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7",
+    rateCard,
+    tokens: parseTokens(process.env.CF_INGEST_TOKENS),
+    topics: topicNames(process.env.CF_TOPIC_PREFIX ?? "creditflow"),
+    limits,
+    logger: log,
+  });
+  await ingest.app.listen({ port, host: process.env.CF_INGEST_HOST ?? "127.0.0.1" });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    ingest.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, "unclean stop");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+} catch (error) {
+  log.fatal({ err: error }, "ingest did not start");
+  process.exit(1);
+}

@@ -1,0 +1,368 @@
+// The load generator's plan, pure and seeded: members (tiers, bonus grants, subscriptions as
+// credit commands) and a stream of usage events with a realistic mix (features in plausible
+// proportions, heavy-tailed token counts, tasks of several events, a few exact duplicates and
+// late events). No clock and no I/O: the start time is passed in, so one seed is one run.
+import type { UsageInput } from "@creditflow/contracts";
+import {
+  type AgentTaskKind,
+  type CreditCommand,
+  type Feature,
+  MAX_TOKENS_PER_EVENT,
+  MICROS_PER_CREDIT,
+} from "@creditflow/engine";
+import { intBetween, lognormalInt, pick, type Random, seededRandom } from "./random.ts";
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/** Largest run the generator plans (a named limit; a plan is lazy, so memory stays small). */
+export const MAX_USERS = 1_000_000;
+/** Late events happen up to this long before their send time (under the 5-minute lateness). */
+export const MAX_LATENESS_MS = 4 * MINUTE_MS;
+const MIN_LATENESS_MS = 10_000;
+/** A duplicate is sent again within this many later events. */
+const MAX_DUPLICATE_DISTANCE = 50;
+
+export interface PlanOptions {
+  users: number;
+  /** Unique usage events in the run (duplicates come on top). */
+  events: number;
+  /** Paces the events' times: event k happens at startMs + k / rate. */
+  ratePerSecond: number;
+  seed: number;
+  startMs: number;
+  /** Fraction of events sent twice (same id, same content). */
+  duplicates: number;
+  /** Fraction of events whose occurredAt is up to 4 minutes before their send time. */
+  late: number;
+  /** Prefix of every id of the run; default derived from seed and start time. */
+  runId?: string;
+}
+
+export type Tier = "free" | "plus" | "pro" | "ultra";
+
+export interface Member {
+  userId: string;
+  tier: Tier;
+  /** Relative activity (lognormal: a few power users do much of the usage). */
+  activity: number;
+}
+
+/** One send: a unique event, or the exact duplicate of an earlier one. */
+export interface PlannedSend {
+  /** When to send, from the start of the run. */
+  offsetMs: number;
+  input: UsageInput & { occurredAt: number };
+  duplicate: boolean;
+  late: boolean;
+}
+
+interface TaskShape {
+  events: [min: number, max: number];
+  /** Median tokens per event and the spread of their log. */
+  input: [median: number, sigma: number];
+  output: [median: number, sigma: number];
+  models: Readonly<Record<string, number>>;
+  /** Share of input served from the prompt cache on a task's later events. */
+  cachedShare: [min: number, max: number];
+}
+
+const KIMI = { "kimi-k2": 0.7, "kimi-k2-thinking": 0.2, "kimi-k2-turbo": 0.1 } as const;
+
+/**
+ * Per-event token shapes. With the default rate card and free tier (100 credits a month) they
+ * land on DESIGN.md's examples: a PPT about 1-2%, deep research 5-10%, a piece of code 0.5-2%.
+ */
+const SHAPES: Record<Exclude<Feature, "agent">, TaskShape> = {
+  chat: {
+    events: [1, 3],
+    input: [1_500, 0.9],
+    output: [400, 0.8],
+    models: KIMI,
+    cachedShare: [0.3, 0.8],
+  },
+  code: {
+    events: [2, 8],
+    input: [14_000, 0.8],
+    output: [2_000, 0.9],
+    models: KIMI,
+    cachedShare: [0.3, 0.7],
+  },
+  claw: {
+    events: [1, 4],
+    input: [4_000, 0.9],
+    output: [800, 0.9],
+    models: KIMI,
+    cachedShare: [0.2, 0.6],
+  },
+  image: {
+    events: [1, 2],
+    input: [300, 0.5],
+    output: [4_000, 0.3],
+    models: { "image-1": 1 },
+    cachedShare: [0, 0],
+  },
+};
+
+const AGENT_SHAPES: Record<AgentTaskKind, TaskShape> = {
+  website: {
+    events: [4, 10],
+    input: [20_000, 0.7],
+    output: [5_000, 0.7],
+    models: KIMI,
+    cachedShare: [0.3, 0.7],
+  },
+  docs: {
+    events: [3, 8],
+    input: [15_000, 0.7],
+    output: [2_000, 0.7],
+    models: KIMI,
+    cachedShare: [0.3, 0.7],
+  },
+  ppt: {
+    events: [4, 8],
+    input: [12_000, 0.6],
+    output: [2_500, 0.6],
+    models: KIMI,
+    cachedShare: [0.3, 0.7],
+  },
+  spreadsheet: {
+    events: [3, 7],
+    input: [12_000, 0.7],
+    output: [2_000, 0.7],
+    models: KIMI,
+    cachedShare: [0.3, 0.7],
+  },
+  deep_research: {
+    events: [8, 14],
+    input: [40_000, 0.7],
+    output: [4_500, 0.6],
+    models: { "kimi-k2": 0.4, "kimi-k2-thinking": 0.6 },
+    cachedShare: [0.1, 0.4],
+  },
+  swarm: {
+    events: [10, 20],
+    input: [30_000, 0.8],
+    output: [5_000, 0.8],
+    models: KIMI,
+    cachedShare: [0.2, 0.6],
+  },
+};
+
+const AGENT_KIND_WEIGHTS: Record<AgentTaskKind, number> = {
+  website: 0.2,
+  docs: 0.2,
+  ppt: 0.25,
+  spreadsheet: 0.15,
+  deep_research: 0.15,
+  swarm: 0.05,
+};
+
+/** Target share of usage events per feature: chat most, code next, agent fewer, image and claw few. */
+export const EVENT_SHARE: Readonly<Record<Feature, number>> = {
+  chat: 0.45,
+  code: 0.28,
+  agent: 0.17,
+  image: 0.05,
+  claw: 0.05,
+};
+
+const meanEvents = (s: TaskShape) => (s.events[0] + s.events[1]) / 2;
+const agentMeanEvents = Object.entries(AGENT_KIND_WEIGHTS).reduce(
+  (sum, [kind, w]) => sum + w * meanEvents(AGENT_SHAPES[kind as AgentTaskKind]),
+  0,
+);
+/** Tasks are drawn by feature in proportion to share / mean events per task. */
+const TASK_WEIGHTS: Record<Feature, number> = {
+  chat: EVENT_SHARE.chat / meanEvents(SHAPES.chat),
+  code: EVENT_SHARE.code / meanEvents(SHAPES.code),
+  agent: EVENT_SHARE.agent / agentMeanEvents,
+  image: EVENT_SHARE.image / meanEvents(SHAPES.image),
+  claw: EVENT_SHARE.claw / meanEvents(SHAPES.claw),
+};
+
+const TIER_WEIGHTS: Record<Tier, number> = { free: 0.6, plus: 0.25, pro: 0.12, ultra: 0.03 };
+
+export function defaultRunId(seed: number, startMs: number): string {
+  return `lg${seed}-${startMs.toString(36)}`;
+}
+
+/** The members of a run, the same for the same seed. */
+export function planMembers(
+  o: Pick<PlanOptions, "users" | "seed" | "startMs" | "runId">,
+): Member[] {
+  const random = seededRandom(o.seed ^ 0x5eed_0001);
+  const runId = o.runId ?? defaultRunId(o.seed, o.startMs);
+  return Array.from({ length: o.users }, (_, i) => ({
+    userId: `${runId}-u${i}`,
+    tier: pick(random, TIER_WEIGHTS),
+    activity: lognormalInt(random, 100, 1.0, 100_000),
+  }));
+}
+
+/**
+ * The credit commands that set members up: a subscription for paid tiers, a trial grant for
+ * many (7 days), a promotion for some (30 days). Ids derive from the user, so a re-send is a
+ * duplicate the consumer ignores.
+ */
+export function planCommands(members: Member[], seed: number, startMs: number): CreditCommand[] {
+  const random = seededRandom(seed ^ 0x5eed_0002);
+  const commands: CreditCommand[] = [];
+  const effectiveFromMs = startMs - DAY_MS;
+  for (const m of members) {
+    if (m.tier !== "free") {
+      commands.push({
+        type: "subscription_start",
+        id: `${m.userId}-sub`,
+        userId: m.userId,
+        atMs: startMs,
+        tierId: m.tier,
+        billing: random() < 0.8 ? "monthly" : "annual",
+      });
+    }
+    if (random() < 0.6) {
+      commands.push({
+        type: "grant_bonus",
+        id: `${m.userId}-trial`,
+        userId: m.userId,
+        atMs: startMs,
+        source: "trial",
+        amountMicros: intBetween(random, 10, 50) * MICROS_PER_CREDIT,
+        effectiveFromMs,
+        expiresAtMs: effectiveFromMs + 7 * DAY_MS,
+        priority: 0,
+        recurrence: null,
+      });
+    }
+    if (random() < 0.3) {
+      commands.push({
+        type: "grant_bonus",
+        id: `${m.userId}-promo`,
+        userId: m.userId,
+        atMs: startMs,
+        source: "promotion",
+        amountMicros: intBetween(random, 5, 20) * MICROS_PER_CREDIT,
+        effectiveFromMs,
+        expiresAtMs: effectiveFromMs + 30 * DAY_MS,
+        priority: 1,
+        recurrence: null,
+      });
+    }
+  }
+  return commands;
+}
+
+interface OpenTask {
+  taskId: string;
+  userId: string;
+  feature: Feature;
+  taskKind: AgentTaskKind | null;
+  shape: TaskShape;
+  model: string;
+  remaining: number;
+  step: number;
+}
+
+/** A member drawn in proportion to activity (binary search over cumulative weights). */
+function memberPicker(members: Member[], random: Random): () => Member {
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const m of members) {
+    total += m.activity;
+    cumulative.push(total);
+  }
+  return () => {
+    const r = random() * total;
+    let lo = 0;
+    let hi = cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid]! > r) hi = mid;
+      else lo = mid + 1;
+    }
+    return members[lo]!;
+  };
+}
+
+/**
+ * The sends of a run, in order, lazily: unique events paced at the rate, each possibly late,
+ * and exact duplicates of some sent again a few events later.
+ */
+export function* planUsage(o: PlanOptions, members: Member[]): Generator<PlannedSend> {
+  if (!(members.length > 0)) throw new Error("assertion: a run has at least one member");
+  const random = seededRandom(o.seed ^ 0x5eed_0003);
+  const runId = o.runId ?? defaultRunId(o.seed, o.startMs);
+  const nextMember = memberPicker(members, random);
+  let taskCount = 0;
+  const openTask = (): OpenTask => {
+    const member = nextMember();
+    const feature = pick(random, TASK_WEIGHTS);
+    const taskKind = feature === "agent" ? pick(random, AGENT_KIND_WEIGHTS) : null;
+    const shape =
+      taskKind === null ? SHAPES[feature as Exclude<Feature, "agent">] : AGENT_SHAPES[taskKind];
+    return {
+      taskId: `${runId}-t${taskCount++}`,
+      userId: member.userId,
+      feature,
+      taskKind,
+      shape,
+      model: pick(random, shape.models),
+      remaining: intBetween(random, shape.events[0], shape.events[1]),
+      step: 0,
+    };
+  };
+  // Tasks in progress at once: events of several tasks interleave, as in production.
+  const open = Array.from(
+    { length: Math.min(64, Math.max(1, Math.ceil(members.length / 2))) },
+    openTask,
+  );
+  const dueDuplicates = new Map<number, Array<UsageInput & { occurredAt: number }>>();
+
+  for (let k = 0; k < o.events; k++) {
+    const offsetMs = Math.floor((k * 1000) / o.ratePerSecond);
+    for (const input of dueDuplicates.get(k) ?? []) {
+      yield { offsetMs, input, duplicate: true, late: false };
+    }
+    dueDuplicates.delete(k);
+
+    const slot = Math.floor(random() * open.length);
+    const task = open[slot]!;
+    const { shape } = task;
+    const inputTokens = lognormalInt(random, shape.input[0], shape.input[1], MAX_TOKENS_PER_EVENT);
+    const cachedShare =
+      task.step === 0
+        ? 0
+        : shape.cachedShare[0] + random() * (shape.cachedShare[1] - shape.cachedShare[0]);
+    const late = random() < o.late;
+    const lateByMs = late ? intBetween(random, MIN_LATENESS_MS, MAX_LATENESS_MS) : 0;
+    const input: UsageInput & { occurredAt: number } = {
+      eventId: `${runId}-e${k}`,
+      userId: task.userId,
+      taskId: task.taskId,
+      feature: task.feature,
+      taskKind: task.taskKind,
+      model: task.model,
+      inputTokens,
+      outputTokens: lognormalInt(random, shape.output[0], shape.output[1], MAX_TOKENS_PER_EVENT),
+      cachedInputTokens: Math.round(inputTokens * cachedShare),
+      occurredAt: o.startMs + offsetMs - lateByMs,
+    };
+    yield { offsetMs, input, duplicate: false, late };
+
+    if (random() < o.duplicates) {
+      const at = k + intBetween(random, 1, MAX_DUPLICATE_DISTANCE);
+      const list = dueDuplicates.get(at) ?? [];
+      if (list.length === 0) dueDuplicates.set(at, list);
+      list.push(input);
+    }
+    task.step++;
+    task.remaining--;
+    if (task.remaining === 0) open[slot] = openTask();
+  }
+  // Duplicates due after the last event go out at the end.
+  const endMs = Math.floor((o.events * 1000) / o.ratePerSecond);
+  for (const at of [...dueDuplicates.keys()].sort((a, b) => a - b)) {
+    for (const input of dueDuplicates.get(at)!)
+      yield { offsetMs: endMs, input, duplicate: true, late: false };
+  }
+}

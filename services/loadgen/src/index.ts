@@ -1,0 +1,23 @@
+// @creditflow/loadgen: a seeded, realistic load of usage events and credit commands for
+// creditflow (CLI, tests, chaos harness). The package's only public door.
+export {
+  defaultRunId,
+  EVENT_SHARE,
+  MAX_LATENESS_MS,
+  type Member,
+  type PlannedSend,
+  type PlanOptions,
+  planCommands,
+  planMembers,
+  planUsage,
+  type Tier,
+} from "./generate.ts";
+export { type Random, seededRandom } from "./random.ts";
+export {
+  type FeatureTally,
+  formatReport,
+  type LoadgenOptions,
+  type LoadgenReport,
+  LoadSettingsSchema,
+  runLoadgen,
+} from "./run.ts";

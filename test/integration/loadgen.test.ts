@@ -1,0 +1,166 @@
+// Goal: the load generator sends what it says against the real Kafka: the records on the topic
+// are its reported events plus duplicates (and its commands), the recorded ids are exactly the
+// unique events on the topic, the feature mix is plausible, and one seed is one run.
+
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { topicNames } from "@creditflow/contracts";
+import { parseRateCard } from "@creditflow/engine";
+import { planCommands, planMembers, planUsage, runLoadgen } from "@creditflow/loadgen";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
+import { describe, expect, it } from "vitest";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const rateCard = parseRateCard(
+  JSON.parse(readFileSync(new URL("../../deploy/config/rate-card.json", import.meta.url), "utf8")),
+  "rate-card.json",
+);
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const dir = mkdtempSync(join(tmpdir(), "loadgen-test-"));
+
+async function highWaterMarks(topic: string): Promise<number> {
+  const admin = conn.kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((s, o) => s + Number(o.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** The event ids of every usage record on the topic, decoded with the registry's schema. */
+async function usageIds(expected: number, timeoutMs = 30_000): Promise<string[]> {
+  const codec = new AvroCodec(urls.schemaRegistryUrl);
+  const consumer = conn.kafka.consumer({ groupId: iso.group("read"), maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topics.usage, fromBeginning: true });
+  const ids: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) {
+            const decoded = await codec.decode("usage", message.value);
+            if (!decoded.ok) throw new Error(`undecodable: ${decoded.detail}`);
+            ids.push((decoded.value as { eventId: string }).eventId);
+          }
+          if (ids.length >= expected) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return ids;
+}
+
+describe("load generator", () => {
+  it("sends what it reports: events + duplicates on the usage topic, commands on theirs", async () => {
+    await ensureTopics(conn, [topics.usage, topics.commands], 6);
+    const recordPath = join(dir, "accepted.jsonl");
+    const report = await runLoadgen({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      rateCard,
+      topics,
+      users: 20,
+      ratePerSecond: 200,
+      durationSeconds: 3,
+      seed: 42,
+      duplicates: 0.02,
+      late: 0.05,
+      withGrants: true,
+      recordPath,
+    });
+    expect(report.failed).toBe(0);
+    expect(report.events).toBe(600);
+    expect(report.duplicates).toBeGreaterThan(0);
+    expect(report.late).toBeGreaterThan(0);
+    // Paced: about 3 s for 600 events at 200/s, not a burst.
+    expect(report.elapsedMs).toBeGreaterThan(2_500);
+    expect(report.achievedRate).toBeGreaterThan(150);
+    expect(report.achievedRate).toBeLessThan(260);
+
+    expect(await highWaterMarks(topics.usage)).toBe(report.events + report.duplicates);
+    expect(report.commands).toBeGreaterThan(0);
+    expect(report.commandsByType.grant_bonus).toBeGreaterThan(0);
+    expect(await highWaterMarks(topics.commands)).toBe(report.commands);
+
+    // The record file names every unique event once, with its cost; the topic holds those ids
+    // and nothing else, each duplicate being one of them.
+    const recorded = readFileSync(recordPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { id: string; userId: string; costMicros: number });
+    expect(recorded).toHaveLength(report.events);
+    expect(recorded.every((r) => Number.isSafeInteger(r.costMicros) && r.costMicros > 0)).toBe(
+      true,
+    );
+    const onTopic = await usageIds(report.events + report.duplicates);
+    expect(onTopic).toHaveLength(report.events + report.duplicates);
+    expect(new Set(onTopic)).toEqual(new Set(recorded.map((r) => r.id)));
+    expect(recorded.reduce((s, r) => s + r.costMicros, 0)).toBe(
+      Object.values(report.perFeature).reduce((s, f) => s + f.costMicros, 0),
+    );
+
+    // A plausible mix: chat most, code next, agent fewer but heavier per event, image and claw few.
+    const f = report.perFeature;
+    expect(f.chat.events).toBeGreaterThan(f.code.events);
+    expect(f.code.events).toBeGreaterThan(f.agent.events);
+    expect(f.agent.events).toBeGreaterThan(Math.max(f.image.events, f.claw.events));
+    expect(f.image.events + f.claw.events).toBeLessThan(report.events * 0.2);
+    expect(f.agent.costMicros / f.agent.events).toBeGreaterThan(
+      (3 * f.chat.costMicros) / f.chat.events,
+    );
+  });
+
+  it("gives the same events for the same seed, and others for another seed", () => {
+    const o = {
+      users: 20,
+      events: 2_000,
+      ratePerSecond: 200,
+      seed: 9,
+      startMs: Date.UTC(2026, 10, 25, 12),
+      duplicates: 0.02,
+      late: 0.05,
+    };
+    const run = (seed: number) => {
+      const members = planMembers({ ...o, seed });
+      return {
+        commands: planCommands(members, seed, o.startMs),
+        sends: [...planUsage({ ...o, seed }, members)],
+      };
+    };
+    const a = run(9);
+    expect(run(9)).toEqual(a);
+    const b = run(10);
+    expect(b.sends.map((s) => s.input.inputTokens)).not.toEqual(
+      a.sends.map((s) => s.input.inputTokens),
+    );
+    // Deep research sits far above chat (heavy tails, many steps).
+    const tokensOf = (pred: (s: (typeof a.sends)[number]) => boolean) => {
+      const xs = a.sends.filter((s) => !s.duplicate && pred(s)).map((s) => s.input.inputTokens);
+      return xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+    };
+    expect(tokensOf((s) => s.input.taskKind === "deep_research")).toBeGreaterThan(
+      10 * tokensOf((s) => s.input.feature === "chat"),
+    );
+    // Late events are at most 4 minutes before their send time; duplicates repeat an earlier id.
+    const firstSeen = new Set<string>();
+    for (const s of a.sends) {
+      const lateness = o.startMs + s.offsetMs - s.input.occurredAt;
+      expect(lateness).toBeGreaterThanOrEqual(0);
+      expect(lateness).toBeLessThanOrEqual(4 * 60_000);
+      if (s.duplicate) expect(firstSeen.has(s.input.eventId)).toBe(true);
+      firstSeen.add(s.input.eventId);
+    }
+  });
+});
