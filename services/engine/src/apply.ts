@@ -4,12 +4,13 @@
 import { advanceInPlace, EntryWriter } from "./advance.ts";
 import { boundaryAt, firstBoundaryIndexAfter } from "./calendar.ts";
 import { assert } from "./errors.ts";
-import { fingerprintInput } from "./fingerprint.ts";
+import { fingerprintInput, hash53 } from "./fingerprint.ts";
 import {
   MAX_GRANT_MICROS,
   MAX_GRANTS,
   MAX_ID_LENGTH,
   MAX_RECENT_TASKS,
+  MAX_REMEMBERED_ANSWERS,
   MAX_REMEMBERED_IDS,
   MAX_TIME_MS,
   MAX_TOKENS_PER_EVENT,
@@ -98,10 +99,12 @@ function checkInput(input: EngineInput): Refusal | null {
 }
 
 /** Ids remembered with their content fingerprint; a repeat answers as the first time. */
-function findApplied(state: MemberState, id: string) {
-  const applied = state.applied;
-  for (let i = applied.length - 1; i >= 0; i--) {
-    const record = applied[i]!;
+function findApplied(state: MemberState, id: string, idHash: number): AppliedRecord | null {
+  // Scan the flat hashes first: one cache line holds eight; records are touched only on a match.
+  const hashes = state.appliedIdHashes;
+  for (let i = hashes.length - 1; i >= 0; i--) {
+    if (hashes[i] !== idHash) continue;
+    const record = state.applied[i]!;
     if (record.id === id) return record;
   }
   return null;
@@ -114,7 +117,8 @@ function findApplied(state: MemberState, id: string) {
 export function apply(state: MemberState, input: EngineInput, ctx: EngineContext): ApplyResult {
   assert(Number.isSafeInteger(ctx.nowMs) && ctx.nowMs >= 0, "ctx.nowMs is epoch ms");
   const fingerprint = fingerprintInput(input);
-  const seen = findApplied(state, input.id);
+  const idHash = typeof input.id === "string" ? hash53(input.id) : 0;
+  const seen = findApplied(state, input.id, idHash);
   if (seen !== null) {
     if (seen.fingerprint !== fingerprint) {
       return refused(
@@ -123,13 +127,17 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
       );
     }
     if (seen.refusal !== null) return refused(state, seen.refusal);
-    return { state, entries: seen.entries, outcome: { status: "duplicate" } };
+    return {
+      state,
+      entries: seen.entries ?? [],
+      outcome: { status: "duplicate", entriesKnown: seen.entries !== null },
+    };
   }
   const bad = checkInput(input);
   if (bad !== null) {
     // An input without a usable id or for another member cannot be remembered here.
     if (bad.field === "id" || bad.field === "userId") return refused(state, bad);
-    return refusedAndRemembered(state, input.id, fingerprint, bad);
+    return refusedAndRemembered(state, input.id, idHash, fingerprint, bad);
   }
   if (input.userId !== state.userId) {
     return refused(state, refusal("user_mismatch", "userId", "the input is for another member"));
@@ -144,15 +152,24 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
     input.type === "usage"
       ? applyUsage(next, input, nowMs, writer, ctx)
       : applyCommand(next, input, nowMs, writer, ctx);
-  if (result !== null) return refusedAndRemembered(state, input.id, fingerprint, result);
+  if (result !== null) return refusedAndRemembered(state, input.id, idHash, fingerprint, result);
 
-  remember(next, { id: input.id, fingerprint, entries, refusal: null });
+  remember(next, { id: input.id, fingerprint, entries, refusal: null }, idHash);
   return { state: next, entries, outcome: { status: "applied" } };
 }
 
-function remember(state: MemberState, record: AppliedRecord): void {
-  state.applied.push(record);
-  if (state.applied.length > MAX_REMEMBERED_IDS) state.applied.shift();
+/** Adds a record to the bounded memory: the oldest id goes, and old answers drop their entries. */
+function remember(state: MemberState, record: AppliedRecord, idHash: number): void {
+  const applied = state.applied;
+  applied.push(record);
+  state.appliedIdHashes.push(idHash);
+  if (applied.length > MAX_REMEMBERED_IDS) {
+    applied.shift();
+    state.appliedIdHashes.shift();
+  }
+  const aging = applied.length - 1 - MAX_REMEMBERED_ANSWERS;
+  const old = applied[aging];
+  if (old !== undefined && old.entries !== null) applied[aging] = { ...old, entries: null };
 }
 
 function refused(state: MemberState, r: Refusal): ApplyResult {
@@ -166,11 +183,16 @@ function refused(state: MemberState, r: Refusal): ApplyResult {
 function refusedAndRemembered(
   state: MemberState,
   id: string,
+  idHash: number,
   fingerprint: number,
   r: Refusal,
 ): ApplyResult {
-  const next: MemberState = { ...state, applied: state.applied.slice() };
-  remember(next, { id, fingerprint, entries: [], refusal: r });
+  const next: MemberState = {
+    ...state,
+    applied: state.applied.slice(),
+    appliedIdHashes: state.appliedIdHashes.slice(),
+  };
+  remember(next, { id, fingerprint, entries: null, refusal: r }, idHash);
   return refused(next, r);
 }
 
@@ -275,26 +297,29 @@ function addToWindow(
 function recordTask(state: MemberState, event: UsageEvent, cost: number): void {
   const tasks = state.recentTasks;
   const i = tasks.findIndex((t) => t.taskId === event.taskId);
-  if (i >= 0) {
-    const t = tasks[i]!;
-    tasks.splice(i, 1);
-    tasks.unshift({
-      ...t,
-      firstAtMs: Math.min(t.firstAtMs, event.eventAtMs),
-      lastAtMs: Math.max(t.lastAtMs, event.eventAtMs),
-      costMicros: t.costMicros + cost,
-    });
-  } else {
-    tasks.unshift({
-      taskId: event.taskId,
-      feature: event.feature,
-      taskKind: event.taskKind,
-      firstAtMs: event.eventAtMs,
-      lastAtMs: event.eventAtMs,
-      costMicros: cost,
-    });
-    if (tasks.length > MAX_RECENT_TASKS) tasks.pop();
+  const summary =
+    i < 0
+      ? {
+          taskId: event.taskId,
+          feature: event.feature,
+          taskKind: event.taskKind,
+          firstAtMs: event.eventAtMs,
+          lastAtMs: event.eventAtMs,
+          costMicros: cost,
+        }
+      : {
+          ...tasks[i]!,
+          firstAtMs: Math.min(tasks[i]!.firstAtMs, event.eventAtMs),
+          lastAtMs: Math.max(tasks[i]!.lastAtMs, event.eventAtMs),
+          costMicros: tasks[i]!.costMicros + cost,
+        };
+  if (i === 0) {
+    tasks[0] = summary; // The common case: the next step of the newest task.
+    return;
   }
+  if (i > 0) tasks.splice(i, 1);
+  tasks.unshift(summary);
+  if (tasks.length > MAX_RECENT_TASKS) tasks.pop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,13 +456,7 @@ function tierGrant(state: MemberState): Grant {
 }
 
 /** Upgrade now: the allowance becomes the new tier's and the remaining grows by the difference. */
-function upgradeTierGrant(
-  state: MemberState,
-  grant: Grant,
-  newAllowance: number,
-  cmd: CreditCommand,
-  w: EntryWriter,
-) {
+function upgradeTierGrant(grant: Grant, newAllowance: number, cmd: CreditCommand, w: EntryWriter) {
   const diff = newAllowance - grant.amountMicros;
   assert(diff >= 0, "an upgrade does not lower the allowance (plans are checked)");
   grant.amountMicros = newAllowance;
@@ -462,7 +481,7 @@ function startSubscription(
   if (state.tier.billing !== "free")
     return refusal("already_subscribed", null, "the member has a subscription");
   const grant = tierGrant(state);
-  upgradeTierGrant(state, grant, tier.monthlyAllowanceMicros, cmd, w);
+  upgradeTierGrant(grant, tier.monthlyAllowanceMicros, cmd, w);
   // The paid cycle is anchored at the start: resets follow the subscription's start day.
   grant.recurrence = { period: "1mo", anchorMs: nowMs, nextIndex: 1 };
   state.tier = {
@@ -500,7 +519,7 @@ function changeSubscription(
     return null;
   }
   if (tier.rank > current.rank) {
-    upgradeTierGrant(state, tierGrant(state), tier.monthlyAllowanceMicros, cmd, w);
+    upgradeTierGrant(tierGrant(state), tier.monthlyAllowanceMicros, cmd, w);
     state.tier.tierId = tier.id;
     state.tier.pendingTierId = null;
   } else {

@@ -4,22 +4,51 @@
 import { WINDOW_5H_MS, WINDOW_7D_MS } from "./limits.ts";
 import type { Recurrence, RecurrencePeriod } from "./types.ts";
 
-/** The anchor plus n calendar months, at the anchor's time of day, clamped to the month's end. */
+const DAY = 86_400_000;
+
+/** Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's days_from_civil). */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+function isLeapYear(y: number): boolean {
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return isLeapYear(year) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * The anchor plus n calendar months, at the anchor's time of day, clamped to the month's end.
+ * Integer arithmetic only (runs on every apply; no Date objects).
+ */
 export function addMonthsClamped(anchorMs: number, months: number): number {
-  const a = new Date(anchorMs);
-  const year = a.getUTCFullYear();
-  const month = a.getUTCMonth() + months;
-  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
-  const day = Math.min(a.getUTCDate(), lastDay);
-  return Date.UTC(
-    year,
-    month,
-    day,
-    a.getUTCHours(),
-    a.getUTCMinutes(),
-    a.getUTCSeconds(),
-    a.getUTCMilliseconds(),
+  const days = Math.floor(anchorMs / DAY);
+  const timeOfDayMs = anchorMs - days * DAY;
+  // civil_from_days (H. Hinnant), inlined.
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
   );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const total = year * 12 + (month - 1) + months;
+  const newYear = Math.floor(total / 12);
+  const newMonth = total - newYear * 12 + 1;
+  const newDay = Math.min(day, daysInMonth(newYear, newMonth));
+  return daysFromCivil(newYear, newMonth, newDay) * DAY + timeOfDayMs;
 }
 
 export function periodMs(period: "5h" | "7d"): number {

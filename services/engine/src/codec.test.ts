@@ -67,7 +67,7 @@ describe("state codec", () => {
   it("stays small: sizes for 1, 5 and 50 grants with a full id memory", () => {
     const sizes = [1, 5, 50].map((n) => encodeState(memberWithGrants(n)).length);
     // Printed by the bench too; the bounds catch a regression of the compact form.
-    expect(sizes[0]).toBeLessThan(9_000);
-    expect(sizes[2]! - sizes[0]!).toBeLessThan(50 * 80);
+    expect(sizes[0]).toBeLessThan(4_000);
+    expect(sizes[2]! - sizes[0]!).toBeLessThan(49 * 80);
   });
 });

@@ -2,7 +2,9 @@
 // objects with names. decodeState(encodeState(s)) equals s exactly.
 
 import { EngineError } from "./errors.ts";
+import { hash53 } from "./fingerprint.ts";
 import {
+  type AppliedRecord,
   FEATURES,
   type Grant,
   type GrantSource,
@@ -51,12 +53,13 @@ function encodeGrant(g: Grant): unknown[] {
     g.id,
     code(CLASSES, g.cls),
     code(SOURCES, g.source),
+    // Spent rather than remaining, and times after effectiveFrom: short numbers in the common case.
     g.amountMicros,
-    g.remainingMicros,
+    g.amountMicros - g.remainingMicros,
     g.effectiveFromMs,
-    g.expiresAtMs,
+    g.expiresAtMs === null ? null : g.expiresAtMs - g.effectiveFromMs,
     g.priority,
-    g.createdAtMs,
+    g.createdAtMs - g.effectiveFromMs,
     r === null ? null : [code(PERIODS, r.period), r.anchorMs, r.nextIndex],
   ];
 }
@@ -107,11 +110,13 @@ export function encodeState(state: MemberState): string {
     ]),
     state.applied.map((a) =>
       a.refusal === null
-        ? [a.id, a.fingerprint, encodeEntries(a.id, a.entries)]
+        ? a.entries === null
+          ? [a.id, a.fingerprint]
+          : [a.id, a.fingerprint, encodeEntries(a.id, a.entries)]
         : [
             a.id,
             a.fingerprint,
-            [],
+            null,
             [code(REFUSAL_REASONS, a.refusal.reason), a.refusal.field, a.refusal.message],
           ],
     ),
@@ -150,16 +155,19 @@ function pick<T>(list: readonly T[], v: unknown, what: string): T {
 function decodeGrant(v: unknown): Grant {
   const g = arr(v, "grant");
   const r = g[9] === null ? null : arr(g[9], "recurrence");
+  const amount = int(g[3], "grant.amount");
+  const from = int(g[5], "grant.effectiveFrom");
+  const expiresAfter = intOrNull(g[6], "grant.expiresAt");
   return {
     id: str(g[0], "grant.id"),
     cls: pick(CLASSES, g[1], "grant.cls"),
     source: pick(SOURCES, g[2], "grant.source"),
-    amountMicros: int(g[3], "grant.amount"),
-    remainingMicros: int(g[4], "grant.remaining"),
-    effectiveFromMs: int(g[5], "grant.effectiveFrom"),
-    expiresAtMs: intOrNull(g[6], "grant.expiresAt"),
+    amountMicros: amount,
+    remainingMicros: amount - int(g[4], "grant.spent"),
+    effectiveFromMs: from,
+    expiresAtMs: expiresAfter === null ? null : from + expiresAfter,
     priority: int(g[7], "grant.priority"),
-    createdAtMs: int(g[8], "grant.createdAt"),
+    createdAtMs: from + int(g[8], "grant.createdAt"),
     recurrence:
       r === null
         ? null
@@ -173,7 +181,7 @@ function decodeGrant(v: unknown): Grant {
 
 function decodeEntries(userId: string, recordId: string, v: unknown): LedgerEntry[] {
   let prev: LedgerEntry | null = null;
-  return arr(v, "entries").map((raw, i) => {
+  return arr(v, "entries").map((raw) => {
     const e = arr(raw, "entry");
     const inherit = <K extends keyof LedgerEntry>(k: K, value: unknown): unknown => {
       if (value !== SAME) return value;
@@ -199,6 +207,25 @@ function decodeEntries(userId: string, recordId: string, v: unknown): LedgerEntr
   });
 }
 
+function decodeApplied(userId: string, raw: unknown): AppliedRecord {
+  const a = arr(raw, "applied");
+  const id = str(a[0], "applied.id");
+  const r = a[3] === undefined ? null : arr(a[3], "refusal");
+  return {
+    id,
+    fingerprint: int(a[1], "applied.fp"),
+    entries: a[2] === undefined || a[2] === null ? null : decodeEntries(userId, id, a[2]),
+    refusal:
+      r === null
+        ? null
+        : {
+            reason: pick(REFUSAL_REASONS, r[0], "refusal.reason"),
+            field: strOrNull(r[1], "refusal.field"),
+            message: str(r[2], "refusal.message"),
+          },
+  };
+}
+
 /** Reads a state written by encodeState; throws EngineError(state_invalid) on anything else. */
 export function decodeState(text: string): MemberState {
   let root: unknown;
@@ -216,6 +243,7 @@ export function decodeState(text: string): MemberState {
     const a = arr(w, "window");
     return { startMs: int(a[0], "window.start"), usedMicros: int(a[1], "window.used") };
   };
+  const applied = arr(v[10], "applied").map((raw) => decodeApplied(userId, raw));
   return {
     userId,
     clockMs: int(v[2], "clockMs"),
@@ -243,23 +271,7 @@ export function decodeState(text: string): MemberState {
         costMicros: int(k[5], "task.cost"),
       };
     }),
-    applied: arr(v[10], "applied").map((raw) => {
-      const a = arr(raw, "applied");
-      const id = str(a[0], "applied.id");
-      const r = a[3] === undefined ? null : arr(a[3], "refusal");
-      return {
-        id,
-        fingerprint: int(a[1], "applied.fp"),
-        entries: decodeEntries(userId, id, a[2]),
-        refusal:
-          r === null
-            ? null
-            : {
-                reason: pick(REFUSAL_REASONS, r[0], "refusal.reason"),
-                field: strOrNull(r[1], "refusal.field"),
-                message: str(r[2], "refusal.message"),
-              },
-      };
-    }),
+    applied,
+    appliedIdHashes: applied.map((a) => hash53(a.id)),
   };
 }

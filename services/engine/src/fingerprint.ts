@@ -3,7 +3,7 @@
 import type { EngineInput } from "./types.ts";
 
 /** cyrb53: a fast non-cryptographic hash; collisions between two versions of one id are negligible. */
-function hash53(text: string): number {
+export function hash53(text: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < text.length; i++) {

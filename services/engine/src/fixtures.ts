@@ -114,3 +114,11 @@ export function command<T extends CreditCommand["type"]>(
 ): CreditCommand {
   return { type, id, userId: USER, atMs, ...fields } as CreditCommand;
 }
+
+/** The state without its memory of applied ids: what a refusal must leave unchanged. */
+export function withoutMemory(
+  state: MemberState,
+): Omit<MemberState, "applied" | "appliedIdHashes"> {
+  const { applied: _applied, appliedIdHashes: _hashes, ...rest } = state;
+  return rest;
+}

@@ -6,6 +6,11 @@ import { assert } from "./errors.ts";
 export const MICROS_PER_CREDIT = 1_000_000;
 /** Ids remembered per member for idempotency (with their entries); older ids are forgotten. */
 export const MAX_REMEMBERED_IDS = 64;
+/**
+ * Of the remembered ids, how many keep the entries they produced, to answer a repeat with them.
+ * The consumer writes the ledger before the state, so older entries are never needed to rebuild it.
+ */
+export const MAX_REMEMBERED_ANSWERS = 8;
 /** Grants a member may hold at once; a command that would exceed it is refused. */
 export const MAX_GRANTS = 64;
 /** Tasks kept for the usage history (the balance view shows the last 10). */
@@ -31,7 +36,13 @@ export const MAX_TIME_MS = 7_258_118_400_000;
 
 /** Checks the limits agree with each other; run at module load. */
 export function checkLimits(): void {
-  assert(MAX_REMEMBERED_IDS > 0 && MAX_GRANTS > 0 && MAX_RECENT_TASKS >= 10, "limits positive");
+  assert(
+    MAX_REMEMBERED_IDS >= MAX_REMEMBERED_ANSWERS &&
+      MAX_REMEMBERED_ANSWERS > 0 &&
+      MAX_GRANTS > 0 &&
+      MAX_RECENT_TASKS >= 10,
+    "limits positive",
+  );
   assert(
     Number.isSafeInteger(3 * MAX_TOKENS_PER_EVENT * MAX_RATE_MICROS_PER_1K),
     "largest event cost is a safe integer",

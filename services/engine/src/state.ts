@@ -108,6 +108,7 @@ export function openMember(
     migrated: false,
     recentTasks: [],
     applied: [],
+    appliedIdHashes: [],
   };
   const entry: LedgerEntry = {
     id: `${userId}:grant:${grant.id}:${signUpAtMs}`,
@@ -143,6 +144,7 @@ export function copyState(s: MemberState): MemberState {
     // Task summaries and applied records are replaced, never changed in place.
     recentTasks: s.recentTasks.slice(),
     applied: s.applied.slice(),
+    appliedIdHashes: s.appliedIdHashes.slice(),
   };
 }
 

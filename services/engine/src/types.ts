@@ -230,12 +230,13 @@ export interface LedgerEntry {
 
 /**
  * One remembered input: its id, a fingerprint of its content, and its first answer (the entries it
- * produced, or its refusal), so a repeat answers as the first time.
+ * produced, or its refusal), so a repeat answers as the first time. Entries are kept for the last
+ * MAX_REMEMBERED_ANSWERS inputs only (null after): they are already in the ledger.
  */
 export interface AppliedRecord {
   id: string;
   fingerprint: number;
-  entries: LedgerEntry[];
+  entries: LedgerEntry[] | null;
   refusal: Refusal | null;
 }
 
@@ -255,6 +256,11 @@ export interface MemberState {
   recentTasks: TaskSummary[];
   /** Oldest first, at most MAX_REMEMBERED_IDS. */
   applied: AppliedRecord[];
+  /**
+   * hash53 of each applied id, in the same order: a flat array of numbers scanned before touching
+   * any record (derived from `applied`; not stored, rebuilt on decode).
+   */
+  appliedIdHashes: number[];
 }
 
 export const REFUSAL_REASONS = [
@@ -286,7 +292,8 @@ export interface Refusal {
 
 export type Outcome =
   | { status: "applied" }
-  | { status: "duplicate" }
+  /** entriesKnown: false when the first answer's entries are no longer remembered (entries: []). */
+  | { status: "duplicate"; entriesKnown: boolean }
   | { status: "refused"; refusal: Refusal };
 
 export interface ApplyResult {

@@ -11,10 +11,14 @@ import {
   unframeWire,
   usageEventSchema,
   valueSubject,
+  WIRE_HEADER_BYTES,
 } from "@creditflow/contracts";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import avro from "avsc";
 import { ProducerError } from "./errors.ts";
+
+/** Size of one encoding slab: records are views into it, so it lives as long as they do. */
+const SLAB_BYTES = 64 * 1024;
 
 /** Bound on one registry request. */
 const REGISTRY_TIMEOUT_MS = 10_000;
@@ -35,6 +39,9 @@ export class AvroCodec {
   readonly registry: SchemaRegistry;
   private readonly baseUrl: string;
   private readonly ids = new Map<RecordKind, number>();
+  /** Encoded records are views into this slab; a full slab is replaced, never reused. */
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private slabPos = 0;
   /** Writer schemas by id, fetched from the registry once each. */
   private readonly writers = new Map<number, avro.Type>();
 
@@ -94,7 +101,29 @@ export class AvroCodec {
 
   /** Encode a record of a registered kind (the caller has validated it). */
   encode(kind: RecordKind, record: unknown): Buffer {
-    return frameWire(this.schemaId(kind), schemaOf[kind].type.toBuffer(record));
+    const schemaId = this.schemaId(kind);
+    const type = schemaOf[kind].type;
+    // Encode straight into a shared slab after a Confluent header: one view per record, no
+    // per-record allocation or copy. A record that does not fit the rest of the slab takes a
+    // fresh slab (or, if larger than a slab, its own buffer).
+    if (this.slab.length - this.slabPos < WIRE_HEADER_BYTES + 16) this.newSlab();
+    let start = this.slabPos;
+    let end = type.encode(record, this.slab, start + WIRE_HEADER_BYTES);
+    if (end < 0) {
+      this.newSlab();
+      start = 0;
+      end = type.encode(record, this.slab, WIRE_HEADER_BYTES);
+      if (end < 0) return frameWire(schemaId, type.toBuffer(record));
+    }
+    this.slab.writeUInt8(0, start);
+    this.slab.writeInt32BE(schemaId, start + 1);
+    this.slabPos = end;
+    return this.slab.subarray(start, end);
+  }
+
+  private newSlab(): void {
+    this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+    this.slabPos = 0;
   }
 
   /**
