@@ -25,6 +25,10 @@ export CF_REGISTRY_MANAGEMENT_PORT=${CF_REGISTRY_MANAGEMENT_PORT:-18082}
 export CF_REDIS_PORT=${CF_REDIS_PORT:-16379}
 export CF_CLICKHOUSE_PORT=${CF_CLICKHOUSE_PORT:-18123}
 
+# kafkajs 2.2.4 on Node 24 warns TimeoutNegativeWarning at every connection (kafkajs #1751,
+# harmless): keep it out of every log.
+export NODE_OPTIONS="--disable-warning=TimeoutNegativeWarning${NODE_OPTIONS:+ $NODE_OPTIONS}"
+
 export CF_JAVA_HOME=${CF_JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 # Apicurio Registry 3.3 is compiled for Java 21 (class file 65): it does not run on Java 17.
 export CF_APICURIO_JAVA_HOME=${CF_APICURIO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}

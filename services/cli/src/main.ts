@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { newCommandId, printBalance, sendCommand, tailLedger } from "./commands.ts";
 import { creditsToMicros } from "./format.ts";
 import { loadSettings } from "./settings.ts";
+import { initSystem, memberToken, seedDemo } from "./system.ts";
 
 const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const DAY_MS = 86_400_000;
@@ -161,6 +162,35 @@ program
   .option("--from-beginning", "print the member's whole ledger first")
   .action(async (user: string, o: { fromBeginning?: boolean }) => {
     await tailLedger(loadSettings(), user, o.fromBeginning === true);
+  });
+
+program
+  .command("init")
+  .description("create the topics, register the Avro schemas, migrate ClickHouse (idempotent)")
+  .option("--partitions <n>", "partitions per topic", positiveInt("--partitions"), 12)
+  .action(async (o: { partitions: number }) => {
+    await initSystem(loadSettings(), o.partitions);
+  });
+
+program
+  .command("seed")
+  .description("seed the demo members (grants, subscriptions, migration, usage) through Kafka")
+  .action(async () => {
+    await seedDemo(loadSettings());
+  });
+
+program
+  .command("token")
+  .description("print a member token (HS256 JWT signed with CF_JWT_SECRET) for the page and API")
+  .argument("<user>", "member id")
+  .option("--ttl <seconds>", "lifetime", positiveInt("--ttl"), 7 * 86_400)
+  .action(async (user: string, o: { ttl: number }) => {
+    const secret = process.env.CF_JWT_SECRET;
+    if (!secret)
+      throw new InvalidArgumentError(
+        "CF_JWT_SECRET is not set (./creditflow up writes .state/secrets.env)",
+      );
+    console.log(await memberToken(secret, user, o.ttl));
   });
 
 await program.parseAsync(process.argv).catch((error: unknown) => {
