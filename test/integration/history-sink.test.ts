@@ -10,7 +10,6 @@ import { fileURLToPath } from "node:url";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import {
   type LedgerEntryRecord,
-  ledgerEntrySchema,
   ledgerRecordFromEntry,
   topicNames,
 } from "@creditflow/contracts";

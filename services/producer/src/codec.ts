@@ -136,22 +136,15 @@ export class AvroCodec {
       return { ok: false, reason: "bad_frame", detail: `${frame.reason}: ${frame.detail}` };
     let writer = this.writers.get(frame.schemaId);
     if (writer === undefined) {
-      try {
-        const schema = await this.registry.getSchema(frame.schemaId);
-        writer = schema as unknown as avro.Type;
-      } catch (error) {
-        const status = (error as { status?: number }).status;
-        if (status === 404) {
-          return {
-            ok: false,
-            reason: "unknown_schema",
-            detail: `schema id ${frame.schemaId} is not in the registry`,
-          };
-        }
-        throw new ProducerError("registry_failed", `could not fetch schema ${frame.schemaId}`, {
-          cause: error,
-        });
+      const fetched = await this.fetchWriter(frame.schemaId);
+      if (fetched === null) {
+        return {
+          ok: false,
+          reason: "unknown_schema",
+          detail: `schema id ${frame.schemaId} is not in the registry`,
+        };
       }
+      writer = fetched;
       this.writers.set(frame.schemaId, writer);
     }
     const reader = schemaOf[kind].type;

@@ -1,0 +1,56 @@
+// Reads a member's engine state from the consumer's Redis hash (`${prefix}{userId}:m`, field `s`
+// the encoded state, `v` its version). Read only: the consumer is the only writer of balances.
+import { decodeState, type MemberState } from "@creditflow/engine";
+import type { Redis } from "ioredis";
+import { ApiError } from "./errors.ts";
+
+export interface StoredMember {
+  state: MemberState;
+  /** The consumer's version of the hash (increments with each write). */
+  version: number;
+}
+
+/** The consumer's key of a member (services/consumer/src/keys.ts). */
+export function memberKey(prefix: string, userId: string): string {
+  return `${prefix}{${userId}}:m`;
+}
+
+export class MemberReader {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  /** The member's state, or null when the consumer holds none for this user. */
+  async load(userId: string): Promise<StoredMember | null> {
+    let fields: (string | null)[];
+    try {
+      fields = await this.redis.hmget(memberKey(this.prefix, userId), "s", "v");
+    } catch (cause) {
+      throw new ApiError("redis_unavailable", "", "the balance store did not answer; retry", {
+        cause,
+        headers: { "retry-after": "1" },
+      });
+    }
+    const [text, version] = fields;
+    if (text === null || text === undefined) return null;
+    // A state that does not decode is a bug (or a newer codec): let it surface as a 500.
+    return { state: decodeState(text), version: Number(version ?? 0) };
+  }
+
+  /** The member's state, or 404 naming the user when there is none. */
+  async require(userId: string): Promise<StoredMember> {
+    const found = await this.load(userId);
+    if (found === null) {
+      throw new ApiError(
+        "member_not_found",
+        "userId",
+        `no credit state for user ${userId}: the member has not used or been granted credits yet`,
+      );
+    }
+    return found;
+  }
+}

@@ -1,0 +1,217 @@
+// One unit of work over many members: load them in one round trip, apply their records (or the
+// time that passed, for the sweeper) with the engine in memory, and write each back in one
+// atomic CAS step. A member whose version moved under us is reloaded and redone from scratch.
+
+import { type LedgerEntryRecord, ledgerRecordFromEntry } from "@creditflow/contracts";
+import {
+  advanceTo,
+  apply,
+  type EngineContext,
+  EngineError,
+  type EngineInput,
+  encodeState,
+  type LedgerEntry,
+  type MemberState,
+  nextDeadlineMs,
+  openMember,
+} from "@creditflow/engine";
+import type { InputRecord, RawRecord } from "./classify.ts";
+import { ConsumerError } from "./errors.ts";
+import { offsetField } from "./keys.ts";
+import type { LoadedMember, MemberStore, MemberWrite, OutboxEntry } from "./store.ts";
+
+/** A member and its records of this unit, in offset order per source partition. */
+export interface MemberWork {
+  userId: string;
+  /** Empty for the sweeper: only the time that passed is applied. */
+  records: InputRecord[];
+}
+
+export interface UnitResult {
+  /** Outbox entries to relay: leftovers found at load first, then the new ones. */
+  toRelay: OutboxEntry[];
+  /** Each member's next deadline at the version now stored. */
+  deadlines: { userId: string; version: number; deadlineMs: number | null }[];
+  /** Outcome counts by kind. */
+  counts: { applied: number; duplicate: number; refused: number; skipped: number };
+  /** Records the engine failed on (a bug): dead-lettered, the member's state left as it was. */
+  engineFailures: { raw: RawRecord; detail: string }[];
+  casConflicts: number;
+  leftovers: number;
+  /** Members the sweeper wrote (entries made by time alone). */
+  swept: number;
+}
+
+/**
+ * Sign-up time of a member first seen through a record: the record's own time (usage time or
+ * command time), never later than processing time. Deterministic for a given first record, so a
+ * replay of the same records opens the member the same way.
+ */
+export function memberSignUpMs(input: EngineInput, nowMs: number): number {
+  const at = input.type === "usage" ? input.eventAtMs : input.atMs;
+  return Math.min(at, nowMs);
+}
+
+function withSource(e: LedgerEntry, r: InputRecord): LedgerEntryRecord {
+  return ledgerRecordFromEntry({
+    ...e,
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.offset.toString(),
+  });
+}
+
+type Counts = UnitResult["counts"];
+type Computed = {
+  write: MemberWrite | null;
+  failures: UnitResult["engineFailures"];
+  counts: Counts;
+};
+
+/** The member's records applied in memory; null write when nothing changed. */
+function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): Computed {
+  const failures: UnitResult["engineFailures"] = [];
+  const local: Counts = { applied: 0, duplicate: 0, refused: 0, skipped: 0 };
+  let state: MemberState | null = m.state;
+  const offsets = new Map<string, bigint>();
+  const entries: LedgerEntryRecord[] = [];
+  let changed = false;
+  if (work.records.length === 0) {
+    // The sweeper: only time passes.
+    if (state === null) return { write: null, failures, counts: local };
+    const advanced = advanceTo(state, ctx);
+    if (advanced.entries.length === 0) return { write: null, failures, counts: local };
+    for (const e of advanced.entries) entries.push(ledgerRecordFromEntry(e));
+    state = advanced.state;
+    changed = true;
+  }
+  for (const r of work.records) {
+    const field = offsetField(r.topic, r.partition);
+    const last = offsets.get(field) ?? m.offsets.get(field);
+    if (last !== undefined && r.offset <= last) {
+      // Applied by an earlier delivery (a crash before the commit, a zombie, a rebalance).
+      local.skipped++;
+      continue;
+    }
+    offsets.set(field, r.offset);
+    changed = true;
+    try {
+      let current = state;
+      const opening: LedgerEntry[] = [];
+      if (current === null) {
+        const opened = openMember(work.userId, memberSignUpMs(r.input, ctx.nowMs), ctx);
+        current = opened.state;
+        opening.push(...opened.entries);
+      }
+      const result = apply(current, r.input, ctx);
+      state = result.state;
+      for (const e of opening) entries.push(withSource(e, r));
+      if (result.outcome.status === "applied") {
+        for (const e of result.entries) entries.push(withSource(e, r));
+        local.applied++;
+      } else if (result.outcome.status === "duplicate") local.duplicate++;
+      else local.refused++;
+    } catch (error) {
+      if (!(error instanceof EngineError)) throw error;
+      failures.push({ raw: r.raw, detail: `${error.code}: ${error.message}` });
+    }
+  }
+  if (!changed || state === null) return { write: null, failures, counts: local };
+  return {
+    write: {
+      userId: work.userId,
+      expectedVersion: m.version,
+      state,
+      stateText: encodeState(state),
+      offsets,
+      entries,
+    },
+    failures,
+    counts: local,
+  };
+}
+
+/** Applies a unit of member work to Redis; see the README for why this is exactly once. */
+export async function applyToMembers(
+  store: MemberStore,
+  works: MemberWork[],
+  ctx: EngineContext,
+  maxCasRetries: number,
+): Promise<UnitResult> {
+  const result: UnitResult = {
+    toRelay: [],
+    deadlines: [],
+    counts: { applied: 0, duplicate: 0, refused: 0, skipped: 0 },
+    engineFailures: [],
+    casConflicts: 0,
+    leftovers: 0,
+    swept: 0,
+  };
+  const relayed = new Set<string>();
+  const relay = (e: OutboxEntry) => {
+    const key = `${e.userId}\u0000${e.streamId}`;
+    if (relayed.has(key)) return;
+    relayed.add(key);
+    result.toRelay.push(e);
+  };
+  let pending = works;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt > maxCasRetries) {
+      throw new ConsumerError(
+        "cas_exhausted",
+        `${pending.length} member(s) changed under us ${maxCasRetries} times, e.g. ${pending[0]!.userId}`,
+      );
+    }
+    const loaded = await store.load(pending.map((w) => w.userId));
+    const writes: MemberWrite[] = [];
+    const computedByUser = new Map<string, Computed>();
+    for (const w of pending) {
+      const m = loaded.get(w.userId)!;
+      for (const e of m.leftovers) {
+        if (!relayed.has(`${e.userId}\u0000${e.streamId}`)) result.leftovers++;
+        relay(e);
+      }
+      const computed = computeMember(m, w, ctx);
+      computedByUser.set(w.userId, computed);
+      if (computed.write === null) {
+        result.deadlines.push({
+          userId: w.userId,
+          version: m.version,
+          deadlineMs: m.state === null ? null : nextDeadlineMs(m.state, ctx),
+        });
+      } else writes.push(computed.write);
+    }
+    const written = await store.write(writes);
+    const retry = new Set<string>();
+    written.forEach((r, i) => {
+      const w = writes[i]!;
+      if (r.ok) {
+        for (const e of r.written) relay(e);
+        result.deadlines.push({
+          userId: r.userId,
+          version: r.version,
+          deadlineMs: nextDeadlineMs(w.state, ctx),
+        });
+        if (w.offsets.size === 0) result.swept++;
+      } else {
+        retry.add(r.userId);
+        result.casConflicts++;
+      }
+    });
+    // A redone member's outcomes and failures are taken from its attempt that was written.
+    for (const [userId, computed] of computedByUser) {
+      if (retry.has(userId)) continue;
+      result.engineFailures.push(...computed.failures);
+      addCounts(result.counts, computed.counts);
+    }
+    pending = pending.filter((w) => retry.has(w.userId));
+  }
+  return result;
+}
+
+function addCounts(into: UnitResult["counts"], from: UnitResult["counts"]): void {
+  into.applied += from.applied;
+  into.duplicate += from.duplicate;
+  into.refused += from.refused;
+  into.skipped += from.skipped;
+}

@@ -1,0 +1,92 @@
+// Goal: the consumer names what is wrong with a record it cannot apply (the dead-letter reason an
+// operator sees in `cf-reason`), and passes every valid record on with its position, without I/O.
+
+import {
+  frameWire,
+  type UsageEventRecord,
+  unframeWire,
+  usageEventSchema,
+} from "@creditflow/contracts";
+import type { AvroCodec } from "@creditflow/producer";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../testing/harness.ts";
+import { memberSignUpMs } from "./apply-members.ts";
+import { classifyRecords, type RawRecord } from "./classify.ts";
+
+const config = loadConfig();
+const SCHEMA_ID = 7;
+/** A codec that knows one schema id (the fast path); any other id is unknown to its registry. */
+const codec = {
+  schemaId: () => SCHEMA_ID,
+  decode: async (_kind: string, bytes: Buffer | null) => {
+    const frame = unframeWire(bytes);
+    if (!frame.ok) return { ok: false, reason: "bad_frame", detail: frame.reason };
+    return { ok: false, reason: "unknown_schema", detail: `schema id ${frame.schemaId}` };
+  },
+} as unknown as AvroCodec;
+
+const good: UsageEventRecord = {
+  eventId: "e1",
+  userId: "u1",
+  taskId: "t1",
+  feature: "chat",
+  taskKind: null,
+  model: "kimi-k2",
+  inputTokens: 100,
+  outputTokens: 10,
+  cachedInputTokens: 0,
+  occurredAt: 1_764_000_000_000,
+  service: "s",
+};
+const raw = (value: Buffer | null, key: string | null = "u1", offset = "5"): RawRecord => ({
+  topic: "usage",
+  partition: 2,
+  offset,
+  key: key === null ? null : Buffer.from(key),
+  value,
+});
+const encode = (r: Partial<UsageEventRecord>) =>
+  frameWire(SCHEMA_ID, usageEventSchema.type.toBuffer({ ...good, ...r }));
+
+describe("classifyRecords", () => {
+  it("passes a valid record on as an engine input with its position", async () => {
+    const [c] = await classifyRecords([raw(encode({}))], "usage", codec, config.rateCard);
+    expect(c).toMatchObject({
+      ok: true,
+      record: { topic: "usage", partition: 2, offset: 5n, input: { type: "usage", id: "e1" } },
+    });
+  });
+
+  it("names the reason of each bad record, keeping order", async () => {
+    const unknownSchema = encode({});
+    unknownSchema.writeInt32BE(99, 1);
+    const cases: Array<[RawRecord, string]> = [
+      [raw(Buffer.from([9, 9, 9])), "bad_frame"],
+      [raw(null), "bad_frame"],
+      [raw(unknownSchema), "unknown_schema"],
+      [raw(encode({}).subarray(0, 9)), "undecodable"],
+      [raw(encode({ inputTokens: -1 })), "invalid_field"],
+      [raw(encode({ feature: "teleport" })), "unknown_feature"],
+      [raw(encode({ model: "nope" })), "unknown_model"],
+      [raw(encode({ userId: "" }), ""), "missing_user"],
+      [raw(encode({}), "someone-else"), "key_mismatch"],
+    ];
+    const out = await classifyRecords(
+      cases.map((c) => c[0]),
+      "usage",
+      codec,
+      config.rateCard,
+    );
+    expect(out.map((c) => (c.ok ? "ok" : c.reason))).toEqual(cases.map((c) => c[1]));
+    const negative = out[4]!;
+    expect(!negative.ok && negative.detail).toContain("inputTokens");
+  });
+});
+
+describe("memberSignUpMs", () => {
+  it("opens a member at its first record's time, never after processing time", () => {
+    const usage = { type: "usage", eventAtMs: 100 } as never;
+    expect(memberSignUpMs(usage, 500)).toBe(100);
+    expect(memberSignUpMs(usage, 50)).toBe(50);
+  });
+});

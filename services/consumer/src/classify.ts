@@ -1,0 +1,178 @@
+// From Kafka bytes to engine inputs: decode through the registry, re-validate what was decoded
+// (a producer that skipped validation, a hand-written record), and name what is wrong with a
+// record that cannot be applied so it can be dead-lettered. No I/O besides the codec's registry.
+
+import {
+  type CreditCommandRecord,
+  commandFromRecord,
+  creditCommandSchema,
+  type UsageEventRecord,
+  unframeWire,
+  usageEventFromRecord,
+  usageEventSchema,
+  validateUsage,
+} from "@creditflow/contracts";
+import type { EngineInput, RateCard } from "@creditflow/engine";
+import type { AvroCodec } from "@creditflow/producer";
+
+export const DEAD_LETTER_REASONS = [
+  "bad_frame",
+  "unknown_schema",
+  "undecodable",
+  "missing_user",
+  "key_mismatch",
+  "unknown_feature",
+  "unknown_model",
+  "invalid_field",
+  "engine_failed",
+] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+
+/** One Kafka record as read, before decoding. */
+export interface RawRecord {
+  topic: string;
+  partition: number;
+  /** Kafka offset as kafkajs gives it (decimal string). */
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, unknown>;
+}
+
+/** A record ready for the engine, with where it was read. */
+export interface InputRecord {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  input: EngineInput;
+  /** The record as read: dead-lettered as is if the engine fails on it. */
+  raw: RawRecord;
+}
+
+export type Classified =
+  | { ok: true; record: InputRecord }
+  | { ok: false; raw: RawRecord; reason: DeadLetterReason; detail: string };
+
+export type SourceKind = "usage" | "command";
+
+/** Usage as the producer library validates it, read back from the decoded engine event. */
+function usageProblem(
+  r: UsageEventRecord,
+  rateCard: RateCard,
+): { reason: DeadLetterReason; detail: string } | null {
+  if (r.userId === "") return { reason: "missing_user", detail: "userId is empty" };
+  const checked = validateUsage(
+    {
+      eventId: r.eventId,
+      userId: r.userId,
+      taskId: r.taskId,
+      feature: r.feature,
+      taskKind: r.taskKind,
+      model: r.model,
+      inputTokens: r.inputTokens,
+      outputTokens: r.outputTokens,
+      cachedInputTokens: r.cachedInputTokens,
+      occurredAt: r.occurredAt,
+    },
+    rateCard,
+  );
+  if (checked.ok) return null;
+  const detail = checked.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+  const codes = new Set(checked.errors.map((e) => e.code));
+  if (checked.errors.some((e) => e.field === "userId")) return { reason: "missing_user", detail };
+  if (codes.has("unknown_feature")) return { reason: "unknown_feature", detail };
+  if (codes.has("unknown_model")) return { reason: "unknown_model", detail };
+  return { reason: "invalid_field", detail };
+}
+
+const currentSchema = { usage: usageEventSchema.type, command: creditCommandSchema.type };
+
+/**
+ * The common case without a promise: a record written with the schema we registered decodes
+ * synchronously. Anything else (another schema version, a bad frame) takes the codec's path,
+ * which resolves writer schemas through the registry and classifies what is wrong.
+ */
+function decodeCurrent(raw: RawRecord, kind: SourceKind, codec: AvroCodec) {
+  const frame = unframeWire(raw.value);
+  if (!frame.ok || frame.schemaId !== codec.schemaId(kind)) return null;
+  try {
+    return { ok: true as const, value: currentSchema[kind].fromBuffer(frame.body) as unknown };
+  } catch (error) {
+    return {
+      ok: false as const,
+      reason: "undecodable" as const,
+      detail: (error as Error).message.slice(0, 300),
+    };
+  }
+}
+
+/** Decodes and validates a unit's records, in order; only unusual records wait on the codec. */
+export async function classifyRecords(
+  raws: RawRecord[],
+  kind: SourceKind,
+  codec: AvroCodec,
+  rateCard: RateCard,
+): Promise<Classified[]> {
+  const out: Classified[] = new Array(raws.length);
+  const slow: Promise<void>[] = [];
+  raws.forEach((raw, i) => {
+    const decoded = decodeCurrent(raw, kind, codec);
+    if (decoded !== null) out[i] = classifyDecoded(raw, kind, decoded, rateCard);
+    else
+      slow.push(
+        codec.decode(kind, raw.value).then((d) => {
+          out[i] = classifyDecoded(raw, kind, d, rateCard);
+        }),
+      );
+  });
+  if (slow.length > 0) await Promise.all(slow);
+  return out;
+}
+
+/** Decodes and validates one record of the usage or commands topic. */
+export async function classifyRecord(
+  raw: RawRecord,
+  kind: SourceKind,
+  codec: AvroCodec,
+  rateCard: RateCard,
+): Promise<Classified> {
+  return classifyDecoded(raw, kind, await codec.decode(kind, raw.value), rateCard);
+}
+
+function classifyDecoded(
+  raw: RawRecord,
+  kind: SourceKind,
+  decoded:
+    | { ok: true; value: unknown }
+    | { ok: false; reason: "bad_frame" | "unknown_schema" | "undecodable"; detail: string },
+  rateCard: RateCard,
+): Classified {
+  const fail = (reason: DeadLetterReason, detail: string): Classified => ({
+    ok: false,
+    raw,
+    reason,
+    detail: detail.slice(0, 500),
+  });
+  if (!decoded.ok) return fail(decoded.reason, decoded.detail);
+  let input: EngineInput;
+  if (kind === "usage") {
+    const r = decoded.value as UsageEventRecord;
+    const problem = usageProblem(r, rateCard);
+    if (problem !== null) return fail(problem.reason, problem.detail);
+    input = usageEventFromRecord(r);
+  } else {
+    const r = decoded.value as CreditCommandRecord;
+    if (r.userId === "") return fail("missing_user", "userId is empty");
+    // Other command checks are the engine's: it refuses naming the field and remembers the id.
+    input = commandFromRecord(r);
+  }
+  // One member's records must sit on one partition, in order: that is what the key promises.
+  const key = raw.key?.toString("utf8") ?? null;
+  if (key !== input.userId) {
+    return fail("key_mismatch", `record key ${JSON.stringify(key)} is not userId ${input.userId}`);
+  }
+  return {
+    ok: true,
+    record: { topic: raw.topic, partition: raw.partition, offset: BigInt(raw.offset), input, raw },
+  };
+}

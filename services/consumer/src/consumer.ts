@@ -1,0 +1,328 @@
+// The deduction consumer: a Kafka consumer-group member on the usage and commands topics that
+// applies records to members in Redis (apply-members.ts), relays ledger entries, dead-letters bad
+// records, commits offsets last, and runs the deadline sweeper. startConsumer is the one entry.
+
+import type { EngineContext } from "@creditflow/engine";
+import {
+  AvroCodec,
+  connectKafka,
+  ensureTopics,
+  idempotentProducer,
+  type Producer,
+} from "@creditflow/producer";
+import { Redis } from "ioredis";
+import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
+import { pino } from "pino";
+import { applyToMembers, type MemberWork, type UnitResult } from "./apply-members.ts";
+import { type Classified, classifyRecords, type RawRecord, type SourceKind } from "./classify.ts";
+import { ConsumerError } from "./errors.ts";
+import { keySpace } from "./keys.ts";
+import { ConsumerMetrics, serveMetrics } from "./metrics.ts";
+import {
+  type ConsumerLimits,
+  type ConsumerOptions,
+  type FaultStage,
+  resolveLimits,
+} from "./options.ts";
+import { type DeadLetter, KafkaOut } from "./relay.ts";
+import { MemberStore } from "./store.ts";
+
+/** Partitions of the consumer's own output topics when it has to create them. */
+const OUTPUT_PARTITIONS = 12;
+
+export interface RunningConsumer {
+  metrics: ConsumerMetrics;
+  /** Port of /metrics and /healthz, when served. */
+  metricsPort: number | null;
+  /** Finishes the unit in hand, relays, commits, disconnects. Idempotent. */
+  stop(): Promise<void>;
+  /** One sweeper pass now (tests); resolves with the members written. */
+  sweepOnce(): Promise<number>;
+  /** Resolves once the consumer has joined its group for the first time. */
+  joined: Promise<void>;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
+  const limits: ConsumerLimits = resolveLimits(options.limits);
+  if (options.brokers.length === 0) {
+    throw new ConsumerError("invalid_options", "brokers: at least one broker is needed");
+  }
+  const log = options.logger ?? pino({ name: "creditflow-consumer" });
+  const clock = options.clock ?? Date.now;
+  const topics = options.topics;
+  const clientId = options.clientId ?? `cf-consumer-${process.pid}`;
+  const metrics = new ConsumerMetrics();
+
+  const codec = new AvroCodec(options.schemaRegistryUrl);
+  await codec.register(topics, ["usage", "command", "ledger"]);
+  const conn = connectKafka(options.brokers, clientId);
+  await ensureTopics(conn, [topics.ledger, topics.deadLetters], OUTPUT_PARTITIONS);
+  const redis = new Redis(options.redisUrl, {
+    maxRetriesPerRequest: 3,
+    enableAutoPipelining: false,
+  });
+  const store = new MemberStore(redis, keySpace(options.keyPrefix), limits);
+  const producer: Producer = idempotentProducer(conn);
+  await producer.connect();
+  const out = new KafkaOut(producer, codec, topics);
+  const consumer: Consumer = conn.kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: limits.sessionTimeoutMs,
+    rebalanceTimeout: limits.sessionTimeoutMs,
+    heartbeatInterval: limits.heartbeatIntervalMs,
+    maxBytesPerPartition: limits.maxBytesPerPartition,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+  });
+
+  let stopping = false;
+  let joinedOnce = false;
+  let crashed: Error | null = null;
+  let resolveJoined!: () => void;
+  const joined = new Promise<void>((resolve) => {
+    resolveJoined = resolve;
+  });
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    joinedOnce = true;
+    log.info(
+      { memberId: e.payload.memberId, assigned: e.payload.memberAssignment },
+      "joined group",
+    );
+    resolveJoined();
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    crashed = e.payload.error;
+    log.error({ err: e.payload.error, restart: e.payload.restart }, "consumer crashed");
+  });
+
+  let unitsStarted = 0;
+  /** The crash-test hook: dies like a power cut, no cleanup, no flush. */
+  const faultPoint = (unit: number, stage: FaultStage) => {
+    const f = options.faultKill;
+    if (f !== undefined && f.unit === unit && f.stage === stage) {
+      log.warn({ unit, stage }, "fault injection: SIGKILL");
+      process.kill(process.pid, "SIGKILL");
+    }
+  };
+
+  const ctxNow = (): EngineContext => ({ config: options.config, nowMs: clock() });
+
+  /** Relays, deletes relayed outbox entries, indexes deadlines; the order is the README's. */
+  async function finishUnit(
+    result: UnitResult,
+    deadLetters: DeadLetter[],
+    unit = 0,
+  ): Promise<void> {
+    faultPoint(unit, "after_write");
+    metrics.leftovers.inc(result.leftovers);
+    metrics.casConflicts.inc(result.casConflicts);
+    metrics.outboxBacklog.inc(result.toRelay.length);
+    try {
+      await Promise.all([out.relayLedger(result.toRelay), out.sendDeadLetters(deadLetters)]);
+      metrics.ledgerEntries.inc(result.toRelay.length);
+      faultPoint(unit, "after_relay");
+      await store.release(result.toRelay);
+      faultPoint(unit, "after_release");
+    } finally {
+      // On failure the entries stay in their outboxes and are relayed by the unit's redelivery.
+      metrics.outboxBacklog.dec(result.toRelay.length);
+    }
+    // After the relay: a crash before this line leaves a swept member's old (due) deadline in the
+    // index, so the sweeper comes back, finds the unrelayed entries at load and relays them.
+    await store.indexDeadlines(result.deadlines);
+    for (const d of deadLetters) metrics.deadLetters.inc({ reason: d.reason });
+  }
+
+  /** One unit: a chunk of one partition's batch, applied, relayed and committed. */
+  async function processUnit(
+    topic: string,
+    partition: number,
+    kind: SourceKind,
+    messages: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    const started = performance.now();
+    const unit = ++unitsStarted;
+    const raws: RawRecord[] = messages.map((m) => ({
+      topic,
+      partition,
+      offset: m.offset,
+      key: m.key,
+      value: m.value,
+      headers: m.headers,
+    }));
+    const classified: Classified[] = await classifyRecords(
+      raws,
+      kind,
+      codec,
+      options.config.rateCard,
+    );
+    const deadLetters: DeadLetter[] = [];
+    const byUser = new Map<string, MemberWork>();
+    for (const c of classified) {
+      if (!c.ok) {
+        deadLetters.push({ raw: c.raw, reason: c.reason, detail: c.detail });
+        continue;
+      }
+      const userId = c.record.input.userId;
+      let work = byUser.get(userId);
+      if (work === undefined) {
+        work = { userId, records: [] };
+        byUser.set(userId, work);
+      }
+      work.records.push(c.record);
+    }
+    const applyStarted = performance.now();
+    const result = await applyToMembers(
+      store,
+      [...byUser.values()],
+      ctxNow(),
+      limits.maxCasRetries,
+    );
+    metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
+    // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
+    await heartbeat();
+    for (const f of result.engineFailures) {
+      log.error(
+        { topic, partition, offset: f.raw.offset, detail: f.detail },
+        "engine failed on a record",
+      );
+      deadLetters.push({ raw: f.raw, reason: "engine_failed", detail: f.detail.slice(0, 500) });
+    }
+    const relayStarted = performance.now();
+    await finishUnit(result, deadLetters, unit);
+    const commitStarted = performance.now();
+    const last = messages[messages.length - 1]!;
+    try {
+      // Last: the offsets move only once every effect of the unit is durable in Redis and Kafka.
+      await consumer.commitOffsets([
+        { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
+      ]);
+    } catch (cause) {
+      throw new ConsumerError("kafka_failed", `commit ${topic}[${partition}]`, { cause });
+    }
+    faultPoint(unit, "after_commit");
+    if (log.isLevelEnabled("debug")) {
+      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+      log.debug(
+        {
+          topic,
+          partition,
+          records: messages.length,
+          members: byUser.size,
+          decodeMs: ms(started, applyStarted),
+          applyMs: ms(applyStarted, relayStarted),
+          relayMs: ms(relayStarted, commitStarted),
+          commitMs: ms(commitStarted, performance.now()),
+        },
+        "unit done",
+      );
+    }
+    const c = result.counts;
+    metrics.records.inc({ topic, result: "applied" }, c.applied);
+    metrics.records.inc({ topic, result: "duplicate" }, c.duplicate);
+    metrics.records.inc({ topic, result: "refused" }, c.refused);
+    metrics.records.inc({ topic, result: "skipped" }, c.skipped);
+    metrics.records.inc({ topic, result: "dead_letter" }, deadLetters.length);
+    metrics.batchSize.observe(messages.length);
+    metrics.unitSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const kind: SourceKind = batch.topic === topics.usage ? "usage" : "command";
+    for (const unit of chunks(batch.messages, limits.batchRecords)) {
+      // A unit in hand is finished; the next one waits for the next owner or the next run.
+      if (!isRunning() || isStale()) break;
+      await processUnit(batch.topic, batch.partition, kind, unit, heartbeat);
+      const last = unit[unit.length - 1]!;
+      resolveOffset(last.offset);
+      metrics.lag.set(
+        { topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
+      );
+      await heartbeat();
+    }
+  }
+
+  // The sweeper: members whose next deadline passed, advanced through the same CAS write path.
+  let sweeping: Promise<number> | null = null;
+  async function sweepOnce(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const now = clock();
+      const due = await store.dueMembers(now, limits.sweeperBatch);
+      if (due.length === 0) return total;
+      const result = await applyToMembers(
+        store,
+        due.map((userId) => ({ userId, records: [] })),
+        { config: options.config, nowMs: now },
+        limits.maxCasRetries,
+      );
+      await finishUnit(result, []);
+      metrics.sweptMembers.inc(result.swept);
+      total += result.swept;
+      if (due.length < limits.sweeperBatch || stopping) return total;
+    }
+  }
+  function guardedSweep(): Promise<number> {
+    sweeping ??= sweepOnce().finally(() => {
+      sweeping = null;
+    });
+    return sweeping;
+  }
+  let sweeperTimer: NodeJS.Timeout | null = null;
+  const scheduleSweep = () => {
+    if (stopping || options.sweeper === false) return;
+    sweeperTimer = setTimeout(() => {
+      guardedSweep()
+        .catch((err: unknown) => log.error({ err }, "sweeper pass failed"))
+        .finally(scheduleSweep);
+    }, limits.sweeperIntervalMs);
+  };
+
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topics.usage, topics.commands], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: limits.partitionsConcurrently,
+    eachBatch,
+  });
+  scheduleSweep();
+
+  let server: Awaited<ReturnType<typeof serveMetrics>> | null = null;
+  if (options.metricsPort !== undefined) {
+    server = await serveMetrics(metrics, options.metricsPort, () => ({
+      ok: joinedOnce && crashed === null && !stopping,
+      detail: { joined: joinedOnce, stopping, crashed: crashed === null ? null : String(crashed) },
+    }));
+  }
+  log.info(
+    { groupId: options.groupId, topics, limits, metricsPort: server?.port },
+    "consumer started",
+  );
+
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      if (sweeperTimer !== null) clearTimeout(sweeperTimer);
+      // disconnect() waits for the batch in hand (eachBatch stops between units).
+      await consumer.disconnect();
+      if (sweeping !== null) await sweeping.catch(() => undefined);
+      await producer.disconnect();
+      await redis.quit();
+      if (server !== null) await server.server.close();
+      log.info("consumer stopped");
+    })();
+    return stopped;
+  };
+  return { metrics, metricsPort: server?.port ?? null, stop, sweepOnce: guardedSweep, joined };
+}

@@ -1,0 +1,39 @@
+// The one error class of the deduction consumer, with a closed list of codes. Bad records are not
+// errors (they are dead-lettered); these are bad options (fail at start-up) and infrastructure
+// failures, each saying whether a retry of the batch may help.
+
+export const CONSUMER_ERROR_CODES = {
+  invalid_options: {
+    retryable: false,
+    doc: "an option or limit is out of range; the field is named",
+  },
+  invalid_config: { retryable: false, doc: "the rate card or plans could not be read or parsed" },
+  redis_failed: { retryable: true, doc: "Redis did not answer or refused a script (cause kept)" },
+  kafka_failed: { retryable: true, doc: "Kafka did not acknowledge a produce or a commit" },
+  cas_exhausted: {
+    retryable: true,
+    doc: "a member's version changed under us more than maxCasRetries times in one batch",
+  },
+  state_corrupt: {
+    retryable: false,
+    doc: "a member's stored state or outbox entry does not decode",
+  },
+} as const;
+export type ConsumerErrorCode = keyof typeof CONSUMER_ERROR_CODES;
+
+export class ConsumerError extends Error {
+  readonly code: ConsumerErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ConsumerErrorCode, message: string, opts: { cause?: unknown } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = "ConsumerError";
+    this.code = code;
+    this.retryable = CONSUMER_ERROR_CODES[code].retryable;
+  }
+}
+
+/** Programmer errors: kept on in production. */
+export function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}

@@ -1,0 +1,31 @@
+// @creditflow/consumer: the deduction consumer (Kafka in, atomic idempotent apply in Redis,
+// ledger out, dead letters, deadline sweeper). The only public door of the package.
+export {
+  applyToMembers,
+  type MemberWork,
+  memberSignUpMs,
+  type UnitResult,
+} from "./apply-members.ts";
+export {
+  type Classified,
+  classifyRecord,
+  classifyRecords,
+  DEAD_LETTER_REASONS,
+  type DeadLetterReason,
+  type InputRecord,
+  type RawRecord,
+} from "./classify.ts";
+export { type RunningConsumer, startConsumer } from "./consumer.ts";
+export { CONSUMER_ERROR_CODES, ConsumerError, type ConsumerErrorCode } from "./errors.ts";
+export { type KeySpace, keySpace, type MemberKeys, offsetField } from "./keys.ts";
+export { ConsumerMetrics } from "./metrics.ts";
+export {
+  type ConsumerLimits,
+  type ConsumerOptions,
+  DEFAULT_LIMITS,
+  FAULT_STAGES,
+  type FaultStage,
+  LimitsSchema,
+  resolveLimits,
+} from "./options.ts";
+export { type LoadedMember, MemberStore, type MemberWrite, type OutboxEntry } from "./store.ts";

@@ -1,0 +1,34 @@
+// Redis key names of the consumer, named once. Every key of one member carries the hash tag
+// `{userId}` so a member's atomic write touches one Redis Cluster slot; the deadline index shares
+// the tag `{deadlines}` so its script touches one slot too.
+
+export interface MemberKeys {
+  /** Hash: `s` encoded engine state, `v` version, `o:<topic>:<partition>` last applied offset. */
+  member: string;
+  /** Stream of ledger entries written with the state and not yet relayed to Kafka. */
+  outbox: string;
+}
+
+export interface KeySpace {
+  member(userId: string): MemberKeys;
+  /** Sorted set: userId scored by its next deadline (epoch ms). */
+  deadlines: string;
+  /** Hash: userId -> the member version the deadline above was computed from. */
+  deadlineVersions: string;
+}
+
+export function keySpace(prefix: string): KeySpace {
+  return {
+    member: (userId) => ({
+      member: `${prefix}{${userId}}:m`,
+      outbox: `${prefix}{${userId}}:outbox`,
+    }),
+    deadlines: `${prefix}{deadlines}`,
+    deadlineVersions: `${prefix}{deadlines}:v`,
+  };
+}
+
+/** The hash field holding the last applied offset of one source partition. */
+export function offsetField(topic: string, partition: number): string {
+  return `o:${topic}:${partition}`;
+}

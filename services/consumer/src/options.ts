@@ -1,0 +1,109 @@
+// Options of the deduction consumer and its named limits, validated once at start-up (TypeBox):
+// a bad limit fails fast naming its field, never in the middle of a batch.
+
+import type { TopicNames } from "@creditflow/contracts";
+import type { EngineConfig } from "@creditflow/engine";
+import { type Static, Type } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import type { Logger } from "pino";
+import { ConsumerError } from "./errors.ts";
+
+export const LimitsSchema = Type.Object(
+  {
+    /** Records applied, relayed and committed as one unit; a larger Kafka batch is cut into these. */
+    batchRecords: Type.Integer({ minimum: 1, maximum: 50_000, default: 2_000 }),
+    /** Members loaded or written in one Redis pipeline (one round trip). */
+    membersPerRound: Type.Integer({ minimum: 1, maximum: 10_000, default: 1_000 }),
+    /** Due members the sweeper takes per pass. */
+    sweeperBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+    /** How often the sweeper looks for due members. */
+    sweeperIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1_000 }),
+    /** Reloads of one member after a version conflict, in one batch, before the batch fails. */
+    maxCasRetries: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+    /** Outbox entries of one member relayed per load (leftovers of a crashed predecessor). */
+    outboxReadEntries: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
+    /** Partitions processed at once by one process (overlaps Redis and Kafka round trips). */
+    partitionsConcurrently: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+    /** Bytes fetched per partition per request. */
+    maxBytesPerPartition: Type.Integer({
+      minimum: 1024,
+      maximum: 64 * 1024 * 1024,
+      default: 1_048_576,
+    }),
+    /** Consumer-group session: a dead process's partitions move after this long. */
+    sessionTimeoutMs: Type.Integer({ minimum: 6_000, maximum: 300_000, default: 30_000 }),
+    heartbeatIntervalMs: Type.Integer({ minimum: 100, maximum: 10_000, default: 1_000 }),
+  },
+  { additionalProperties: false },
+);
+export type ConsumerLimits = Static<typeof LimitsSchema>;
+
+export const DEFAULT_LIMITS: ConsumerLimits = {
+  batchRecords: 2_000,
+  membersPerRound: 1_000,
+  sweeperBatch: 500,
+  sweeperIntervalMs: 1_000,
+  maxCasRetries: 8,
+  outboxReadEntries: 1_000,
+  partitionsConcurrently: 2,
+  maxBytesPerPartition: 1_048_576,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 1_000,
+};
+
+export interface ConsumerOptions {
+  /** host:port of each broker. */
+  brokers: string[];
+  /** The registry's Confluent-compatible base URL (…/apis/ccompat/v7). */
+  schemaRegistryUrl: string;
+  redisUrl: string;
+  topics: TopicNames;
+  /** Prefix of every Redis key (`cf:`); tests pass their own. */
+  keyPrefix: string;
+  groupId: string;
+  /** Rate card and plans (makeConfig). */
+  config: EngineConfig;
+  limits?: Partial<ConsumerLimits>;
+  /** Serve /metrics and /healthz on this port (0: any free port; undefined: no server). */
+  metricsPort?: number;
+  /** Run the deadline sweeper (default true). */
+  sweeper?: boolean;
+  /** Processing clock, epoch ms (default Date.now); tests pin it. */
+  clock?: () => number;
+  logger?: Logger;
+  clientId?: string;
+  /**
+   * Test hook for crash tests: SIGKILL this process at `stage` of its `unit`-th unit (1-based).
+   * Never set in production; main.ts reads it from CF_FAULT_KILL=<unit>:<stage>.
+   */
+  faultKill?: { unit: number; stage: FaultStage };
+}
+
+/** Points between the steps of a unit where a crash test may kill the process. */
+export const FAULT_STAGES = [
+  "after_write",
+  "after_relay",
+  "after_release",
+  "after_commit",
+] as const;
+export type FaultStage = (typeof FAULT_STAGES)[number];
+
+const checkLimits = TypeCompiler.Compile(LimitsSchema);
+
+export function resolveLimits(partial: Partial<ConsumerLimits> | undefined): ConsumerLimits {
+  const limits = { ...DEFAULT_LIMITS, ...partial };
+  const first = checkLimits.Errors(limits).First();
+  if (first) {
+    throw new ConsumerError(
+      "invalid_options",
+      `limits.${first.path.slice(1)}: ${first.message.toLowerCase()}`,
+    );
+  }
+  if (limits.heartbeatIntervalMs * 3 > limits.sessionTimeoutMs) {
+    throw new ConsumerError(
+      "invalid_options",
+      "limits.heartbeatIntervalMs: must be at most a third of limits.sessionTimeoutMs",
+    );
+  }
+  return limits;
+}

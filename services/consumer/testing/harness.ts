@@ -1,0 +1,204 @@
+// What the consumer's integration tests and benchmark share: the engine config from the shipped
+// files, reading a topic back, waiting for a group to catch up, reading a member from Redis and
+// the engine replay that says what Redis must hold. Test code only; not part of the package door.
+
+import { readFileSync } from "node:fs";
+import type { LedgerEntryRecord } from "@creditflow/contracts";
+import {
+  apply,
+  decodeState,
+  type EngineConfig,
+  type EngineInput,
+  type MemberState,
+  makeConfig,
+  openMember,
+  type Plans,
+  parsePlans,
+  parseRateCard,
+} from "@creditflow/engine";
+import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
+import type { Redis } from "ioredis";
+import { memberSignUpMs } from "../src/apply-members.ts";
+
+const configDir = new URL("../../../deploy/config/", import.meta.url);
+
+export function loadConfig(plansPatch: Partial<Plans> = {}): EngineConfig {
+  const rateCard = parseRateCard(
+    JSON.parse(readFileSync(new URL("rate-card.json", configDir), "utf8")),
+    "rate-card.json",
+  );
+  const plans = parsePlans(
+    { ...JSON.parse(readFileSync(new URL("plans.json", configDir), "utf8")), ...plansPatch },
+    "plans.json",
+  );
+  return makeConfig(rateCard, plans);
+}
+
+export interface ReadRecord {
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * Every record of a topic from the start, read with a throwaway group: returns once `expected`
+ * records arrived (or, without expected, once nothing new came for idleMs), or at timeoutMs.
+ */
+export async function readTopic(
+  conn: KafkaConnection,
+  topic: string,
+  opts: { expected?: number; idleMs?: number; timeoutMs?: number } = {},
+): Promise<ReadRecord[]> {
+  const consumer = conn.kafka.consumer({
+    groupId: `read-${topic}-${Math.random().toString(36).slice(2)}`,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const out: ReadRecord[] = [];
+  const idleMs = opts.idleMs ?? 3_000;
+  await new Promise<void>((resolve, reject) => {
+    const hard = setTimeout(resolve, opts.timeoutMs ?? 30_000);
+    let idle = setTimeout(done, idleMs * 2);
+    function done() {
+      clearTimeout(hard);
+      clearTimeout(idle);
+      resolve();
+    }
+    consumer
+      .run({
+        eachMessage: async ({ message, partition }) => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(message.headers ?? {})) {
+            if (v !== undefined) headers[k] = v.toString();
+          }
+          out.push({
+            key: message.key?.toString() ?? null,
+            value: message.value,
+            headers,
+            partition,
+            offset: message.offset,
+          });
+          if (opts.expected !== undefined) {
+            if (out.length >= opts.expected) done();
+          } else {
+            clearTimeout(idle);
+            idle = setTimeout(done, idleMs);
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+/** Waits until the group's committed offsets reach the end of every partition of the topics. */
+export async function waitCaughtUp(
+  conn: KafkaConnection,
+  groupId: string,
+  topics: string[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  const admin = conn.kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let behind = 0;
+      for (const topic of topics) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        const at = new Map(
+          (committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+        );
+        for (const e of ends) {
+          const c = at.get(e.partition) ?? -1;
+          const high = Number(e.high);
+          if (high > 0 && c < high) behind += high - Math.max(c, 0);
+        }
+      }
+      if (behind === 0) return;
+      if (Date.now() > deadline) throw new Error(`group ${groupId} still ${behind} records behind`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface StoredMember {
+  version: number;
+  stateText: string | null;
+  state: MemberState | null;
+  offsets: Record<string, string>;
+  outboxLength: number;
+}
+
+export async function readMember(
+  redis: Redis,
+  keyPrefix: string,
+  userId: string,
+): Promise<StoredMember> {
+  const hash = await redis.hgetall(`${keyPrefix}{${userId}}:m`);
+  const outboxLength = await redis.xlen(`${keyPrefix}{${userId}}:outbox`);
+  const offsets: Record<string, string> = {};
+  for (const [k, v] of Object.entries(hash)) if (k.startsWith("o:")) offsets[k] = v;
+  const stateText = hash.s ?? null;
+  return {
+    version: Number(hash.v ?? 0),
+    stateText,
+    state: stateText === null ? null : decodeState(stateText),
+    offsets,
+    outboxLength,
+  };
+}
+
+/** The engine over one member's inputs in order, opened the way the consumer opens a member. */
+export function replayMember(
+  userId: string,
+  inputs: EngineInput[],
+  config: EngineConfig,
+  nowMs: number,
+): MemberState | null {
+  const ctx = { config, nowMs };
+  let state: MemberState | null = null;
+  for (const input of inputs) {
+    if (state === null) state = openMember(userId, memberSignUpMs(input, nowMs), ctx).state;
+    state = apply(state, input, ctx).state;
+  }
+  return state;
+}
+
+/** Ledger records of the ledger topic by user, deduplicated by entry id (first copy kept). */
+export async function ledgerByUser(
+  codec: AvroCodec,
+  records: ReadRecord[],
+): Promise<Map<string, LedgerEntryRecord[]>> {
+  const seen = new Map<string, LedgerEntryRecord>();
+  const byUser = new Map<string, LedgerEntryRecord[]>();
+  for (const r of records) {
+    const decoded = await codec.decode("ledger", r.value);
+    if (!decoded.ok) throw new Error(`ledger record does not decode: ${decoded.detail}`);
+    const e = decoded.value as LedgerEntryRecord;
+    const first = seen.get(e.entryId);
+    if (first !== undefined) {
+      // A duplicate is allowed only as the same entry.
+      if (JSON.stringify(first) !== JSON.stringify(e)) {
+        throw new Error(`ledger entry ${e.entryId} appears with different content`);
+      }
+      continue;
+    }
+    seen.set(e.entryId, e);
+    const list = byUser.get(e.userId) ?? [];
+    list.push(e);
+    byUser.set(e.userId, list);
+  }
+  return byUser;
+}
+
+export function sumMicros(entries: LedgerEntryRecord[] | undefined): number {
+  return (entries ?? []).reduce((s, e) => s + e.amountMicros, 0);
+}

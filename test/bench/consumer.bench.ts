@@ -1,0 +1,259 @@
+// End-to-end debit rate of the deduction consumer: a topic pre-filled with usage events (default
+// 1,000,000 over 100,000 members) is consumed by a consumer process (main.ts as a child) until
+// Redis holds the final balances (the group's committed offsets reach the end, which the consumer
+// moves only after the atomic writes). Next to it, in the same run, a baseline consumer of the same
+// topic that decodes each record and writes one Redis key per record (no engine, no idempotency,
+// no ledger). Prints events/s, the ratio, the consumer's peak RSS and Redis memory per member.
+//   node test/bench/consumer.bench.ts [--events 1000000] [--members 100000] [--partitions 12]
+// Uses the running local stack (./creditflow up); its names are unique per run and removed after.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
+import { ledgerBalanceMicros, priceUsage } from "@creditflow/engine";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
+import { Redis } from "ioredis";
+import { loadConfig, readMember, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: "string", default: "1000000" },
+    members: { type: "string", default: "100000" },
+    partitions: { type: "string", default: "12" },
+    keep: { type: "boolean", default: false },
+  },
+});
+const EVENTS = Number(args.events);
+const MEMBERS = Number(args.members);
+const PARTITIONS = Number(args.partitions);
+
+const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
+const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7";
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:16379";
+const runId = `bench_${Date.now().toString(36)}`;
+const topicPrefix = `t_${runId}`;
+const topics = topicNames(topicPrefix);
+const keyPrefix = `bench:${runId}:`;
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const config = loadConfig();
+const conn = connectKafka(brokers, `bench-${runId}`);
+const redis = new Redis(redisUrl);
+const codec = new AvroCodec(registryUrl);
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Pre-fills the usage topic; returns each member's expected total cost. */
+async function prefill(): Promise<Map<string, number>> {
+  await ensureTopics(conn, [topics.usage, topics.commands], PARTITIONS);
+  await codec.register(topics, ["usage", "command", "ledger"]);
+  const producer = conn.kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const costs = new Map<string, number>();
+  const t0 = Date.now();
+  const BATCH = 5_000;
+  let inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < EVENTS; i += BATCH) {
+    const messages = [];
+    for (let j = i; j < Math.min(EVENTS, i + BATCH); j++) {
+      const userId = `m${j % MEMBERS}`;
+      const r: UsageEventRecord = {
+        eventId: `e${j}`,
+        userId,
+        taskId: `t${Math.floor(j / MEMBERS)}`,
+        feature: "chat",
+        taskKind: null,
+        model: "kimi-k2",
+        inputTokens: 200 + (j % 300),
+        outputTokens: 50 + (j % 70),
+        cachedInputTokens: 0,
+        occurredAt: t0 - 60_000 + Math.floor(j / MEMBERS),
+        service: "bench",
+      };
+      const cost = priceUsage(config.rateCard, "chat", "kimi-k2", r)!;
+      costs.set(userId, (costs.get(userId) ?? 0) + cost);
+      messages.push({ key: userId, value: codec.encode("usage", r) });
+    }
+    inflight.push(producer.send({ topic: topics.usage, acks: 1, messages }));
+    if (inflight.length >= 8) {
+      await Promise.all(inflight);
+      inflight = [];
+    }
+  }
+  await Promise.all(inflight);
+  await producer.disconnect();
+  log(`pre-filled ${fmt(EVENTS)} events over ${fmt(MEMBERS)} members in ${Date.now() - t0} ms`);
+  return costs;
+}
+
+async function redisUsedBytes(): Promise<number> {
+  const info = await redis.info("memory");
+  return Number(/used_memory:(\d+)/.exec(info)![1]);
+}
+
+/** The baseline: decode each record, write one key per record (pipelined per batch). */
+async function baseline(): Promise<{ seconds: number; perSecond: number }> {
+  const groupId = `${runId}-baseline`;
+  const consumer = conn.kafka.consumer({
+    groupId,
+    maxBytesPerPartition: 1_048_576,
+    maxWaitTimeInMs: 100,
+  });
+  const writer = new Redis(redisUrl);
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topics.usage], fromBeginning: true });
+  let seen = 0;
+  let started = 0;
+  const done = new Promise<number>((resolve) => {
+    void consumer.run({
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch }) => {
+        if (started === 0) started = performance.now();
+        const pipeline = writer.pipeline();
+        for (const m of batch.messages) {
+          const d = await codec.decode("usage", m.value);
+          if (!d.ok) continue;
+          const r = d.value as UsageEventRecord;
+          pipeline.set(
+            `${keyPrefix}base:{${r.userId}}:${r.eventId}`,
+            r.inputTokens + r.outputTokens,
+          );
+        }
+        await pipeline.exec();
+        seen += batch.messages.length;
+        if (seen >= EVENTS) resolve(performance.now());
+      },
+    });
+  });
+  const ended = await done;
+  await consumer.disconnect();
+  writer.disconnect();
+  const seconds = (ended - started) / 1000;
+  return { seconds, perSecond: EVENTS / seconds };
+}
+
+async function deleteKeys(pattern: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 5_000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== "0");
+}
+
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function consumerRun(): Promise<{ seconds: number; perSecond: number; peakRss: number }> {
+  const groupId = `${runId}-consumer`;
+  const t0 = performance.now();
+  // CF_BENCH_PROFILE=<dir>: write a CPU profile of the consumer process there.
+  const profile = process.env.CF_BENCH_PROFILE;
+  const nodeArgs = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeArgs, "services/consumer/src/main.ts"],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        KAFKAJS_NO_PARTITIONER_WARNING: "1",
+        KAFKA_BROKERS: brokers.join(","),
+        SCHEMA_REGISTRY_URL: registryUrl,
+        REDIS_URL: redisUrl,
+        CF_TOPIC_PREFIX: topicPrefix,
+        CF_KEY_PREFIX: keyPrefix,
+        CF_CONSUMER_GROUP: groupId,
+        CF_CONSUMER_LIMITS: process.env.CF_CONSUMER_LIMITS ?? "",
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  // The clock starts when the process has joined its group (the baseline's at its first batch).
+  let joinedAt = 0;
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    if (process.env.CF_BENCH_LOG) process.stderr.write(chunk);
+    if (joinedAt !== 0) return;
+    text += chunk.toString();
+    if (text.includes('"msg":"joined group"')) joinedAt = performance.now();
+  });
+  await waitCaughtUp(conn, groupId, [topics.usage], 3_600_000);
+  const seconds = (performance.now() - (joinedAt || t0)) / 1000;
+  const peakRss = peakRssMiB(child.pid!);
+  child.kill("SIGTERM");
+  await new Promise((r) => child.on("exit", r));
+  return { seconds, perSecond: EVENTS / seconds, peakRss };
+}
+
+async function main(): Promise<void> {
+  log(`run ${runId}: ${fmt(EVENTS)} events, ${fmt(MEMBERS)} members, ${PARTITIONS} partitions`);
+  const costs = await prefill();
+
+  const base = await baseline();
+  log(`baseline: ${base.seconds.toFixed(1)} s`);
+  await deleteKeys(`${keyPrefix}base:*`);
+
+  const before = await redisUsedBytes();
+  const run = await consumerRun();
+  const after = await redisUsedBytes();
+  log(`consumer: ${run.seconds.toFixed(1)} s`);
+
+  // Check a sample of members: balance = free allowance - the cost of their events.
+  const free = config.tiersById.get(config.plans.freeTierId)!.monthlyAllowanceMicros;
+  let checked = 0;
+  for (let i = 0; i < MEMBERS; i += Math.max(1, Math.floor(MEMBERS / 500))) {
+    const userId = `m${i}`;
+    const m = await readMember(redis, keyPrefix, userId);
+    const expected = free - (costs.get(userId) ?? 0);
+    if (m.state === null || ledgerBalanceMicros(m.state) !== expected) {
+      throw new Error(
+        `member ${userId}: balance ${m.state && ledgerBalanceMicros(m.state)}, expected ${expected}`,
+      );
+    }
+    checked++;
+  }
+  const sampleKeys = [`${keyPrefix}{m0}:m`, `${keyPrefix}{m0}:outbox`];
+  const hashBytes = Number(await redis.call("MEMORY", "USAGE", sampleKeys[0]!));
+
+  console.log(
+    `\n### Deduction consumer, end to end (${fmt(EVENTS)} usage events, ${fmt(MEMBERS)} members, ${PARTITIONS} partitions)\n`,
+  );
+  console.log("| consumer | seconds | events/s |");
+  console.log("|---|---:|---:|");
+  console.log(
+    `| baseline: decode + one Redis SET per record | ${base.seconds.toFixed(1)} | ${fmt(base.perSecond)} |`,
+  );
+  console.log(
+    `| creditflow consumer (engine, atomic CAS write, outbox, ledger relay, commit) | ${run.seconds.toFixed(1)} | ${fmt(run.perSecond)} |`,
+  );
+  console.log(
+    `\n- ratio consumer / baseline: ${((run.perSecond / base.perSecond) * 100).toFixed(0)}%`,
+  );
+  console.log(`- consumer process peak RSS: ${run.peakRss.toFixed(0)} MiB`);
+  console.log(
+    `- Redis memory per member: ${fmt((after - before) / MEMBERS)} bytes (used_memory delta / members; member hash alone ${fmt(hashBytes)} bytes)`,
+  );
+  console.log(`- balances checked against the rate card: ${checked} members, all exact`);
+  console.log(
+    "- timed from the group join (consumer) and the first batch (baseline) to the last commit\n",
+  );
+
+  if (!args.keep) {
+    await deleteKeys(`${keyPrefix}*`);
+    const admin = conn.kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+    await admin.disconnect();
+  }
+  redis.disconnect();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

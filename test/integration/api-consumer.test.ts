@@ -1,0 +1,139 @@
+// Goal: an admin command sent through the API reaches the member's balance end to end: the API
+// produces it to Kafka, the real deduction consumer applies it to Redis, and the balance endpoint
+// shows it (the bonus with its expiry, then the new tier). A repeat of the same commandId is
+// answered 202 again and changes nothing: the engine dedups it by id.
+import { type Api, type Balance, buildApi } from "@creditflow/api";
+import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import { topicNames } from "@creditflow/contracts";
+import { DAY_MS } from "@creditflow/engine";
+import { connectKafka, ensureTopics } from "@creditflow/producer";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memberToken, TEST_JWT_SECRET } from "../../services/api/testing/harness.ts";
+import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const config = loadConfig();
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const groupId = iso.group("consumer");
+const ADMIN = { authorization: "Bearer admin-secret-0123456789" };
+
+let api: Api;
+let consumer: RunningConsumer;
+
+beforeAll(async () => {
+  await ensureTopics(conn, [topics.usage, topics.commands], 3);
+  consumer = await startConsumer({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    redisUrl: urls.redisUrl,
+    topics,
+    keyPrefix: iso.keyPrefix,
+    groupId,
+    config,
+    limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+    logger: pino({ level: "warn" }),
+  });
+  await consumer.joined;
+  api = await buildApi({
+    redisUrl: urls.redisUrl,
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    clickhouseUrl: urls.clickhouseUrl,
+    clickhouseDatabase: iso.database,
+    topics,
+    keyPrefix: iso.keyPrefix,
+    config,
+    jwtSecret: TEST_JWT_SECRET,
+    serviceTokens: [],
+    adminTokens: [{ name: "ops", secret: "admin-secret-0123456789" }],
+    logger: false,
+  });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await consumer?.stop();
+});
+
+async function balanceOf(userId: string) {
+  const r = await api.app.inject({
+    method: "GET",
+    url: `/v1/members/${userId}/balance`,
+    headers: ADMIN,
+  });
+  return { status: r.statusCode, body: r.json() };
+}
+
+/** Polls the balance endpoint until `done` holds (the consumer applies asynchronously). */
+async function balanceWhen(userId: string, done: (body: Balance) => boolean, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await balanceOf(userId);
+    if (r.status === 200 && done(r.body)) return r.body;
+    if (Date.now() > deadline)
+      throw new Error(`balance of ${userId} never matched: ${JSON.stringify(r)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe("admin command to balance, through Kafka and the consumer", () => {
+  const expiresAt = new Date(Date.now() + 7 * DAY_MS).toISOString();
+  const grant = { commandId: "eve-welcome", amountMicros: 5_000_000, expiresAt, source: "trial" };
+
+  it("shows a granted bonus in the member's balance once the consumer applied it", async () => {
+    expect((await balanceOf("eve")).status).toBe(404);
+    const r = await api.app.inject({
+      method: "POST",
+      url: "/v1/admin/members/eve/bonus-grants",
+      headers: ADMIN,
+      payload: grant,
+    });
+    expect(r.statusCode).toBe(202);
+    const body = await balanceWhen("eve", (b) => b.bonusGrants.length === 1);
+    expect(body).toMatchObject({
+      percent: 100,
+      capacityMicros: 105_000_000,
+      remainingByClass: { bonusMicros: 5_000_000, subscriptionMicros: 100_000_000 },
+      bonusGrants: [{ grantId: "eve-welcome", remainingMicros: 5_000_000, expiresAt }],
+    });
+    // The member sees the same through their own token.
+    const own = await api.app.inject({
+      method: "GET",
+      url: "/v1/me/balance",
+      headers: { authorization: `Bearer ${await memberToken("eve")}` },
+    });
+    expect(own.json().bonusGrants[0].grantId).toBe("eve-welcome");
+  });
+
+  it("answers a repeated commandId 202 again and grants nothing twice", async () => {
+    const r = await api.app.inject({
+      method: "POST",
+      url: "/v1/admin/members/eve/bonus-grants",
+      headers: ADMIN,
+      payload: grant,
+    });
+    expect(r.statusCode).toBe(202);
+    expect(r.json().repeat).toBe(true);
+    await waitCaughtUp(conn, groupId, [topics.commands]);
+    const body = await balanceWhen("eve", () => true);
+    expect(body.bonusGrants).toHaveLength(1);
+    expect(body.remainingByClass.bonusMicros).toBe(5_000_000);
+  });
+
+  it("moves the member to the subscribed tier", async () => {
+    const r = await api.app.inject({
+      method: "POST",
+      url: "/v1/admin/members/eve/subscription",
+      headers: ADMIN,
+      payload: { commandId: "eve-sub-plus", tierId: "plus", billing: "annual" },
+    });
+    expect(r.statusCode).toBe(202);
+    const body = await balanceWhen("eve", (b) => b.tier.id === "plus");
+    expect(body.tier).toMatchObject({ id: "plus", name: "Plus", billing: "annual" });
+    expect(body.remainingByClass.subscriptionMicros).toBe(1_000_000_000);
+  });
+});

@@ -1,0 +1,324 @@
+// Goal: exactly once through crashes and rebalances, with real consumer processes (main.ts as
+// child processes). While usage keeps arriving (with resent event ids), a consumer is SIGKILLed
+// at 22 points (half injected between the steps of a unit: after the atomic write, after the
+// ledger relay, after the outbox delete, after the commit; half at random moments from outside)
+// and restarted; then two consumers share the stream through forced rebalances. Each run ends
+// with every balance equal to the engine's, every event debited once, and the ledger topic
+// (deduplicated by id) summing to each balance. The seed is printed so a failure replays.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { FAULT_STAGES } from "@creditflow/consumer";
+import { topicNames } from "@creditflow/contracts";
+import {
+  type CreditCommand,
+  type EngineInput,
+  ledgerBalanceMicros,
+  type UsageEvent,
+} from "@creditflow/engine";
+import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ledgerByUser,
+  loadConfig,
+  readMember,
+  readTopic,
+  replayMember,
+  sumMicros,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+/** Each test has its own topics (a second group re-reading the first's would share the ledger). */
+interface Scenario {
+  topicPrefix: string;
+  topics: ReturnType<typeof topicNames>;
+  producer: CreditProducer;
+  /** Every distinct input sent, per user, in send order. */
+  sent: Map<string, EngineInput[]>;
+}
+const config = loadConfig();
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const SEED = Number(process.env.CF_TEST_SEED ?? Date.now() % 1_000_000);
+const USERS = Array.from({ length: 30 }, (_, i) => `ck${i}`);
+
+/** mulberry32: a small seeded generator, so a failing run replays from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = rng(SEED);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+
+let redis: Redis;
+const codec = new AvroCodec(urls.schemaRegistryUrl);
+const scenarios: Scenario[] = [];
+const children = new Set<ChildProcess>();
+
+interface Child {
+  process: ChildProcess;
+  joined: Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startChild(
+  sc: Scenario,
+  group: string,
+  keyPrefix: string,
+  extraEnv: Record<string, string> = {},
+): Child {
+  const child = spawn(process.execPath, ["services/consumer/src/main.ts"], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      KAFKAJS_NO_PARTITIONER_WARNING: "1",
+      KAFKA_BROKERS: urls.kafkaBrokers.join(","),
+      SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
+      REDIS_URL: urls.redisUrl,
+      CF_TOPIC_PREFIX: sc.topicPrefix,
+      CF_KEY_PREFIX: keyPrefix,
+      CF_CONSUMER_GROUP: group,
+      CF_CONSUMER_LIMITS: JSON.stringify({
+        batchRecords: 20,
+        sessionTimeoutMs: 6_000,
+        heartbeatIntervalMs: 500,
+        sweeperIntervalMs: 500,
+        partitionsConcurrently: 2,
+      }),
+      ...extraEnv,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let lines = "";
+  const joined = new Promise<void>((resolve) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      lines += chunk.toString();
+      if (lines.includes('"msg":"joined group"')) resolve();
+      if (lines.length > 100_000) lines = lines.slice(-1_000);
+    });
+  });
+  child.stderr!.on("data", () => undefined);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("exit", (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return { process: child, joined, exited };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function within<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
+  return Promise.race([p, sleep(ms).then(() => "timeout" as const)]);
+}
+
+/** Sends usage at a steady pace until stopped, resending ~5% of events (same id, same content). */
+function backgroundUsage(sc: Scenario, prefix: string, perSecond: number) {
+  const { producer, sent } = sc;
+  let running = true;
+  let n = 0;
+  const done = (async () => {
+    while (running) {
+      const batch = [];
+      for (let i = 0; i < perSecond / 10; i++) {
+        const user = pick(USERS);
+        const u = {
+          eventId: `${prefix}-${user}-${n++}`,
+          userId: user,
+          taskId: `${user}-t${n % 5}`,
+          feature: "chat",
+          model: "kimi-k2",
+          inputTokens: 1000 + Math.floor(random() * 5000),
+          outputTokens: 100 + Math.floor(random() * 500),
+          occurredAt: Date.now(),
+        };
+        const event: UsageEvent = {
+          type: "usage",
+          id: u.eventId,
+          userId: user,
+          taskId: u.taskId,
+          feature: "chat",
+          taskKind: null,
+          model: u.model,
+          inputTokens: u.inputTokens,
+          outputTokens: u.outputTokens,
+          cachedInputTokens: 0,
+          eventAtMs: u.occurredAt,
+        };
+        const list = sent.get(user) ?? [];
+        list.push(event);
+        sent.set(user, list);
+        batch.push(producer.recordUsage(u));
+        // A producer retry: the same event again, right after (inside the engine's id memory).
+        if (random() < 0.05) batch.push(producer.recordUsage(u));
+      }
+      await Promise.all(batch);
+      await sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return n;
+    },
+  };
+}
+
+async function scenario(name: string): Promise<Scenario> {
+  const topicPrefix = `t_${iso.id}_${name}`;
+  const topics = topicNames(topicPrefix);
+  await ensureTopics(conn, [topics.usage, topics.commands], 4);
+  await codec.register(topics, ["ledger"]);
+  const producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "crash-test",
+    rateCard: config.rateCard,
+    topics,
+    compression: "none",
+    limits: { lingerMs: 2 },
+  });
+  const sc: Scenario = { topicPrefix, topics, producer, sent: new Map() };
+  scenarios.push(sc);
+  // Half the users hold a bonus, so debits cross from bonus to subscription.
+  for (const user of USERS.slice(0, 15)) {
+    const grant: CreditCommand = {
+      type: "grant_bonus",
+      id: `${user}-bonus`,
+      userId: user,
+      atMs: Date.now() - 60_000,
+      source: "promotion",
+      amountMicros: 2_000_000,
+      effectiveFromMs: Date.now() - 60_000,
+      expiresAtMs: Date.now() + 30 * 86_400_000,
+      priority: 0,
+      recurrence: null,
+    };
+    await producer.sendCommand(grant, "test");
+    sc.sent.set(user, [grant]);
+  }
+  return sc;
+}
+
+beforeAll(() => {
+  redis = new Redis(urls.redisUrl);
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  for (const sc of scenarios) await sc.producer.close();
+  redis?.disconnect();
+});
+
+describe("consumer crashes and rebalances", () => {
+  it("ends exact after 22 SIGKILLs at random points in the middle of batches", {
+    timeout: 600_000,
+  }, async () => {
+    console.log(`consumer-crash seed ${SEED} (CF_TEST_SEED=${SEED} replays the choices)`);
+    const sc = await scenario("crash");
+    const group = iso.group("crash");
+    const usage = backgroundUsage(sc, "k", 150);
+    const kills: string[] = [];
+    for (let i = 0; i < 22; i++) {
+      if (i % 2 === 0) {
+        const stage = pick(FAULT_STAGES);
+        const unit = 1 + Math.floor(random() * 4);
+        const child = startChild(sc, group, iso.keyPrefix, { CF_FAULT_KILL: `${unit}:${stage}` });
+        const exit = await within(child.exited, 45_000);
+        if (exit === "timeout") {
+          child.process.kill("SIGKILL");
+          await child.exited;
+          kills.push(`timeout-then-external`);
+        } else {
+          expect(exit.signal).toBe("SIGKILL");
+          kills.push(`unit ${unit} ${stage}`);
+        }
+      } else {
+        const child = startChild(sc, group, iso.keyPrefix);
+        await within(child.joined, 45_000);
+        await sleep(50 + Math.floor(random() * 1_200));
+        child.process.kill("SIGKILL");
+        await child.exited;
+        kills.push("external");
+      }
+    }
+    const total = await usage.stop();
+    console.log(`kills: ${kills.join(", ")}; usage sent: ${total}`);
+    expect(kills.filter((k) => k !== "timeout-then-external").length).toBeGreaterThanOrEqual(20);
+
+    const last = startChild(sc, group, iso.keyPrefix);
+    await waitCaughtUp(conn, group, [sc.topics.usage, sc.topics.commands], 120_000);
+    // Graceful shutdown: SIGTERM finishes the unit in hand, commits, exits 0.
+    last.process.kill("SIGTERM");
+    expect(await last.exited).toEqual({ code: 0, signal: null });
+    await expectExactAll(sc, iso.keyPrefix);
+  });
+
+  it("ends exact with two consumers and forced rebalances mid-stream", {
+    timeout: 300_000,
+  }, async () => {
+    const sc = await scenario("rebalance");
+    const group = iso.group("rebalance");
+    const prefix = `${iso.keyPrefix}rb:`;
+    const usage = backgroundUsage(sc, "r", 150);
+    const a = startChild(sc, group, prefix);
+    await a.joined;
+    await sleep(2_000);
+    const b = startChild(sc, group, prefix); // rebalance: a shares its partitions with b
+    await b.joined;
+    await sleep(2_000);
+    a.process.kill("SIGTERM"); // rebalance: b takes everything, a commits and leaves
+    expect(await a.exited).toEqual({ code: 0, signal: null });
+    const a2 = startChild(sc, group, prefix); // rebalance again, while events keep arriving
+    await a2.joined;
+    await sleep(2_000);
+    await usage.stop();
+    await waitCaughtUp(conn, group, [sc.topics.usage, sc.topics.commands], 120_000);
+    b.process.kill("SIGTERM");
+    a2.process.kill("SIGTERM");
+    await Promise.all([b.exited, a2.exited]);
+    await expectExactAll(sc, prefix);
+  });
+});
+
+/**
+ * Every user's balance equals the engine's over the distinct inputs sent, the outbox is drained,
+ * the ledger topic (deduplicated by id, copies identical) sums to the balance, and each usage
+ * event has its debit in the ledger.
+ */
+async function expectExactAll(sc: Scenario, keyPrefix: string) {
+  const raw = await readTopic(conn, sc.topics.ledger, { idleMs: 3_000, timeoutMs: 120_000 });
+  const ledger = await ledgerByUser(codec, raw);
+  let events = 0;
+  for (const user of USERS) {
+    const inputs = sc.sent.get(user) ?? [];
+    const expected = replayMember(user, inputs, config, Date.now())!;
+    const stored = await readMember(redis, keyPrefix, user);
+    expect(stored.state, user).not.toBeNull();
+    expect(ledgerBalanceMicros(stored.state!), user).toBe(ledgerBalanceMicros(expected));
+    expect(stored.outboxLength, user).toBe(0);
+    const entries = ledger.get(user) ?? [];
+    expect(sumMicros(entries), user).toBe(ledgerBalanceMicros(stored.state!));
+    const debitCauses = entries
+      .filter((e) => e.kind === "debit")
+      .map((e) => e.entryId.split("#")[0]);
+    const usageIds = inputs.filter((i) => i.type === "usage").map((i) => i.id);
+    expect(new Set(debitCauses), user).toEqual(new Set(usageIds));
+    events += usageIds.length;
+  }
+  console.log(
+    `exact: ${USERS.length} members, ${events} distinct usage events, ${raw.length} ledger records read`,
+  );
+}

@@ -1,0 +1,147 @@
+// Goal: lazy time reaches idle members. A member's bonus that expires while no event arrives is
+// forfeited by the deadline sweeper within seconds of its time (after the allowed lateness), and
+// the forfeit is recorded once (one entry id, identical copies only) even with two consumers of
+// one group sweeping the same deadline index at the same moment.
+
+import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import { topicNames } from "@creditflow/contracts";
+import { type CreditCommand, ledgerBalanceMicros } from "@creditflow/engine";
+import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ledgerByUser,
+  loadConfig,
+  readMember,
+  readTopic,
+  sumMicros,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const LATENESS_MS = 1_500;
+const config = loadConfig({ allowedLatenessMs: LATENESS_MS });
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const groupId = iso.group("consumer");
+
+let producer: CreditProducer;
+const consumers: RunningConsumer[] = [];
+let redis: Redis;
+
+beforeAll(async () => {
+  await ensureTopics(conn, [topics.usage, topics.commands], 4);
+  producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "test-service",
+    rateCard: config.rateCard,
+    topics,
+    compression: "none",
+  });
+  redis = new Redis(urls.redisUrl);
+  for (let i = 0; i < 2; i++) {
+    consumers.push(
+      await startConsumer({
+        brokers: urls.kafkaBrokers,
+        schemaRegistryUrl: urls.schemaRegistryUrl,
+        redisUrl: urls.redisUrl,
+        topics,
+        keyPrefix: iso.keyPrefix,
+        groupId,
+        config,
+        clientId: `sweeper-test-${i}`,
+        limits: { sweeperIntervalMs: 250, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+        logger: pino({ level: "warn" }),
+      }),
+    );
+  }
+});
+
+afterAll(async () => {
+  for (const c of consumers) await c.stop();
+  await producer?.close();
+  redis?.disconnect();
+});
+
+describe("deadline sweeper", () => {
+  it("forfeits an idle member's bonus within seconds of its expiry, recorded once with two consumers", async () => {
+    const users = ["sw0", "sw1", "sw2", "sw3", "sw4"];
+    const t0 = Date.now();
+    const expiresAtMs = t0 + 4_000;
+    for (const user of users) {
+      const grant: CreditCommand = {
+        type: "grant_bonus",
+        id: `${user}-promo`,
+        userId: user,
+        atMs: t0,
+        source: "promotion",
+        amountMicros: 3_000_000,
+        effectiveFromMs: t0 - 1_000,
+        expiresAtMs,
+        priority: 0,
+        recurrence: null,
+      };
+      await producer.sendCommand(grant, "test");
+      await producer.recordUsage({
+        eventId: `${user}-e1`,
+        userId: user,
+        taskId: `${user}-t`,
+        feature: "chat",
+        model: "kimi-k2",
+        inputTokens: 10_000,
+        outputTokens: 1_000,
+        occurredAt: t0,
+      });
+    }
+    await waitCaughtUp(conn, groupId, [topics.usage, topics.commands]);
+    // Before the deadline (expiry + lateness) nothing is forfeited.
+    for (const user of users) {
+      const m = await readMember(redis, iso.keyPrefix, user);
+      const bonus = m.state!.grants.find((g) => g.id.includes("promo") || g.cls === "bonus");
+      expect(bonus?.remainingMicros).toBeGreaterThan(0);
+    }
+    const deadlineMs = expiresAtMs + LATENESS_MS;
+    // Both consumers sweep the same due members at the same moment as well.
+    await new Promise((r) => setTimeout(r, Math.max(0, deadlineMs - Date.now())));
+    await Promise.all(consumers.map((c) => c.sweepOnce()));
+
+    const forfeitedAt = new Map<string, number>();
+    while (forfeitedAt.size < users.length && Date.now() < deadlineMs + 10_000) {
+      for (const user of users) {
+        if (forfeitedAt.has(user)) continue;
+        const m = await readMember(redis, iso.keyPrefix, user);
+        if (!m.state!.grants.some((g) => g.cls === "bonus" && g.remainingMicros > 0)) {
+          forfeitedAt.set(user, Date.now());
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(forfeitedAt.size).toBe(users.length);
+    for (const at of forfeitedAt.values()) expect(at - deadlineMs).toBeLessThan(5_000);
+
+    await codec().register(topics, ["ledger"]);
+    const raw = await readTopic(conn, topics.ledger, { idleMs: 2_000 });
+    const ledger = await ledgerByUser(codec(), raw);
+    for (const user of users) {
+      const entries = ledger.get(user) ?? [];
+      const expiries = entries.filter((e) => e.kind === "expire");
+      expect(expiries).toHaveLength(1);
+      expect(expiries[0]!.amountMicros).toBeLessThan(0);
+      // Forfeited only once the allowed lateness had passed.
+      expect(expiries[0]!.processedAt).toBeGreaterThanOrEqual(deadlineMs);
+      const m = await readMember(redis, iso.keyPrefix, user);
+      expect(sumMicros(entries)).toBe(ledgerBalanceMicros(m.state!));
+      expect(m.outboxLength).toBe(0);
+    }
+  });
+});
+
+let codecInstance: AvroCodec | null = null;
+function codec(): AvroCodec {
+  codecInstance ??= new AvroCodec(urls.schemaRegistryUrl);
+  return codecInstance;
+}

@@ -1,0 +1,300 @@
+// Goal: the deduction consumer against the real stack debits exactly as the engine says. Events
+// sent with the producer library are debited bonus first, then subscription; Redis ends equal to
+// the engine applied to the same records in offset order; each member's ledger entries read back
+// from the ledger topic (deduplicated by id) sum to the balance; an event id sent three times
+// debits once; malformed records of every kind land in the dead-letter topic with their reason
+// while the valid records around them are applied.
+
+import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
+import {
+  type CreditCommand,
+  type EngineInput,
+  encodeState,
+  ledgerBalanceMicros,
+  type UsageEvent,
+} from "@creditflow/engine";
+import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ledgerByUser,
+  loadConfig,
+  readMember,
+  readTopic,
+  replayMember,
+  sumMicros,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const config = loadConfig();
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const groupId = iso.group("consumer");
+/** The consumer's processing clock, pinned so the engine replay sees the same time. */
+const NOW_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
+
+let producer: CreditProducer;
+let consumer: RunningConsumer;
+let redis: Redis;
+let codec: AvroCodec;
+/** What each user was sent, in send order (one producer, one partition per user). */
+const sentCommands = new Map<string, EngineInput[]>();
+const sentUsage = new Map<string, EngineInput[]>();
+
+function usageInput(user: string, n: number, eventId = `${user}-e${n}`) {
+  return {
+    eventId,
+    userId: user,
+    taskId: `${user}-t${Math.floor(n / 4)}`,
+    feature: "chat",
+    model: "kimi-k2",
+    inputTokens: 1000 + n,
+    outputTokens: 200,
+    occurredAt: NOW_MS - 60_000 + n,
+  };
+}
+function asEvent(u: ReturnType<typeof usageInput>): UsageEvent {
+  return {
+    type: "usage",
+    id: u.eventId,
+    userId: u.userId,
+    taskId: u.taskId,
+    feature: "chat",
+    taskKind: null,
+    model: u.model,
+    inputTokens: u.inputTokens,
+    outputTokens: u.outputTokens,
+    cachedInputTokens: 0,
+    eventAtMs: u.occurredAt,
+  };
+}
+function push(map: Map<string, EngineInput[]>, input: EngineInput) {
+  const list = map.get(input.userId) ?? [];
+  list.push(input);
+  map.set(input.userId, list);
+}
+
+beforeAll(async () => {
+  await ensureTopics(conn, [topics.usage, topics.commands], 6);
+  producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "test-service",
+    rateCard: config.rateCard,
+    topics,
+    compression: "none",
+  });
+  codec = new AvroCodec(urls.schemaRegistryUrl);
+  await codec.register(topics, ["usage", "command", "ledger"]);
+  redis = new Redis(urls.redisUrl);
+  consumer = await startConsumer({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    redisUrl: urls.redisUrl,
+    topics,
+    keyPrefix: iso.keyPrefix,
+    groupId,
+    config,
+    clock: () => NOW_MS,
+    metricsPort: 0,
+    limits: { batchRecords: 50, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+    logger: (await import("pino")).pino({ level: "warn" }),
+  });
+  await consumer.joined;
+});
+
+afterAll(async () => {
+  await consumer?.stop();
+  await producer?.close();
+  redis?.disconnect();
+});
+
+describe("deduction consumer", () => {
+  const users = Array.from({ length: 8 }, (_, i) => `cu${i}`);
+  /** Users 0..3 hold a 0.2-credit trial bonus; the usage spends it and then the free allowance. */
+  const bonusUsers = users.slice(0, 4);
+
+  it("debits bonus first, then subscription, exactly as the engine; the ledger sums to the balance", async () => {
+    for (const user of bonusUsers) {
+      const grant: CreditCommand = {
+        type: "grant_bonus",
+        id: `${user}-trial`,
+        userId: user,
+        atMs: NOW_MS - 120_000,
+        source: "trial",
+        amountMicros: 200_000,
+        effectiveFromMs: NOW_MS - 120_000,
+        expiresAtMs: NOW_MS + 7 * 86_400_000,
+        priority: 0,
+        recurrence: null,
+      };
+      await producer.sendCommand(grant, "test");
+      push(sentCommands, grant);
+    }
+    await waitCaughtUp(conn, groupId, [topics.commands]);
+    const sends = [];
+    for (let n = 0; n < 20; n++) {
+      for (const user of users) {
+        const u = usageInput(user, n);
+        push(sentUsage, asEvent(u));
+        sends.push(producer.recordUsage(u));
+      }
+    }
+    await Promise.all(sends);
+    await waitCaughtUp(conn, groupId, [topics.usage, topics.commands]);
+
+    const ledger = await ledgerByUser(
+      codec,
+      await readTopic(conn, topics.ledger, { idleMs: 2_000 }),
+    );
+    for (const user of users) {
+      const inputs = [...(sentCommands.get(user) ?? []), ...(sentUsage.get(user) ?? [])];
+      const expected = replayMember(user, inputs, config, NOW_MS)!;
+      const stored = await readMember(redis, iso.keyPrefix, user);
+      // Redis holds exactly the engine's state for the same records in offset order.
+      expect(stored.stateText).toBe(encodeState(expected));
+      expect(stored.outboxLength).toBe(0);
+      // The ledger read back from Kafka sums to the balance.
+      const entries = ledger.get(user) ?? [];
+      expect(sumMicros(entries)).toBe(ledgerBalanceMicros(stored.state!));
+      expect(entries.filter((e) => e.kind === "debit").length).toBeGreaterThanOrEqual(20);
+      for (const e of entries) {
+        if (e.kind === "debit") {
+          expect(e.sourceTopic).toBe(topics.usage);
+          expect(e.sourceOffset).not.toBeNull();
+        }
+      }
+      const debits = entries.filter((e) => e.kind === "debit");
+      if (bonusUsers.includes(user)) {
+        // Bonus before subscription: every bonus debit precedes the first subscription debit,
+        // and the bonus is spent to zero.
+        const firstSub = debits.findIndex((e) => e.grantClass === "subscription");
+        const lastBonus = debits.map((e) => e.grantClass).lastIndexOf("bonus");
+        expect(firstSub).toBeGreaterThan(0);
+        expect(lastBonus).toBeLessThan(firstSub + 1);
+        expect(sumMicros(debits.filter((e) => e.grantClass === "bonus"))).toBe(-200_000);
+        const bonus = stored.state!.grants.find((g) => g.cls === "bonus")!;
+        expect(bonus.remainingMicros).toBe(0);
+      } else {
+        expect(debits.every((e) => e.grantClass === "subscription")).toBe(true);
+      }
+    }
+  });
+
+  it("debits an event id sent three times once", async () => {
+    const user = "cdup";
+    const before = replayMember(user, [], config, NOW_MS);
+    expect(before).toBeNull();
+    const first = usageInput(user, 0);
+    await producer.recordUsage(usageInput(user, 1, "cdup-warm"));
+    for (let i = 0; i < 3; i++) await producer.recordUsage(first);
+    await waitCaughtUp(conn, groupId, [topics.usage]);
+    const stored = await readMember(redis, iso.keyPrefix, user);
+    const once = replayMember(
+      user,
+      [asEvent(usageInput(user, 1, "cdup-warm")), asEvent(first)],
+      config,
+      NOW_MS,
+    )!;
+    expect(ledgerBalanceMicros(stored.state!)).toBe(ledgerBalanceMicros(once));
+    const ledger = await ledgerByUser(
+      codec,
+      await readTopic(conn, topics.ledger, { idleMs: 2_000 }),
+    );
+    const entries = ledger.get(user) ?? [];
+    expect(entries.filter((e) => e.entryId.startsWith(`${first.eventId}#`))).toHaveLength(1);
+    expect(sumMicros(entries)).toBe(ledgerBalanceMicros(stored.state!));
+    const text = await fetch(`http://127.0.0.1:${consumer.metricsPort}/metrics`).then((r) =>
+      r.text(),
+    );
+    expect(text).toMatch(/cf_consumer_records_total\{topic="[^"]+",result="duplicate"\} 2/);
+  });
+
+  it("dead-letters malformed records of every kind with their reason and applies the valid ones around them", async () => {
+    const kafkaProducer = conn.kafka.producer();
+    await kafkaProducer.connect();
+    const user = "cmix";
+    const valid = (n: number): UsageEventRecord => ({
+      eventId: `cmix-e${n}`,
+      userId: user,
+      taskId: "cmix-t",
+      feature: "chat",
+      taskKind: null,
+      model: "kimi-k2",
+      inputTokens: 500,
+      outputTokens: 100,
+      cachedInputTokens: 0,
+      occurredAt: NOW_MS - 1_000,
+      service: "raw",
+    });
+    const goodBytes = codec.encode("usage", valid(0));
+    const unknownSchema = Buffer.from(goodBytes);
+    unknownSchema.writeInt32BE(0x7ffffff0, 1);
+    const bad: Array<[string, Buffer, string]> = [
+      ["random bytes", Buffer.from([7, 1, 2, 3, 4, 5, 6, 7, 8, 9]), "bad_frame"],
+      ["wrong magic byte", Buffer.concat([Buffer.from([1]), goodBytes.subarray(1)]), "bad_frame"],
+      ["unknown schema id", unknownSchema, "unknown_schema"],
+      ["truncated avro", goodBytes.subarray(0, 12), "undecodable"],
+      [
+        "negative tokens",
+        codec.encode("usage", { ...valid(90), inputTokens: -5 }),
+        "invalid_field",
+      ],
+      [
+        "unknown feature",
+        codec.encode("usage", { ...valid(91), feature: "teleport" }),
+        "unknown_feature",
+      ],
+      ["unknown model", codec.encode("usage", { ...valid(92), model: "gpt-0" }), "unknown_model"],
+    ];
+    const messages = [{ key: user, value: codec.encode("usage", valid(1)) }];
+    for (const [, value] of bad) messages.push({ key: user, value });
+    messages.push({ key: "", value: codec.encode("usage", { ...valid(93), userId: "" }) });
+    messages.push({ key: user, value: codec.encode("usage", valid(2)) });
+    await kafkaProducer.send({ topic: topics.usage, messages });
+    await kafkaProducer.disconnect();
+    await waitCaughtUp(conn, groupId, [topics.usage]);
+
+    const letters = await readTopic(conn, topics.deadLetters, { expected: bad.length + 1 });
+    const reasons = letters.map((l) => l.headers["cf-reason"]).sort();
+    expect(reasons).toEqual([...bad.map((b) => b[2]), "missing_user"].sort());
+    for (const l of letters) {
+      expect(l.headers["cf-source-topic"]).toBe(topics.usage);
+      expect(Number(l.headers["cf-source-partition"])).toBeGreaterThanOrEqual(0);
+      expect(Number(l.headers["cf-source-offset"])).toBeGreaterThanOrEqual(0);
+      expect(l.headers["cf-detail"]?.length).toBeGreaterThan(0);
+    }
+    const negative = letters.find((l) => l.headers["cf-detail"]?.includes("inputTokens"));
+    expect(negative?.headers["cf-reason"]).toBe("invalid_field");
+    // The original bytes travel unchanged.
+    const random = letters.find((l) => l.value?.[0] === 7);
+    expect(random?.value).toEqual(Buffer.from([7, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+
+    const stored = await readMember(redis, iso.keyPrefix, user);
+    const toEvent = (r: UsageEventRecord): UsageEvent => ({
+      type: "usage",
+      id: r.eventId,
+      userId: r.userId,
+      taskId: r.taskId,
+      feature: "chat",
+      taskKind: null,
+      model: r.model,
+      inputTokens: r.inputTokens,
+      outputTokens: r.outputTokens,
+      cachedInputTokens: 0,
+      eventAtMs: r.occurredAt,
+    });
+    const expected = replayMember(user, [toEvent(valid(1)), toEvent(valid(2))], config, NOW_MS)!;
+    expect(stored.stateText).toBe(encodeState(expected));
+    const text = await fetch(`http://127.0.0.1:${consumer.metricsPort}/metrics`).then((r) =>
+      r.text(),
+    );
+    expect(text).toContain('cf_consumer_dead_letters_total{reason="unknown_schema"} 1');
+    const health = await fetch(`http://127.0.0.1:${consumer.metricsPort}/healthz`);
+    expect(health.status).toBe(200);
+  });
+});
