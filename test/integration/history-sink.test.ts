@@ -8,11 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import {
-  type LedgerEntryRecord,
-  ledgerRecordFromEntry,
-  topicNames,
-} from "@creditflow/contracts";
+import { type LedgerEntryRecord, ledgerRecordFromEntry, topicNames } from "@creditflow/contracts";
 import { type LedgerEntry, parseRateCard } from "@creditflow/engine";
 import {
   AvroCodec,
