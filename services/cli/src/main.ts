@@ -1,7 +1,9 @@
 // `creditflow`: admin and operator commands. Parsing by commander; every command has --help.
 // Stack commands run the scripts of deploy/local; credit commands go to Kafka like the admin API.
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { rebuildRedis } from "@creditflow/history";
 import { Command, InvalidArgumentError } from "commander";
 import { newCommandId, printBalance, sendCommand, tailLedger } from "./commands.ts";
 import { creditsToMicros } from "./format.ts";
@@ -191,6 +193,71 @@ program
         "CF_JWT_SECRET is not set (./creditflow up writes .state/secrets.env)",
       );
     console.log(await memberToken(secret, user, o.ttl));
+  });
+
+program
+  .command("rebuild-redis")
+  .description(
+    "rebuild members absent from Redis by replaying Kafka at the ledger's times (stop the consumers first)",
+  )
+  .option(
+    "--group <id>",
+    "the consumer group whose committed offsets say what was applied",
+    process.env.CF_CONSUMER_GROUP ?? "creditflow-consumer",
+  )
+  .action(async (o: { group: string }) => {
+    const settings = loadSettings();
+    // cli-progress ships no types: the two members used here, typed by hand.
+    const { Presets, SingleBar } = createRequire(import.meta.url)("cli-progress") as {
+      Presets: { shades_classic: object };
+      SingleBar: new (
+        options: object,
+        preset: object,
+      ) => {
+        start(total: number, value: number): void;
+        update(value: number): void;
+        stop(): void;
+      };
+    };
+    const bar = process.stderr.isTTY
+      ? new SingleBar(
+          { format: "rebuild [{bar}] {value}/{total} members", stream: process.stderr },
+          Presets.shades_classic,
+        )
+      : null;
+    let started = false;
+    const summary = await rebuildRedis({
+      brokers: settings.brokers,
+      schemaRegistryUrl: settings.schemaRegistryUrl,
+      redisUrl: settings.redisUrl,
+      clickhouseUrl: settings.clickhouseUrl,
+      database: settings.database,
+      topics: settings.topics,
+      keyPrefix: settings.keyPrefix,
+      consumerGroupId: o.group,
+      config: settings.engine,
+      onProgress: (done, total) => {
+        if (bar === null) return;
+        if (!started) bar.start(total, 0);
+        started = true;
+        bar.update(done);
+      },
+    });
+    bar?.stop();
+    const s = summary;
+    console.log(
+      `members ${s.members} (written ${s.written}, already present ${s.present}), ` +
+        `records replayed ${s.recordsReplayed}, sweeps ${s.timeSteps}, ` +
+        `dead letters skipped ${s.deadLetters}, ${s.seconds.toFixed(1)} s, mismatches ${s.mismatches.length}`,
+    );
+    const first = s.mismatches[0];
+    if (first !== undefined) {
+      console.error(
+        `creditflow: rebuild mismatch: member ${first.userId}, field ${first.field}: ${first.detail}` +
+          " (mismatched members were not written)",
+      );
+      process.exitCode = 1;
+    }
   });
 
 await program.parseAsync(process.argv).catch((error: unknown) => {

@@ -3,6 +3,22 @@
 
 export { loadMigrations, migrate, splitStatements } from "./migrate.ts";
 export { ANALYST_QUERIES, type AnalystQuery, analystQuerySql, runAnalystQuery } from "./queries.ts";
+export {
+  DEFAULT_REBUILD_LIMITS,
+  type LedgerFact,
+  type MemberReplay,
+  type Mismatch,
+  planMember,
+  RebuildError,
+  type RebuildLimits,
+  type RebuildOptions,
+  type RebuildSummary,
+  type ReplayStep,
+  readLedger,
+  rebuildRedis,
+  replayMember,
+  signUpFromLedger,
+} from "./rebuild.ts";
 export { chTime, deadLetterRow, grantRow, ledgerRow, usageRow } from "./rows.ts";
 export {
   DEFAULT_SINK_LIMITS,

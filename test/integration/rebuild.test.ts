@@ -1,0 +1,339 @@
+// Goal: a lost Redis is rebuilt to the exact balances. The real consumer and history sink run a
+// mixed workload (bonus grants, one forfeited by the sweeper while idle, subscriptions with an
+// upgrade, a cancel and refused commands, a migration, an overdraft, an event sent twice); once
+// ClickHouse holds every ledger entry, this file's member keys are deleted and `rebuildRedis`
+// replays Kafka at the ledger's times: every member's balance view is what it was, field by
+// field, its ledger sums verify, its deadline is back in the index, and a consumer reading the
+// topics again from the start applies nothing twice.
+
+import { createClient } from "@clickhouse/client";
+import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import { topicNames } from "@creditflow/contracts";
+import {
+  type BalanceView,
+  balanceView,
+  type CreditCommand,
+  ledgerBalanceMicros,
+  type MemberState,
+  nextDeadlineMs,
+} from "@creditflow/engine";
+import {
+  type RebuildSummary,
+  type RunningSink,
+  rebuildRedis,
+  startSink,
+} from "@creditflow/history";
+import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ledgerByUser,
+  loadConfig,
+  readMember,
+  readTopic,
+  type StoredMember,
+  sumMicros,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
+import { isolation, stack } from "../support/stack.ts";
+
+const iso = isolation(import.meta.url);
+const urls = stack();
+const topics = topicNames(`t_${iso.id}`);
+const LATENESS_MS = 1_500;
+const config = loadConfig({ allowedLatenessMs: LATENESS_MS });
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const groupId = iso.group("consumer");
+const DAY_MS = 86_400_000;
+const log = pino({ level: "warn" });
+const users = ["rb0", "rb1", "rb2", "rb3", "rb4"];
+
+let producer: CreditProducer;
+let consumer: RunningConsumer | null = null;
+let sink: RunningSink;
+let redis: Redis;
+const ch = createClient({ url: urls.clickhouseUrl, database: iso.database });
+
+function startTestConsumer(group: string): Promise<RunningConsumer> {
+  return startConsumer({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    redisUrl: urls.redisUrl,
+    topics,
+    keyPrefix: iso.keyPrefix,
+    groupId: group,
+    config,
+    limits: { sweeperIntervalMs: 250, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+    logger: log,
+  });
+}
+
+function rebuild(): Promise<RebuildSummary> {
+  return rebuildRedis({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    redisUrl: urls.redisUrl,
+    clickhouseUrl: urls.clickhouseUrl,
+    database: iso.database,
+    topics,
+    keyPrefix: iso.keyPrefix,
+    consumerGroupId: groupId,
+    config,
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * A state with its memory of recent ids as a set and without its clock. A record that leaves no
+ * ledger entry (a refusal, a duplicate, a cancel) has no recorded processing time: the rebuild
+ * applies it at the time of the record before it in its partition, so its place among the other
+ * partition's records, and the clock of a member whose last input was such a record, are not
+ * recorded anywhere (see rebuild.ts). The clock is checked apart: never later than the original.
+ */
+function comparable(state: MemberState): unknown {
+  const applied = [...state.applied].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { ...state, applied, appliedIdHashes: null, clockMs: null };
+}
+
+/** Deletes every key of this file (and only of this file): a Redis loss. */
+async function loseRedis(): Promise<number> {
+  let cursor = "0";
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${iso.keyPrefix}*`, "COUNT", 500);
+    cursor = next;
+    for (const k of keys) expect(k.startsWith(iso.keyPrefix)).toBe(true);
+    if (keys.length > 0) deleted += await redis.del(...keys);
+  } while (cursor !== "0");
+  return deleted;
+}
+
+beforeAll(async () => {
+  await ensureTopics(conn, [topics.usage, topics.commands], 4);
+  producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "test-service",
+    rateCard: config.rateCard,
+    topics,
+    compression: "none",
+  });
+  redis = new Redis(urls.redisUrl);
+  consumer = await startTestConsumer(groupId);
+  await consumer.joined;
+  sink = await startSink({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    clickhouseUrl: urls.clickhouseUrl,
+    database: iso.database,
+    topics,
+    groupId: iso.group("sink"),
+    rateCard: config.rateCard,
+    logger: log,
+    limits: { maxBatchAgeMs: 200 },
+  });
+});
+
+afterAll(async () => {
+  await consumer?.stop();
+  await sink?.stop();
+  await producer?.close();
+  if (redis !== undefined) {
+    await loseRedis().catch(() => undefined);
+    redis.disconnect();
+  }
+  await ch.command({ query: `DROP DATABASE IF EXISTS ${iso.database}` }).catch(() => undefined);
+  await ch.close();
+});
+
+describe("rebuild of Redis from the ledger and Kafka", () => {
+  it("restores every member's balance view exactly, verified against the ledger sums", async () => {
+    const t0 = Date.now();
+    const base = (user: string, n: string) => ({ id: `${user}-${n}`, userId: user, atMs: t0 });
+    let task = 0;
+    const usage = (user: string, n: number, outputTokens = 2_000, eventId = `${user}-e${n}`) =>
+      producer.recordUsage({
+        eventId,
+        userId: user,
+        taskId: `${user}-t${task++ % 3}`,
+        feature: n % 2 === 0 ? "chat" : "code",
+        model: "kimi-k2",
+        inputTokens: 10_000 + n,
+        outputTokens,
+        occurredAt: Date.now(),
+      });
+    const bonus = (user: string, n: string, credits: number, expiresAtMs: number) =>
+      producer.sendCommand(
+        {
+          ...base(user, n),
+          type: "grant_bonus",
+          source: "promotion",
+          amountMicros: credits * 1_000_000,
+          effectiveFromMs: t0 - 1_000,
+          expiresAtMs,
+          priority: 0,
+          recurrence: null,
+        } satisfies CreditCommand,
+        "test",
+      );
+    const command = (c: CreditCommand) => producer.sendCommand(c, "test");
+
+    // rb0: a short bonus, partly spent, forfeited by the sweeper while the member is idle.
+    const shortExpiryMs = t0 + 4_000;
+    await bonus("rb0", "promo", 3, shortExpiryMs);
+    await usage("rb0", 0);
+    // rb1: a subscription, usage, an event sent twice.
+    await command({
+      ...base("rb1", "sub"),
+      type: "subscription_start",
+      tierId: "plus",
+      billing: "monthly",
+    });
+    for (let n = 0; n < 5; n++) await usage("rb1", n);
+    await usage("rb1", 2); // the same event id again: debited once
+    // rb2: a 30-day bonus, a subscription upgraded then cancelled, a refused change after it.
+    await bonus("rb2", "promo", 5, t0 + 30 * DAY_MS);
+    await usage("rb2", 0);
+    await command({
+      ...base("rb2", "sub"),
+      type: "subscription_start",
+      tierId: "plus",
+      billing: "annual",
+    });
+    await usage("rb2", 1);
+    await command({ ...base("rb2", "up"), type: "subscription_change", tierId: "pro" });
+    await usage("rb2", 2);
+    await command({ ...base("rb2", "cancel"), type: "subscription_cancel" });
+    await command({ ...base("rb2", "late-up"), type: "subscription_change", tierId: "ultra" });
+    await usage("rb2", 3);
+    // rb3: a migration, usage, a refused change (no subscription).
+    await command({
+      ...base("rb3", "mig"),
+      type: "migrate_legacy",
+      unusedUses: { agent: 3, ppt: 2 },
+    });
+    for (let n = 0; n < 3; n++) await usage("rb3", n);
+    await command({ ...base("rb3", "change"), type: "subscription_change", tierId: "pro" });
+    // rb4: free tier only, a task that overdraws (shortfall recorded, forgiven).
+    await usage("rb4", 0);
+    await usage("rb4", 1, 3_000_000);
+    await usage("rb4", 2);
+
+    await waitCaughtUp(conn, groupId, [topics.usage, topics.commands]);
+    // The sweeper forfeits rb0's bonus once expiry + lateness has passed.
+    await until(
+      "the sweeper to forfeit rb0's bonus",
+      async () => {
+        const m = await readMember(redis, iso.keyPrefix, "rb0");
+        return !m.state!.grants.some((g) => g.cls === "bonus");
+      },
+      shortExpiryMs + LATENESS_MS + 15_000 - Date.now(),
+    );
+
+    // History holds every ledger entry the consumer relayed.
+    const codec = new AvroCodec(urls.schemaRegistryUrl);
+    const ledger = await ledgerByUser(
+      codec,
+      await readTopic(conn, topics.ledger, { idleMs: 1_500 }),
+    );
+    const expectedEntries = [...ledger.values()].reduce((n, l) => n + l.length, 0);
+    expect(ledger.get("rb0")!.some((e) => e.kind === "expire" && e.sourceTopic === null)).toBe(
+      true,
+    );
+    expect(ledger.get("rb4")!.some((e) => e.kind === "overdraft")).toBe(true);
+    await until("history to hold every ledger entry", async () => {
+      const rs = await ch.query({
+        query: "SELECT count() AS n FROM ledger_entries FINAL",
+        format: "JSONEachRow",
+      });
+      const [row] = await rs.json<{ n: string }>();
+      return Number(row?.n) === expectedEntries;
+    });
+
+    // What each member sees now, at one fixed instant.
+    const viewAtMs = Date.now();
+    const before = new Map<string, { member: StoredMember; view: BalanceView }>();
+    for (const user of users) {
+      const member = await readMember(redis, iso.keyPrefix, user);
+      expect(member.state).not.toBeNull();
+      expect(sumMicros(ledger.get(user))).toBe(ledgerBalanceMicros(member.state!));
+      before.set(user, { member, view: balanceView(member.state!, { config, nowMs: viewAtMs }) });
+    }
+
+    // Redis is lost while the consumer is down.
+    await consumer!.stop();
+    consumer = null;
+    expect(await loseRedis()).toBeGreaterThan(0);
+    expect((await readMember(redis, iso.keyPrefix, "rb1")).state).toBeNull();
+
+    const summary = await rebuild();
+    expect(summary.mismatches).toEqual([]);
+    expect(summary.members).toBe(users.length);
+    expect(summary.written).toBe(users.length);
+    expect(summary.present).toBe(0);
+    expect(summary.timeSteps).toBeGreaterThanOrEqual(1);
+    // Every record of the topics belongs to one of the members (the duplicate included).
+    const [usageEnds, commandEnds] = await Promise.all(
+      [topics.usage, topics.commands].map(async (t) => {
+        const admin = conn.kafka.admin();
+        await admin.connect();
+        const ends = await admin.fetchTopicOffsets(t);
+        await admin.disconnect();
+        return ends.reduce((n, e) => n + Number(e.high), 0);
+      }),
+    );
+    expect(summary.recordsReplayed).toBe(usageEnds! + commandEnds!);
+
+    const rebuilt = new Map<string, string>();
+    for (const user of users) {
+      const was = before.get(user)!;
+      const now = await readMember(redis, iso.keyPrefix, user);
+      expect(now.state, user).not.toBeNull();
+      const view = balanceView(now.state!, { config, nowMs: viewAtMs });
+      for (const field of Object.keys(was.view) as (keyof BalanceView)[]) {
+        expect(view[field], `${user}: ${field}`).toEqual(was.view[field]);
+      }
+      expect(Object.keys(view).sort()).toEqual(Object.keys(was.view).sort());
+      // Stronger than the view: the very state the consumer held (see comparable), and its offsets.
+      expect(comparable(now.state!), `${user}: state`).toEqual(comparable(was.member.state!));
+      expect(now.state!.clockMs, `${user}: clock`).toBeLessThanOrEqual(was.member.state!.clockMs);
+      rebuilt.set(user, now.stateText!);
+      expect(now.offsets, `${user}: offsets`).toEqual(was.member.offsets);
+      expect(now.outboxLength).toBe(0);
+      expect(ledgerBalanceMicros(now.state!)).toBe(sumMicros(ledger.get(user)));
+      const deadline = await redis.zscore(`${iso.keyPrefix}{deadlines}`, user);
+      const expected = nextDeadlineMs(now.state!, { config });
+      expect(deadline === null ? null : Number(deadline), `${user}: deadline`).toBe(expected);
+    }
+
+    // A second run leaves the rebuilt members alone.
+    const again = await rebuild();
+    expect(again.written).toBe(0);
+    expect(again.present).toBe(users.length);
+    expect(again.mismatches).toEqual([]);
+
+    // A consumer that reads both topics again from the start (a new group) applies nothing twice,
+    // and a new event is debited once on top of the rebuilt state.
+    const rereader = iso.group("rereader");
+    consumer = await startTestConsumer(rereader);
+    await waitCaughtUp(conn, rereader, [topics.usage, topics.commands]);
+    for (const user of users) {
+      const now = await readMember(redis, iso.keyPrefix, user);
+      expect(now.stateText, `${user}: after a full re-read`).toBe(rebuilt.get(user));
+    }
+    const balanceBefore = ledgerBalanceMicros(before.get("rb1")!.member.state!);
+    await usage("rb1", 9);
+    await waitCaughtUp(conn, rereader, [topics.usage]);
+    const after = await readMember(redis, iso.keyPrefix, "rb1");
+    expect(ledgerBalanceMicros(after.state!)).toBeLessThan(balanceBefore);
+    expect(after.version).toBe(2);
+  });
+});
