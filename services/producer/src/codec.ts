@@ -44,6 +44,8 @@ export class AvroCodec {
   private slabPos = 0;
   /** Writer schemas by id, fetched from the registry once each. */
   private readonly writers = new Map<number, avro.Type>();
+  /** Resolvers from a writer schema to our reader schema, by `${kind}:${schemaId}`. */
+  private readonly resolvers = new Map<string, avro.Resolver>();
 
   constructor(schemaRegistryUrl: string) {
     this.baseUrl = schemaRegistryUrl.replace(/\/+$/, "");
@@ -151,7 +153,13 @@ export class AvroCodec {
     try {
       if (writer === reader)
         return { ok: true, schemaId: frame.schemaId, value: reader.fromBuffer(frame.body) };
-      const resolver = reader.createResolver(writer);
+      // A resolver is costly to build (more than the decode itself): one per writer and kind.
+      const key = `${kind}:${frame.schemaId}`;
+      let resolver = this.resolvers.get(key);
+      if (resolver === undefined) {
+        resolver = reader.createResolver(writer);
+        this.resolvers.set(key, resolver);
+      }
       return { ok: true, schemaId: frame.schemaId, value: reader.fromBuffer(frame.body, resolver) };
     } catch (error) {
       return { ok: false, reason: "undecodable", detail: (error as Error).message.slice(0, 300) };
