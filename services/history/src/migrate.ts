@@ -2,7 +2,7 @@
 // recording what it applied in `schema_migrations`. Statements are split on a `;` that ends a
 // line, since ClickHouse's HTTP interface takes one statement per request.
 import { readdirSync, readFileSync } from "node:fs";
-import { createClient } from "@clickhouse/client";
+import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 
 const migrationsDir = new URL("../migrations/", import.meta.url);
 
@@ -44,13 +44,13 @@ export async function migrate(url: string, database: string): Promise<string[]> 
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
     throw new Error(`database name "${database}" is not an identifier`);
   }
-  const bootstrap = createClient({ url });
+  const bootstrap = createClient({ url, log: { level: ClickHouseLogLevel.OFF } });
   try {
     await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
   } finally {
     await bootstrap.close();
   }
-  const client = createClient({ url, database });
+  const client = createClient({ url, database, log: { level: ClickHouseLogLevel.OFF } });
   try {
     await client.command({
       query: `CREATE TABLE IF NOT EXISTS schema_migrations

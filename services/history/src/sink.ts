@@ -9,7 +9,7 @@
 // materialized views see each id once. ReplacingMergeTree on the id is the last safety net.
 
 import { createHash } from "node:crypto";
-import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type {
   CreditCommandRecord,
   LedgerEntryRecord,
@@ -215,10 +215,12 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
     "migrate",
     () => migrate(options.clickhouseUrl, options.database),
   );
+  // Failures are logged once by the retry loop (pino), not again by the client.
   const client = createClient({
     url: options.clickhouseUrl,
     database: options.database,
     request_timeout: 30_000,
+    log: { level: ClickHouseLogLevel.OFF },
   });
   const writer = new HistoryWriter(client, stats);
   const codec = new AvroCodec(options.schemaRegistryUrl);
