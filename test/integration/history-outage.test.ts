@@ -4,7 +4,6 @@
 // within 30 s of ClickHouse's return it holds every ledger entry and usage event exactly once.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +16,7 @@ import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig, readTopic } from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
+import { freePort, waitFor } from "../support/wait.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const iso = isolation(import.meta.url);
@@ -27,28 +27,6 @@ const outageMs = Number(process.env.CF_OUTAGE_SECONDS ?? 30) * 1000;
 const MEMBERS = 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await check().catch(() => false)) return Date.now() - start;
-    await sleep(250);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 describe("history through a ClickHouse outage under load", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cf-outage-"));

@@ -3,7 +3,6 @@
 // outage, and the analysts' rollups agree with the raw tables.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +18,7 @@ import {
 } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isolation, stack } from "../support/stack.ts";
+import { freePort, waitFor } from "../support/wait.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const iso = isolation(import.meta.url);
@@ -83,15 +83,6 @@ function usage(n: number, user: string) {
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function startSinkProcess(clickhouseUrl: string, database: string, group: string): ChildProcess {
   return spawn(process.execPath, [join(repoRoot, "services/history/src/main.ts")], {
     env: {
@@ -109,19 +100,6 @@ function startSinkProcess(clickhouseUrl: string, database: string, group: string
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
-}
-
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await check().catch(() => false)) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 async function count(client: ClickHouseClient, sql: string): Promise<number> {
