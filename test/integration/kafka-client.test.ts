@@ -4,6 +4,7 @@
 // rebalances when a member leaves, and offset commit and resume. Each test checks what a user of
 // the client would notice: which records arrive, how often, and in which order.
 
+import { waitForLeaders } from "@creditflow/producer";
 import {
   type Admin,
   type Consumer,
@@ -42,7 +43,9 @@ const openConsumers: Consumer[] = [];
 async function createTopic(name: string, numPartitions: number): Promise<string> {
   const topic = iso.topic(name);
   // No replicationFactor: the broker's default (1 on one broker, 3 on three).
-  await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: false });
+  // kafkajs' own wait gives up on UNKNOWN_TOPIC_OR_PARTITION from a busy, fresh broker.
+  await waitForLeaders(admin, [topic]);
   createdTopics.push(topic);
   return topic;
 }

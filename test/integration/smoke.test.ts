@@ -3,6 +3,7 @@
 // Kafka and a consumer group, Redis read and write, ClickHouse insert and query.
 
 import { createClient } from "@clickhouse/client";
+import { waitForLeaders } from "@creditflow/producer";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
@@ -44,7 +45,8 @@ describe("smoke: all four services", () => {
     const topic = iso.topic("smoke");
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: false });
+    await waitForLeaders(admin, [topic]);
     await admin.disconnect();
 
     const producer = kafka.producer({ idempotent: true });

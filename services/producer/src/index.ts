@@ -11,6 +11,7 @@ export {
   idempotentProducer,
   type KafkaConnection,
   type Producer,
+  waitForLeaders,
 } from "./kafka.ts";
 export { DEFAULT_LIMITS, type ProducerLimits, type ProducerOptions } from "./options.ts";
 export { type Acknowledged, CreditProducer } from "./producer.ts";

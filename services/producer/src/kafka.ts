@@ -31,9 +31,12 @@ export function idempotentProducer(conn: KafkaConnection): Producer {
 
 export const compressionOf = { gzip: CompressionTypes.GZIP, none: CompressionTypes.None } as const;
 
+/** How long ensureTopics waits for every partition of new topics to have a leader. */
+const TOPIC_LEADERS_TIMEOUT_MS = 60_000;
+
 /**
  * ensureTopics: create the topics that are missing, with the broker's default replication
- * factor; existing topics are left as they are.
+ * factor, and wait until every partition has a leader; existing topics are left as they are.
  */
 export async function ensureTopics(
   conn: KafkaConnection,
@@ -48,10 +51,39 @@ export async function ensureTopics(
     if (missing.length > 0) {
       await admin.createTopics({
         topics: missing.map((topic) => ({ topic, numPartitions })),
-        waitForLeaders: true,
+        waitForLeaders: false,
       });
+      await waitForLeaders(admin, missing);
     }
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * waitForLeaders: poll metadata until every partition of `topics` has a leader. kafkajs' own
+ * waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers for a
+ * moment after creating a topic; here any error means "not yet", until the timeout.
+ */
+export async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const deadline = Date.now() + TOPIC_LEADERS_TIMEOUT_MS;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      const ready =
+        meta.length === topics.length &&
+        meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (ready) return;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(
+    `topics ${topics.join(", ")} have no leader after ${TOPIC_LEADERS_TIMEOUT_MS} ms`,
+    {
+      cause: last,
+    },
+  );
 }
