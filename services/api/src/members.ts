@@ -1,5 +1,6 @@
 // Reads a member's engine state from the consumer's Redis hash (`${prefix}{userId}:m`, field `s`
 // the encoded state, `v` its version). Read only: the consumer is the only writer of balances.
+import { type KeySpace, keySpace } from "@creditflow/consumer";
 import { decodeState, type MemberState } from "@creditflow/engine";
 import type { Redis } from "ioredis";
 import { ApiError } from "./errors.ts";
@@ -10,25 +11,21 @@ export interface StoredMember {
   version: number;
 }
 
-/** The consumer's key of a member (services/consumer/src/keys.ts). */
-export function memberKey(prefix: string, userId: string): string {
-  return `${prefix}{${userId}}:m`;
-}
-
 export class MemberReader {
   private readonly redis: Redis;
-  private readonly prefix: string;
+  /** The consumer's key names, so this reader and the writer never disagree. */
+  private readonly keys: KeySpace;
 
   constructor(redis: Redis, prefix: string) {
     this.redis = redis;
-    this.prefix = prefix;
+    this.keys = keySpace(prefix);
   }
 
   /** The member's state, or null when the consumer holds none for this user. */
   async load(userId: string): Promise<StoredMember | null> {
     let fields: (string | null)[];
     try {
-      fields = await this.redis.hmget(memberKey(this.prefix, userId), "s", "v");
+      fields = await this.redis.hmget(this.keys.member(userId).member, "s", "v");
     } catch (cause) {
       throw new ApiError("redis_unavailable", "", "the balance store did not answer; retry", {
         cause,

@@ -1,6 +1,7 @@
 // The CLI's commands that talk to the system: credit commands to Kafka (never Redis), a
 // member's balance read from Redis through the engine, and a live tail of the ledger.
 import { randomUUID } from "node:crypto";
+import { keySpace } from "@creditflow/consumer";
 import type { LedgerEntryRecord } from "@creditflow/contracts";
 import { balanceView, type CreditCommand, decodeState } from "@creditflow/engine";
 import { AvroCodec, CreditProducer, connectKafka } from "@creditflow/producer";
@@ -33,10 +34,6 @@ export async function sendCommand(
 
 export const newCommandId = (kind: string) => `cli-${kind}-${randomUUID()}`;
 
-/** The member's redis hash: the consumer's layout (services/consumer/src/keys.ts). */
-export const memberKey = (settings: Settings, userId: string) =>
-  `${settings.keyPrefix}{${userId}}:m`;
-
 export async function printBalance(
   settings: Settings,
   userId: string,
@@ -45,7 +42,7 @@ export async function printBalance(
   const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   await redis.connect();
   try {
-    const encoded = await redis.hget(memberKey(settings, userId), "s");
+    const encoded = await redis.hget(keySpace(settings.keyPrefix).member(userId).member, "s");
     if (encoded === null) {
       console.error(`no credit state for member "${userId}"`);
       return 1;
