@@ -3,15 +3,21 @@
 import type { RateCard } from "./config.ts";
 import type { Feature } from "./types.ts";
 
-/** Cost of one usage event, or null when the feature/model is not on the rate card. */
+/**
+ * Cost of one usage event, or null when the feature/model is not on the rate card. Adapters
+ * call it with names straight off the wire: own properties only, so "constructor" or
+ * "__proto__" read as unknown instead of reaching Object.prototype.
+ */
 export function priceUsage(
   rateCard: RateCard,
   feature: Feature,
   model: string,
   tokens: { inputTokens: number; outputTokens: number; cachedInputTokens: number },
 ): number | null {
-  const rates = rateCard.features[feature]?.models[model];
-  if (rates === undefined || !Object.hasOwn(rateCard.features[feature].models, model)) return null;
+  if (!Object.hasOwn(rateCard.features, feature)) return null;
+  const models = rateCard.features[feature].models;
+  if (!Object.hasOwn(models, model)) return null;
+  const rates = models[model]!;
   // Each product is below 1e15 (MAX_TOKENS_PER_EVENT * MAX_RATE_MICROS_PER_1K): exact in a double.
   const perThousand =
     tokens.inputTokens * rates.inputPer1kMicros +

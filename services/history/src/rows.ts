@@ -6,7 +6,7 @@ import type {
   LedgerEntryRecord,
   UsageEventRecord,
 } from "@creditflow/contracts";
-import { priceUsage, type RateCard } from "@creditflow/engine";
+import { type Feature, priceUsage, type RateCard } from "@creditflow/engine";
 
 /** Where a record was read: the row keeps it for tracing and the sink commits past it. */
 export interface KafkaPosition {
@@ -90,14 +90,13 @@ export function usageRow(
   at: KafkaPosition,
   rateCard: RateCard,
 ): UsageRow | null {
-  const known = (rateCard.features as Record<string, unknown>)[r.feature] !== undefined;
-  const cost = known
-    ? priceUsage(rateCard, r.feature as never, r.model, {
-        inputTokens: r.inputTokens,
-        outputTokens: r.outputTokens,
-        cachedInputTokens: r.cachedInputTokens,
-      })
-    : null;
+  // The feature comes off the wire unchecked: priceUsage answers null for any name not on the
+  // rate card, hostile ones included.
+  const cost = priceUsage(rateCard, r.feature as Feature, r.model, {
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    cachedInputTokens: r.cachedInputTokens,
+  });
   if (
     cost === null ||
     r.inputTokens < 0 ||
