@@ -18,6 +18,16 @@ const SCHEMA_ID = 7;
 /** A codec that knows one schema id (the fast path); any other id is unknown to its registry. */
 const codec = {
   schemaId: () => SCHEMA_ID,
+  decodeKnown: (_kind: string, bytes: Buffer | null) => {
+    const frame = unframeWire(bytes);
+    if (!frame.ok) return { ok: false, reason: "bad_frame", detail: frame.reason };
+    if (frame.schemaId !== SCHEMA_ID) return null;
+    try {
+      return { ok: true, schemaId: SCHEMA_ID, value: usageEventSchema.type.fromBuffer(frame.body) };
+    } catch (error) {
+      return { ok: false, reason: "undecodable", detail: (error as Error).message };
+    }
+  },
   decode: async (_kind: string, bytes: Buffer | null) => {
     const frame = unframeWire(bytes);
     if (!frame.ok) return { ok: false, reason: "bad_frame", detail: frame.reason };

@@ -5,11 +5,8 @@
 import {
   type CreditCommandRecord,
   commandFromRecord,
-  creditCommandSchema,
   type UsageEventRecord,
-  unframeWire,
   usageEventFromRecord,
-  usageEventSchema,
   validateUsage,
 } from "@creditflow/contracts";
 import type { EngineInput, RateCard } from "@creditflow/engine";
@@ -85,27 +82,6 @@ function usageProblem(
   return { reason: "invalid_field", detail };
 }
 
-const currentSchema = { usage: usageEventSchema.type, command: creditCommandSchema.type };
-
-/**
- * The common case without a promise: a record written with the schema we registered decodes
- * synchronously. Anything else (another schema version, a bad frame) takes the codec's path,
- * which resolves writer schemas through the registry and classifies what is wrong.
- */
-function decodeCurrent(raw: RawRecord, kind: SourceKind, codec: AvroCodec) {
-  const frame = unframeWire(raw.value);
-  if (!frame.ok || frame.schemaId !== codec.schemaId(kind)) return null;
-  try {
-    return { ok: true as const, value: currentSchema[kind].fromBuffer(frame.body) as unknown };
-  } catch (error) {
-    return {
-      ok: false as const,
-      reason: "undecodable" as const,
-      detail: (error as Error).message.slice(0, 300),
-    };
-  }
-}
-
 /** Decodes and validates a unit's records, in order; only unusual records wait on the codec. */
 export async function classifyRecords(
   raws: RawRecord[],
@@ -116,7 +92,9 @@ export async function classifyRecords(
   const out: Classified[] = new Array(raws.length);
   const slow: Promise<void>[] = [];
   raws.forEach((raw, i) => {
-    const decoded = decodeCurrent(raw, kind, codec);
+    // The common case without a promise: a schema the codec already holds decodes at once;
+    // only records of an unseen schema id wait on the registry.
+    const decoded = codec.decodeKnown(kind, raw.value);
     if (decoded !== null) out[i] = classifyDecoded(raw, kind, decoded, rateCard);
     else
       slow.push(

@@ -133,26 +133,39 @@ export class AvroCodec {
    * current schema of `kind` (Avro schema resolution: old writers stay readable).
    */
   async decode(kind: RecordKind, bytes: Buffer | null): Promise<DecodeResult> {
-    const frame = unframeWire(bytes);
-    if (!frame.ok)
-      return { ok: false, reason: "bad_frame", detail: `${frame.reason}: ${frame.detail}` };
-    let writer = this.writers.get(frame.schemaId);
-    if (writer === undefined) {
-      const fetched = await this.fetchWriter(frame.schemaId);
-      if (fetched === null) {
-        return {
-          ok: false,
-          reason: "unknown_schema",
-          detail: `schema id ${frame.schemaId} is not in the registry`,
-        };
-      }
-      writer = fetched;
-      this.writers.set(frame.schemaId, writer);
+    const known = this.decodeKnown(kind, bytes);
+    if (known !== null) return known;
+    // decodeKnown answers for every frame it can read: only an unseen schema id reaches here.
+    const schemaId = (unframeWire(bytes) as { schemaId: number }).schemaId;
+    const fetched = await this.fetchWriter(schemaId);
+    if (fetched === null) {
+      return {
+        ok: false,
+        reason: "unknown_schema",
+        detail: `schema id ${schemaId} is not in the registry`,
+      };
     }
+    this.writers.set(schemaId, fetched);
+    return this.decodeKnown(kind, bytes)!;
+  }
+
+  /**
+   * decode without a promise, for the hot path: answers when the bytes are not a frame or were
+   * written with a schema this codec already holds; null when the writer schema must first be
+   * fetched from the registry (then call decode).
+   */
+  decodeKnown(kind: RecordKind, bytes: Buffer | null): DecodeResult | null {
+    const frame = unframeWire(bytes);
+    if (!frame.ok) {
+      return { ok: false, reason: "bad_frame", detail: `${frame.reason}: ${frame.detail}` };
+    }
+    const writer = this.writers.get(frame.schemaId);
+    if (writer === undefined) return null;
     const reader = schemaOf[kind].type;
     try {
-      if (writer === reader)
+      if (writer === reader) {
         return { ok: true, schemaId: frame.schemaId, value: reader.fromBuffer(frame.body) };
+      }
       // A resolver is costly to build (more than the decode itself): one per writer and kind.
       const key = `${kind}:${frame.schemaId}`;
       let resolver = this.resolvers.get(key);
