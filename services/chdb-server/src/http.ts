@@ -27,6 +27,9 @@ import {
 } from "./request.ts";
 import { isFailure, type Lease, type NamedSessions, type SessionPool } from "./sessions.ts";
 
+/** Pause before an in-band exception marker, so it is not coalesced with the rows before it. */
+const MARKER_FLUSH_MS = 5;
+
 export interface FrontContext {
   options: ChdbServerOptions;
   pool: SessionPool;
@@ -437,6 +440,10 @@ async function runQuery(
     // Headers and some rows are gone already: tell the client in-band, as the server does.
     const message = `${failure.message}\n`;
     const marker = `\r\n__exception__\r\n${exceptionTag}\r\n${message}${Buffer.byteLength(message)} ${exceptionTag}\r\n__exception__\r\n`;
+    // The client reads the exception from the last chunk it receives: let the rows already
+    // written leave first, so the marker travels whole in a chunk (and segment) of its own.
+    if (out.writableNeedDrain) await Promise.race([once(out, "drain"), once(res, "close")]);
+    await new Promise((resolve) => setTimeout(resolve, MARKER_FLUSH_MS));
     out.end(marker);
     return `stream error ${failure.code} after ${rows} rows`;
   } finally {
