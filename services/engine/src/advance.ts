@@ -1,7 +1,7 @@
 // Lazy time: everything that happens because time passed (resets and refreshes, the fall-back to the
 // free tier after a cancel, expiries once the allowed lateness is over), run in time order.
 
-import { firstBoundaryIndexAfter, nextBoundary } from "./calendar.ts";
+import { earliestBoundaryMs, firstBoundaryIndexAfter, nextBoundary } from "./calendar.ts";
 import { assert, assertMicros } from "./errors.ts";
 import { MAX_ADVANCE_STEPS } from "./limits.ts";
 import {
@@ -60,6 +60,21 @@ function earliestStep(state: MemberState, untilMs: number, latenessMs: number): 
     : { kind: "expire", atMs: bestAt, grant: bestGrant };
 }
 
+/** Whether a time-driven step is due at or before `untilMs` (apply then copies grants and tier). */
+export function stepDue(state: MemberState, untilMs: number, latenessMs: number): boolean {
+  // The same answer as earliestStep(...) !== null, without the calendar in the common case.
+  const cancelAt = state.tier.cancelAtMs;
+  if (cancelAt !== null && cancelAt <= untilMs) return true;
+  for (const g of state.grants) {
+    if (g.expiresAtMs !== null && g.expiresAtMs + latenessMs <= untilMs) return true;
+    const rec = g.recurrence;
+    if (rec !== null && earliestBoundaryMs(rec) <= untilMs && nextBoundary(rec) <= untilMs) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** When the state next needs time to pass (the sweeper's deadline), or null if nothing is scheduled. */
 export function nextDeadlineMs(
   state: MemberState,
@@ -84,14 +99,47 @@ class EntryWriter {
   }
 
   push(entry: Omit<LedgerEntry, "userId" | "balanceAfterMicros" | "processedAtMs">): void {
+    this.add(
+      entry.id,
+      entry.kind,
+      entry.grantId,
+      entry.cls,
+      entry.amountMicros,
+      entry.detailMicros,
+      entry.feature,
+      entry.taskId,
+      entry.eventAtMs,
+    );
+  }
+
+  /** The same as push, field by field (no intermediate object). */
+  add(
+    id: string,
+    kind: LedgerEntry["kind"],
+    grantId: string | null,
+    cls: LedgerEntry["cls"],
+    amountMicros: number,
+    detailMicros: number,
+    feature: LedgerEntry["feature"],
+    taskId: string | null,
+    eventAtMs: number,
+  ): void {
     assert(
-      Number.isSafeInteger(entry.amountMicros) && !Object.is(entry.amountMicros, -0),
+      Number.isSafeInteger(amountMicros) && !Object.is(amountMicros, -0),
       "amount is an integer",
     );
-    this.balanceMicros += entry.amountMicros;
+    this.balanceMicros += amountMicros;
     assertMicros(this.balanceMicros, "balance after");
     this.entries.push({
-      ...entry,
+      id,
+      kind,
+      grantId,
+      cls,
+      amountMicros,
+      detailMicros,
+      feature,
+      taskId,
+      eventAtMs,
       userId: this.state.userId,
       balanceAfterMicros: this.balanceMicros,
       processedAtMs: this.processedAtMs,

@@ -1,7 +1,7 @@
 // The one entry point that changes a member's credits: apply(state, input, ctx) for a usage event or
 // a credit command. Pure: the caller's state is never changed; a refusal changes nothing.
 
-import { advanceInPlace, EntryWriter } from "./advance.ts";
+import { advanceInPlace, EntryWriter, stepDue } from "./advance.ts";
 import { boundaryAt, firstBoundaryIndexAfter } from "./calendar.ts";
 import { assert } from "./errors.ts";
 import { fingerprintInput, hash53 } from "./fingerprint.ts";
@@ -19,10 +19,13 @@ import {
 } from "./limits.ts";
 import { priceUsage } from "./pricing.ts";
 import {
-  copyState,
   debitableGrants,
+  debitOrder,
   type EngineContext,
   endOfNextFullCycleMs,
+  isEligibleAt,
+  ownGrantsAndTier,
+  shallowCopy,
   tierById,
 } from "./state.ts";
 import {
@@ -143,14 +146,24 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
     return refused(state, refusal("user_mismatch", "userId", "the input is for another member"));
   }
 
-  const next = copyState(state);
+  // Copy on write: the new state shares what this apply does not change with the caller's state.
+  // Time-driven steps and commands change grants and the tier in place on private copies; a usage
+  // event copies only the grants it debits, and replaces windows, tasks and the id memory.
+  const next = shallowCopy(state);
   const entries: LedgerEntry[] = [];
   const nowMs = Math.max(ctx.nowMs, state.clockMs);
-  advanceInPlace(next, nowMs, entries, ctx);
+  let grantsShared = true;
+  if (input.type !== "usage" || stepDue(state, nowMs, ctx.config.plans.allowedLatenessMs)) {
+    ownGrantsAndTier(next);
+    grantsShared = false;
+    advanceInPlace(next, nowMs, entries, ctx);
+  } else if (nowMs > next.clockMs) {
+    next.clockMs = nowMs;
+  }
   const writer = new EntryWriter(next, entries, nowMs);
   const result =
     input.type === "usage"
-      ? applyUsage(next, input, nowMs, writer, ctx)
+      ? applyUsage(next, input, nowMs, writer, ctx, grantsShared)
       : applyCommand(next, input, nowMs, writer, ctx);
   if (result !== null) return refusedAndRemembered(state, input.id, idHash, fingerprint, result);
 
@@ -158,18 +171,41 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
   return { state: next, entries, outcome: { status: "applied" } };
 }
 
-/** Adds a record to the bounded memory: the oldest id goes, and old answers drop their entries. */
+/**
+ * Adds a record to the bounded memory (new arrays: the previous state keeps its own): the oldest
+ * id goes, and the answer that ages out of the last MAX_REMEMBERED_ANSWERS drops its entries.
+ */
 function remember(state: MemberState, record: AppliedRecord, idHash: number): void {
-  const applied = state.applied;
-  applied.push(record);
-  state.appliedIdHashes.push(idHash);
-  if (applied.length > MAX_REMEMBERED_IDS) {
-    applied.shift();
-    state.appliedIdHashes.shift();
+  // slice() keeps the arrays' element kinds and exact size; then shift by hand when full.
+  const applied = state.applied.slice();
+  const hashes = state.appliedIdHashes.slice();
+  if (applied.length < MAX_REMEMBERED_IDS) {
+    applied.push(record);
+    hashes.push(idHash);
+  } else {
+    const last = applied.length - 1;
+    for (let i = 0; i < last; i++) {
+      applied[i] = applied[i + 1]!;
+      hashes[i] = hashes[i + 1]!;
+    }
+    applied[last] = record;
+    hashes[last] = idHash;
   }
-  const aging = applied.length - 1 - MAX_REMEMBERED_ANSWERS;
-  const old = applied[aging];
-  if (old !== undefined && old.entries !== null) applied[aging] = { ...old, entries: null };
+  const length = applied.length;
+  const aging = length - 1 - MAX_REMEMBERED_ANSWERS;
+  if (aging >= 0) {
+    const old = applied[aging]!;
+    if (old.entries !== null) {
+      applied[aging] = {
+        id: old.id,
+        fingerprint: old.fingerprint,
+        entries: null,
+        refusal: old.refusal,
+      };
+    }
+  }
+  state.applied = applied;
+  state.appliedIdHashes = hashes;
 }
 
 function refused(state: MemberState, r: Refusal): ApplyResult {
@@ -187,11 +223,7 @@ function refusedAndRemembered(
   fingerprint: number,
   r: Refusal,
 ): ApplyResult {
-  const next: MemberState = {
-    ...state,
-    applied: state.applied.slice(),
-    appliedIdHashes: state.appliedIdHashes.slice(),
-  };
+  const next = shallowCopy(state);
   remember(next, { id, fingerprint, entries: null, refusal: r }, idHash);
   return refused(next, r);
 }
@@ -229,6 +261,7 @@ function applyUsage(
   nowMs: number,
   w: EntryWriter,
   ctx: EngineContext,
+  grantsShared: boolean,
 ): Refusal | null {
   const cost = priceUsage(ctx.config.rateCard, event.feature, event.model, event);
   if (cost === null) {
@@ -239,40 +272,60 @@ function applyUsage(
 
   let left = cost;
   let index = 0;
-  if (cost > 0) {
-    for (const g of debitableGrants(state, atMs)) {
-      const take = Math.min(left, g.remainingMicros);
-      g.remainingMicros -= take;
-      left -= take;
-      w.push({
-        id: `${event.id}#${index++}`,
-        kind: "debit",
-        grantId: g.id,
-        cls: g.cls,
-        amountMicros: -take,
-        detailMicros: 0,
-        feature: event.feature,
-        taskId: event.taskId,
-        eventAtMs: event.eventAtMs,
-      });
-      if (left === 0) break;
+  let shared = grantsShared;
+  // Debit order without sorting every grant: pick the first grant in debit order, debit it; it is
+  // then either empty (no longer debitable) or it covered the rest. Ties keep the held order, as
+  // the stable sort of debitableGrants does.
+  while (left > 0) {
+    const grants = state.grants;
+    let best = -1;
+    for (let i = 0; i < grants.length; i++) {
+      const g = grants[i]!;
+      if (g.remainingMicros > 0 && isEligibleAt(g, atMs)) {
+        if (best < 0 || debitOrder(g, grants[best]!) < 0) best = i;
+      }
     }
+    if (best < 0) break;
+    if (shared) {
+      // The caller's state holds these grants: debit copies in a copy of the list.
+      state.grants = grants.slice();
+      shared = false;
+    }
+    let g = state.grants[best]!;
+    if (grantsShared) {
+      g = { ...g };
+      state.grants[best] = g;
+    }
+    const take = Math.min(left, g.remainingMicros);
+    g.remainingMicros -= take;
+    left -= take;
+    w.add(
+      `${event.id}#${index++}`,
+      "debit",
+      g.id,
+      g.cls,
+      -take,
+      0,
+      event.feature,
+      event.taskId,
+      event.eventAtMs,
+    );
   }
   if (left > 0) {
     // A task in progress always completes: record the shortfall; carry it only if configured.
     const carry = ctx.config.plans.overdraft === "carry";
     if (carry) state.debtMicros += left;
-    w.push({
-      id: `${event.id}#${index++}`,
-      kind: "overdraft",
-      grantId: null,
-      cls: null,
-      amountMicros: carry ? -left : 0,
-      detailMicros: left,
-      feature: event.feature,
-      taskId: event.taskId,
-      eventAtMs: event.eventAtMs,
-    });
+    w.add(
+      `${event.id}#${index++}`,
+      "overdraft",
+      null,
+      null,
+      carry ? -left : 0,
+      left,
+      event.feature,
+      event.taskId,
+      event.eventAtMs,
+    );
   }
   state.window5h = addToWindow(state.window5h, atMs, cost, WINDOW_5H_MS);
   state.window7d = addToWindow(state.window7d, atMs, cost, WINDOW_7D_MS);
@@ -280,7 +333,7 @@ function applyUsage(
   return null;
 }
 
-/** A window starts at the first usage after the previous one ended. */
+/** A window starts at the first usage after the previous one ended (a new object: no caller sees a change). */
 function addToWindow(
   window: UsageWindow | null,
   atMs: number,
@@ -290,13 +343,34 @@ function addToWindow(
   if (window === null || atMs >= window.startMs + lengthMs) {
     return { startMs: atMs, usedMicros: costMicros };
   }
-  window.usedMicros += costMicros;
-  return window;
+  return { startMs: window.startMs, usedMicros: window.usedMicros + costMicros };
 }
 
+/** Adds the event to its task's summary (a new list and summary: the caller's stay as they were). */
 function recordTask(state: MemberState, event: UsageEvent, cost: number): void {
-  const tasks = state.recentTasks;
-  const i = tasks.findIndex((t) => t.taskId === event.taskId);
+  const old = state.recentTasks;
+  let i = -1;
+  for (let k = 0; k < old.length; k++) {
+    if (old[k]!.taskId === event.taskId) {
+      i = k;
+      break;
+    }
+  }
+  if (i === 0) {
+    // The common case: the next step of the newest task.
+    const t = old[0]!;
+    const tasks = old.slice();
+    tasks[0] = {
+      taskId: t.taskId,
+      feature: t.feature,
+      taskKind: t.taskKind,
+      firstAtMs: Math.min(t.firstAtMs, event.eventAtMs),
+      lastAtMs: Math.max(t.lastAtMs, event.eventAtMs),
+      costMicros: t.costMicros + cost,
+    };
+    state.recentTasks = tasks;
+    return;
+  }
   const summary =
     i < 0
       ? {
@@ -308,18 +382,18 @@ function recordTask(state: MemberState, event: UsageEvent, cost: number): void {
           costMicros: cost,
         }
       : {
-          ...tasks[i]!,
-          firstAtMs: Math.min(tasks[i]!.firstAtMs, event.eventAtMs),
-          lastAtMs: Math.max(tasks[i]!.lastAtMs, event.eventAtMs),
-          costMicros: tasks[i]!.costMicros + cost,
+          taskId: old[i]!.taskId,
+          feature: old[i]!.feature,
+          taskKind: old[i]!.taskKind,
+          firstAtMs: Math.min(old[i]!.firstAtMs, event.eventAtMs),
+          lastAtMs: Math.max(old[i]!.lastAtMs, event.eventAtMs),
+          costMicros: old[i]!.costMicros + cost,
         };
-  if (i === 0) {
-    tasks[0] = summary; // The common case: the next step of the newest task.
-    return;
+  const tasks = [summary];
+  for (let k = 0; k < old.length && tasks.length < MAX_RECENT_TASKS; k++) {
+    if (k !== i) tasks.push(old[k]!);
   }
-  if (i > 0) tasks.splice(i, 1);
-  tasks.unshift(summary);
-  if (tasks.length > MAX_RECENT_TASKS) tasks.pop();
+  state.recentTasks = tasks;
 }
 
 // ---------------------------------------------------------------------------------------------

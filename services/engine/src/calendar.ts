@@ -64,6 +64,16 @@ export function nextBoundary(rec: Recurrence): number {
   return boundaryAt(rec.period, rec.anchorMs, rec.nextIndex);
 }
 
+/**
+ * A lower bound of nextBoundary(rec) without the calendar: n months after the anchor are at least
+ * 28n - 3 days later (every month has 28 days or more; clamping to the month's end takes at most 3).
+ */
+export function earliestBoundaryMs(rec: Recurrence): number {
+  return rec.period === "1mo"
+    ? rec.anchorMs + (28 * rec.nextIndex - 3) * DAY
+    : rec.anchorMs + rec.nextIndex * periodMs(rec.period);
+}
+
 /** Smallest n with boundary(n) > atMs and n a multiple of `step` (step 12: yearly from a monthly anchor). */
 export function firstBoundaryIndexAfter(
   period: RecurrencePeriod,

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { apply } from "./apply.ts";
-import { decodeState, encodeState } from "./codec.ts";
+import { decodeState, encodeState, STATE_CODEC_VERSION } from "./codec.ts";
 import { EngineError } from "./errors.ts";
 import { bonus, C, command, ctxAt, DAY, HOUR, newMember, T0, usage } from "./fixtures.ts";
 import type { EngineInput, MemberState } from "./types.ts";
@@ -49,12 +49,12 @@ describe("state codec", () => {
     const text = encodeState(s);
     expect(decodeState(text)).toEqual(s);
     expect(encodeState(decodeState(text))).toBe(text);
-    expect(text.startsWith("[1,")).toBe(true);
+    expect(text.startsWith(`[${STATE_CODEC_VERSION},`)).toBe(true);
   });
 
   it("rejects another version and corrupt values with state_invalid", () => {
     const text = encodeState(newMember());
-    expect(() => decodeState(text.replace(/^\[1,/, "[2,"))).toThrow(EngineError);
+    expect(() => decodeState(text.replace(/^\[2,/, "[3,"))).toThrow(EngineError);
     expect(() => decodeState("{")).toThrow(/not JSON/);
     expect(() => decodeState('[1,"u1",0]')).toThrow(/tier is not an array/);
     try {

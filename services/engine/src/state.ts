@@ -127,16 +127,35 @@ export function openMember(
   return { state, entries: [entry] };
 }
 
+function copyGrant(g: Grant): Grant {
+  return {
+    id: g.id,
+    cls: g.cls,
+    source: g.source,
+    amountMicros: g.amountMicros,
+    remainingMicros: g.remainingMicros,
+    effectiveFromMs: g.effectiveFromMs,
+    expiresAtMs: g.expiresAtMs,
+    priority: g.priority,
+    createdAtMs: g.createdAtMs,
+    recurrence:
+      g.recurrence === null
+        ? null
+        : {
+            period: g.recurrence.period,
+            anchorMs: g.recurrence.anchorMs,
+            nextIndex: g.recurrence.nextIndex,
+          },
+  };
+}
+
 /** A copy deep enough that apply can change it without touching the caller's state. */
 export function copyState(s: MemberState): MemberState {
   return {
     userId: s.userId,
     clockMs: s.clockMs,
     tier: { ...s.tier },
-    grants: s.grants.map((g) => ({
-      ...g,
-      recurrence: g.recurrence === null ? null : { ...g.recurrence },
-    })),
+    grants: s.grants.map(copyGrant),
     debtMicros: s.debtMicros,
     window5h: s.window5h === null ? null : { ...s.window5h },
     window7d: s.window7d === null ? null : { ...s.window7d },
@@ -146,6 +165,32 @@ export function copyState(s: MemberState): MemberState {
     applied: s.applied.slice(),
     appliedIdHashes: s.appliedIdHashes.slice(),
   };
+}
+
+/**
+ * A new state object sharing every part with `s`: the caller then replaces (never changes) what
+ * it shares, or takes private copies first (ownGrantsAndTier).
+ */
+export function shallowCopy(s: MemberState): MemberState {
+  return {
+    userId: s.userId,
+    clockMs: s.clockMs,
+    tier: s.tier,
+    grants: s.grants,
+    debtMicros: s.debtMicros,
+    window5h: s.window5h,
+    window7d: s.window7d,
+    migrated: s.migrated,
+    recentTasks: s.recentTasks,
+    applied: s.applied,
+    appliedIdHashes: s.appliedIdHashes,
+  };
+}
+
+/** Private copies of the grants (with their recurrences) and the tier, to change them in place. */
+export function ownGrantsAndTier(s: MemberState): void {
+  s.grants = s.grants.map(copyGrant);
+  s.tier = { ...s.tier };
 }
 
 /** The end of the cycle after the current one (a migration grant lasts at least to it). */
