@@ -15,7 +15,11 @@ export const LimitsSchema = Type.Object(
     maxBatchRecords: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
     /** How long a record may wait for others to fill its batch. */
     lingerMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 5 }),
-    /** Produce requests in flight at once (batches are also ordered per producer). */
+    /**
+     * Batches handed to Kafka at once. At 1 (the default) one user's records stay in call order
+     * even through retries; above 1 a batch retried after a broker error may land after a later
+     * one.
+     */
     maxInFlightBatches: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
     /** Time for Kafka to acknowledge one request. */
     requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 300_000, default: 30_000 }),

@@ -1,11 +1,14 @@
 // The producer library a feature service imports: validated, Avro-encoded, keyed by user,
 // idempotent (acks=all), batched with a linger and gzip, and bounded: when Kafka is slow,
-// recordUsage waits for room instead of growing memory without end.
+// recordUsage waits for room instead of growing memory without end. Batches go to Kafka
+// through the adapter's RecordSender (kafka.ts); the hot path costs one promise per event.
 import {
+  type FieldError,
   ID_PATTERN,
   recordFromCommand,
   type TopicNames,
   topicNames,
+  type UsageEventRecord,
   type UsageInput,
   usageRecordFromEvent,
   validateUsage,
@@ -13,7 +16,7 @@ import {
 import type { CreditCommand, RateCard } from "@creditflow/engine";
 import { AvroCodec } from "./codec.ts";
 import { ProducerError } from "./errors.ts";
-import { compressionOf, connectKafka, idempotentProducer, type Producer } from "./kafka.ts";
+import { type OutgoingRecord, type RecordSender, recordSender } from "./kafka.ts";
 import {
   checkOptions,
   type ProducerLimits,
@@ -27,13 +30,20 @@ export interface Acknowledged {
   topic: string;
 }
 
-interface Pending {
-  topic: string;
-  key: string;
-  value: Buffer;
-  id: string;
-  resolve: (ack: Acknowledged) => void;
+/**
+ * Records sent in one request, in call order, and the one promise every caller's promise of
+ * the batch hangs on: per record, the library keeps the record and that caller's promise.
+ */
+interface Batch {
+  records: OutgoingRecord[];
+  acknowledged: Promise<void>;
+  resolve: () => void;
   reject: (error: ProducerError) => void;
+}
+
+function newBatch(): Batch {
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  return { records: [], acknowledged: promise, resolve, reject };
 }
 
 const idPattern = new RegExp(ID_PATTERN);
@@ -44,66 +54,71 @@ export class CreditProducer {
   private readonly service: string;
   private readonly rateCard: RateCard;
   private readonly codec: AvroCodec;
-  private readonly producer: Producer;
-  private readonly compression: number;
-  private queue: Pending[] = [];
-  /** Records queued or in flight: the bound of back-pressure. */
+  private readonly sender: RecordSender;
+  /** The batch taking new records; sent when full, or after lingerMs when a slot is free. */
+  private filling: Batch | null = null;
+  /** Full batches in call order, waiting for a free slot. */
+  private ready: Batch[] = [];
+  /** Records accepted and not yet acknowledged (or failed): the bound of back-pressure. */
   private pending = 0;
   private inFlight = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
-  private roomWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   /** Counters for whoever watches the producer (benchmarks, metrics). */
   readonly stats = { sent: 0, batches: 0, failed: 0, waitedForRoom: 0 };
 
-  private constructor(options: ProducerOptions, codec: AvroCodec, producer: Producer) {
+  private constructor(options: ProducerOptions, codec: AvroCodec, sender: RecordSender) {
     this.topics = options.topics ?? topicNames();
     this.limits = resolveLimits(options.limits);
     this.service = options.service;
     this.rateCard = options.rateCard;
     this.codec = codec;
-    this.producer = producer;
-    this.compression = compressionOf[options.compression ?? "gzip"];
+    this.sender = sender;
   }
 
   /** Connect to Kafka and register the schemas; options are checked before anything else. */
   static async create(options: ProducerOptions): Promise<CreditProducer> {
     checkOptions(options);
-    resolveLimits(options.limits);
+    const limits = resolveLimits(options.limits);
     const topics = options.topics ?? topicNames();
     const codec = new AvroCodec(options.schemaRegistryUrl);
     await codec.register(topics, ["usage", "command"]);
-    const conn = connectKafka(
-      options.brokers,
-      options.clientId ?? `creditflow-producer-${options.service}`,
-    );
-    const producer = idempotentProducer(conn);
+    let sender: RecordSender;
     try {
-      await producer.connect();
+      sender = await recordSender(
+        options.brokers,
+        options.clientId ?? `creditflow-producer-${options.service}`,
+        { compression: options.compression ?? "gzip", requestTimeoutMs: limits.requestTimeoutMs },
+      );
     } catch (cause) {
       throw new ProducerError("kafka_failed", "could not connect to Kafka", { cause });
     }
-    return new CreditProducer({ ...options, topics }, codec, producer);
+    return new CreditProducer({ ...options, topics }, codec, sender);
   }
 
   /**
-   * Record one usage event. Throws ProducerError(invalid_input) naming each bad field before
-   * anything is sent; resolves once Kafka acknowledged the record.
+   * Record one usage event. Rejects with ProducerError(invalid_input) naming each bad field
+   * before anything is sent; resolves once Kafka acknowledged the record.
    */
-  async recordUsage(input: UsageInput): Promise<Acknowledged> {
-    const checked = validateUsage(input, this.rateCard);
-    if (!checked.ok) {
-      const first = checked.errors[0]!;
-      throw new ProducerError("invalid_input", first.message, { fields: checked.errors });
+  recordUsage(input: UsageInput): Promise<Acknowledged> {
+    // Not async: one promise per event (the one enqueue returns) is all the hot path pays for.
+    try {
+      const checked = validateUsage(input, this.rateCard);
+      if (!checked.ok) {
+        const first = checked.errors[0]!;
+        throw new ProducerError("invalid_input", first.message, { fields: checked.errors });
+      }
+      const record = usageRecordFromEvent(checked.value, input.service ?? this.service);
+      return this.enqueue(
+        this.topics.usage,
+        record.userId,
+        record.eventId,
+        this.codec.encode("usage", record),
+      );
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const record = usageRecordFromEvent(checked.value, input.service ?? this.service);
-    return this.enqueue(
-      this.topics.usage,
-      record.userId,
-      record.eventId,
-      this.codec.encode("usage", record),
-    );
   }
 
   /**
@@ -112,25 +127,27 @@ export class CreditProducer {
    * acknowledged.
    */
   async recordUsageBatch(inputs: UsageInput[]): Promise<Acknowledged[]> {
-    const records = inputs.map((input, i) => {
+    const records: UsageEventRecord[] = [];
+    let errors: FieldError[] = [];
+    for (const [i, input] of inputs.entries()) {
       const checked = validateUsage(input, this.rateCard, `events.${i}`);
-      return { checked, service: input?.service ?? this.service };
-    });
-    const errors = records.flatMap((r) => (r.checked.ok ? [] : r.checked.errors));
+      if (!checked.ok) errors = errors.concat(checked.errors);
+      else if (errors.length === 0) {
+        records.push(usageRecordFromEvent(checked.value, input.service ?? this.service));
+      }
+    }
     if (errors.length > 0) {
       throw new ProducerError("invalid_input", errors[0]!.message, { fields: errors });
     }
     return Promise.all(
-      records.map(({ checked, service }) => {
-        if (!checked.ok) throw new Error("assertion: validated above");
-        const record = usageRecordFromEvent(checked.value, service);
-        return this.enqueue(
+      records.map((record) =>
+        this.enqueue(
           this.topics.usage,
           record.userId,
           record.eventId,
           this.codec.encode("usage", record),
-        );
-      }),
+        ),
+      ),
     );
   }
 
@@ -166,7 +183,7 @@ export class CreditProducer {
 
   /** Resolves when every record accepted so far is acknowledged (or failed). */
   async flush(): Promise<void> {
-    this.kick();
+    if (this.filling !== null) this.seal();
     if (this.pending === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
@@ -176,78 +193,70 @@ export class CreditProducer {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
-    await this.producer.disconnect();
+    await this.sender.close();
   }
 
-  private async enqueue(
-    topic: string,
-    key: string,
-    id: string,
-    value: Buffer,
-  ): Promise<Acknowledged> {
-    if (this.closed) throw new ProducerError("closed", "the producer is closed");
-    while (this.pending >= this.limits.maxPendingRecords) {
-      this.stats.waitedForRoom++;
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
-      if (this.closed) throw new ProducerError("closed", "the producer is closed");
-    }
+  /**
+   * Accept one encoded record into the filling batch. Over maxPendingRecords unacknowledged
+   * records, the record waits in a later batch (call order is kept) until earlier ones are
+   * acknowledged; its promise settles when Kafka answered for its batch.
+   */
+  private enqueue(topic: string, key: string, id: string, value: Buffer): Promise<Acknowledged> {
+    if (this.closed) return Promise.reject(new ProducerError("closed", "the producer is closed"));
+    if (this.pending >= this.limits.maxPendingRecords) this.stats.waitedForRoom++;
     this.pending++;
-    const done = new Promise<Acknowledged>((resolve, reject) => {
-      this.queue.push({ topic, key, value, id, resolve, reject });
-    });
-    if (this.queue.length >= this.limits.maxBatchRecords) this.kick();
-    else this.lingerTimer ??= setTimeout(() => this.kick(), this.limits.lingerMs);
-    return done;
+    this.filling ??= newBatch();
+    const batch = this.filling;
+    batch.records.push({ topic, key, value });
+    if (batch.records.length >= this.limits.maxBatchRecords) this.seal();
+    else this.lingerTimer ??= setTimeout(this.onLinger, this.limits.lingerMs);
+    return batch.acknowledged.then(() => ({ id, topic }));
   }
 
-  /** Send the next batch if a slot is free; called on linger, on a full batch and after a send. */
-  private kick(): void {
-    if (this.lingerTimer) {
+  /** Close the filling batch: it joins the ready ones and goes out when a slot is free. */
+  private seal(): void {
+    if (this.lingerTimer !== null) {
       clearTimeout(this.lingerTimer);
       this.lingerTimer = null;
     }
-    while (this.queue.length > 0 && this.inFlight < this.limits.maxInFlightBatches) {
-      const batch = this.queue.splice(0, this.limits.maxBatchRecords);
+    this.ready.push(this.filling!);
+    this.filling = null;
+    this.kick();
+  }
+
+  /** The linger is over: send the filling batch if a slot is free, else after the next send. */
+  private readonly onLinger = (): void => {
+    this.lingerTimer = null;
+    if (this.filling !== null && this.inFlight < this.limits.maxInFlightBatches) this.seal();
+  };
+
+  /** Send ready batches while slots are free. */
+  private kick(): void {
+    while (this.ready.length > 0 && this.inFlight < this.limits.maxInFlightBatches) {
       this.inFlight++;
-      void this.send(batch);
+      void this.send(this.ready.shift()!);
     }
   }
 
-  private async send(batch: Pending[]): Promise<void> {
-    const byTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
-    for (const p of batch) {
-      const messages = byTopic.get(p.topic) ?? [];
-      if (messages.length === 0) byTopic.set(p.topic, messages);
-      messages.push({ key: p.key, value: p.value });
-    }
+  private async send(batch: Batch): Promise<void> {
+    const n = batch.records.length;
     try {
-      await this.producer.sendBatch({
-        acks: -1,
-        timeout: this.limits.requestTimeoutMs,
-        compression: this.compression,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
-      this.stats.sent += batch.length;
+      await this.sender.send(batch.records);
+      this.stats.sent += n;
       this.stats.batches++;
-      for (const p of batch) p.resolve({ id: p.id, topic: p.topic });
+      batch.resolve();
     } catch (cause) {
-      this.stats.failed += batch.length;
-      const error = new ProducerError(
-        "kafka_failed",
-        `Kafka did not acknowledge ${batch.length} records`,
-        {
-          cause,
-        },
+      this.stats.failed += n;
+      batch.reject(
+        new ProducerError("kafka_failed", `Kafka did not acknowledge ${n} records`, { cause }),
       );
-      for (const p of batch) p.reject(error);
     } finally {
       this.inFlight--;
-      this.pending -= batch.length;
-      for (const wake of this.roomWaiters.splice(0, batch.length)) wake();
+      this.pending -= n;
       if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-      if (this.queue.length >= this.limits.maxBatchRecords) this.kick();
-      else if (this.queue.length > 0)
-        this.lingerTimer ??= setTimeout(() => this.kick(), this.limits.lingerMs);
+      this.kick();
+      if (this.filling !== null)
+        this.lingerTimer ??= setTimeout(this.onLinger, this.limits.lingerMs);
     }
   }
 }
