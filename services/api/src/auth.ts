@@ -1,10 +1,17 @@
 // Who is calling: a member (HS256 JWT, `sub` = user id, `exp` required), a feature service or an
 // admin (bearer tokens from two separate lists). Configured tokens are matched in constant time
 // (digests of equal length, every token compared) so neither length nor position leaks.
-import { createHash, timingSafeEqual } from "node:crypto";
+//
+// A member token verified once is remembered (bounded LRU, keyed by the SHA-256 digest of the
+// token) with its subject and `exp`, and answered from memory until `exp` passes, by the same
+// rule jose applies; jose's HMAC verification is most of a request's CPU otherwise (a member's
+// page asks every few seconds with the same token). Only tokens that passed are remembered, and
+// the answer is jose's own: a signed token's claims cannot change, nbf once passed stays passed.
+import { hash, timingSafeEqual, webcrypto } from "node:crypto";
 import { errors as joseErrors, jwtVerify } from "jose";
+import { BoundedCache } from "./bounded-cache.ts";
 import { ApiError } from "./errors.ts";
-import type { NamedToken } from "./options.ts";
+import { DEFAULT_API_LIMITS, type NamedToken } from "./options.ts";
 
 export type CallerKind = "member" | "service" | "admin";
 
@@ -14,17 +21,44 @@ export interface Caller {
   subject: string;
 }
 
-const sha256 = (s: string) => createHash("sha256").update(s).digest();
+const sha256 = (s: string): Buffer => hash("sha256", s, "buffer");
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** A member id as the rest of the system accepts it (contracts' ID_PATTERN). */
 const USER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** A member token that passed verification: who it names and when it expires (epoch seconds). */
+interface VerifiedMember {
+  subject: string;
+  expSeconds: number;
+}
+
+export interface AuthenticatorCache {
+  /** Member tokens remembered at once (0: verify every request). */
+  memberTokenCacheEntries: number;
+  /** Told of every lookup of a member token in memory (metrics). */
+  onLookup?: (hit: boolean) => void;
+}
+
+/** jose's rule (jwt_claims_set): expired when `exp <= now`, now in whole epoch seconds. */
+const notExpired = (expSeconds: number) => expSeconds > Math.floor(Date.now() / 1000);
+
 export class Authenticator {
   private readonly tokens: Array<{ kind: CallerKind; name: string; digest: Buffer }>;
-  private readonly jwtKey: Uint8Array;
+  private readonly jwtSecret: Uint8Array;
+  /** The HMAC key imported once: jose imports a raw key again on every verification otherwise. */
+  private jwtKey: Promise<webcrypto.CryptoKey> | null = null;
+  private readonly verified: BoundedCache<string, VerifiedMember>;
+  private readonly onLookup: (hit: boolean) => void;
 
-  constructor(opts: { jwtSecret: string; serviceTokens: NamedToken[]; adminTokens: NamedToken[] }) {
-    this.jwtKey = new TextEncoder().encode(opts.jwtSecret);
+  constructor(
+    opts: { jwtSecret: string; serviceTokens: NamedToken[]; adminTokens: NamedToken[] },
+    cache: AuthenticatorCache = {
+      memberTokenCacheEntries: DEFAULT_API_LIMITS.memberTokenCacheEntries,
+    },
+  ) {
+    this.verified = new BoundedCache(cache.memberTokenCacheEntries);
+    this.onLookup = cache.onLookup ?? (() => undefined);
+    this.jwtSecret = new TextEncoder().encode(opts.jwtSecret);
     this.tokens = [
       ...opts.serviceTokens.map((t) => ({
         kind: "service" as const,
@@ -76,20 +110,41 @@ export class Authenticator {
         challenge,
       );
     }
-    return { kind: "member", subject: await this.verifyMember(presented) };
+    const key = digest.toString("base64");
+    const known = this.verified.get(key);
+    if (known !== undefined && notExpired(known.expSeconds)) {
+      this.onLookup(true);
+      return { kind: "member", subject: known.subject };
+    }
+    // Expired (jose answers token_expired below) or not seen: verify it.
+    if (known !== undefined) this.verified.delete(key);
+    this.onLookup(false);
+    const member = await this.verifyMember(presented);
+    if (notExpired(member.expSeconds)) this.verified.set(key, member);
+    return { kind: "member", subject: member.subject };
   }
 
-  private async verifyMember(token: string): Promise<string> {
+  private async verifyMember(token: string): Promise<VerifiedMember> {
     try {
-      const { payload } = await jwtVerify(token, this.jwtKey, {
+      this.jwtKey ??= webcrypto.subtle.importKey(
+        "raw",
+        this.jwtSecret,
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["verify"],
+      );
+      const { payload } = await jwtVerify(token, await this.jwtKey, {
         algorithms: ["HS256"],
         requiredClaims: ["exp", "sub"],
       });
       const sub = payload.sub;
       if (typeof sub !== "string" || !USER_ID.test(sub)) {
-        throw new ApiError("invalid_token", "authorization", "the token's sub is not a user id");
+        throw new ApiError("invalid_token", "authorization", "the token's sub is not a user id", {
+          headers: { "www-authenticate": 'Bearer error="invalid_token"' },
+        });
       }
-      return sub;
+      // requiredClaims and jose's claim checks make exp a number here.
+      return { subject: sub, expSeconds: payload.exp as number };
     } catch (error) {
       if (error instanceof ApiError) throw error;
       if (error instanceof joseErrors.JWTExpired) {

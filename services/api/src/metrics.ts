@@ -9,6 +9,7 @@ export interface ApiMetrics {
   refused: Counter<"code">;
   commands: Counter<"type" | "repeat">;
   transactionsSource: Counter<"source">;
+  cacheLookups: Counter<"cache" | "result">;
 }
 
 export function createMetrics(): ApiMetrics {
@@ -45,6 +46,12 @@ export function createMetrics(): ApiMetrics {
       name: "cf_api_transactions_source_total",
       help: "Transaction lists answered, by source (history: ClickHouse, live: Redis fallback)",
       labelNames: ["source"],
+      registers: [registry],
+    }),
+    cacheLookups: new Counter({
+      name: "cf_api_cache_lookups_total",
+      help: "Lookups in the API's in-memory caches, by cache (member_token) and result (hit, miss)",
+      labelNames: ["cache", "result"],
       registers: [registry],
     }),
   };

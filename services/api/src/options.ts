@@ -23,6 +23,8 @@ export const LimitsSchema = Type.Object(
     rateWindowMs: Type.Integer({ minimum: 100, maximum: 3_600_000 }),
     /** Callers tracked by the rate limiter at once (its memory). */
     rateLimitCallers: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
+    /** Verified member tokens remembered until their exp (about 200 bytes each; 0: none). */
+    memberTokenCacheEntries: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
     /** Time ClickHouse gets to answer the history query before the Redis copy answers instead. */
     historyTimeoutMs: Type.Integer({ minimum: 50, maximum: 60_000 }),
     /** How long an admin command id is remembered with its body, to refuse a changed repeat. */
@@ -45,6 +47,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   anonymousRequestsPerWindow: 300,
   rateWindowMs: 60_000,
   rateLimitCallers: 100_000,
+  memberTokenCacheEntries: 100_000,
   historyTimeoutMs: 2_000,
   commandIdTtlSeconds: 30 * 86_400,
   maxBodyBytes: 64 * 1024,
