@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     }
     checked++;
   }
-  const sampleKeys = [`${keyPrefix}{m0}:m`, `${keyPrefix}{m0}:outbox`];
+  const sampleKeys = [`${keyPrefix}{m0}:m`];
   const hashBytes = Number(await redis.call("MEMORY", "USAGE", sampleKeys[0]!));
 
   console.log(

@@ -6,6 +6,7 @@ import { type LedgerEntryRecord, ledgerRecordFromEntry } from "@creditflow/contr
 import {
   advanceTo,
   apply,
+  decodeState,
   type EngineContext,
   EngineError,
   type EngineInput,
@@ -15,6 +16,7 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
+import type { MemberCache } from "./cache.ts";
 import type { InputRecord, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import { offsetField } from "./keys.ts";
@@ -131,12 +133,72 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
   };
 }
 
+/**
+ * The members of the first attempt: from the cache when it holds them (nothing to load, and no
+ * outbox leftovers: the cache is cleared whenever a unit of this process fails), the rest loaded
+ * from Redis in one round trip. Later attempts (after a refused CAS) always load from Redis.
+ */
+async function loadMembers(
+  store: MemberStore,
+  works: MemberWork[],
+  cache: MemberCache | undefined,
+  fromCache: Set<string>,
+): Promise<Map<string, LoadedMember>> {
+  if (cache === undefined) return store.load(works.map((w) => w.userId));
+  const missing: string[] = [];
+  const cached = new Map<string, LoadedMember>();
+  for (const w of works) {
+    const c = cache.get(w.userId);
+    if (c === undefined) missing.push(w.userId);
+    else {
+      fromCache.add(w.userId);
+      let state: MemberState;
+      try {
+        state = decodeState(c.stateText);
+      } catch (cause) {
+        throw new ConsumerError("state_corrupt", `cached state of ${w.userId}`, { cause });
+      }
+      cached.set(w.userId, {
+        userId: w.userId,
+        version: c.version,
+        state,
+        stateText: c.stateText,
+        offsets: c.offsets,
+        leftovers: [],
+      });
+    }
+  }
+  if (missing.length === 0) return cached;
+  const loaded = await store.load(missing);
+  for (const [userId, m] of cached) loaded.set(userId, m);
+  return loaded;
+}
+
+/** The member as stored now: what was loaded, with the write's state, version and offsets. */
+function remember(
+  cache: MemberCache,
+  m: LoadedMember,
+  write: MemberWrite | null,
+  version: number,
+  indexedDeadlineMs: number | null | undefined,
+): void {
+  const stateText = write === null ? m.stateText : write.stateText;
+  if (stateText === null) return;
+  let offsets = m.offsets;
+  if (write !== null && write.offsets.size > 0) {
+    offsets = new Map(m.offsets);
+    for (const [field, offset] of write.offsets) offsets.set(field, offset);
+  }
+  cache.set(m.userId, { version, stateText, offsets, indexedDeadlineMs });
+}
+
 /** Applies a unit of member work to Redis; see the README for why this is exactly once. */
 export async function applyToMembers(
   store: MemberStore,
   works: MemberWork[],
   ctx: EngineContext,
   maxCasRetries: number,
+  cache?: MemberCache,
 ): Promise<UnitResult> {
   const result: UnitResult = {
     toRelay: [],
@@ -149,7 +211,7 @@ export async function applyToMembers(
   };
   const relayed = new Set<string>();
   const relay = (e: OutboxEntry) => {
-    const key = `${e.userId}\u0000${e.streamId}`;
+    const key = `${e.userId}\u0000${e.field}`;
     if (relayed.has(key)) return;
     relayed.add(key);
     result.toRelay.push(e);
@@ -162,13 +224,17 @@ export async function applyToMembers(
         `${pending.length} member(s) changed under us ${maxCasRetries} times, e.g. ${pending[0]!.userId}`,
       );
     }
-    const loaded = await store.load(pending.map((w) => w.userId));
+    const fromCache = new Set<string>();
+    const loaded =
+      attempt === 0
+        ? await loadMembers(store, pending, cache, fromCache)
+        : await store.load(pending.map((w) => w.userId));
     const writes: MemberWrite[] = [];
     const computedByUser = new Map<string, Computed>();
     for (const w of pending) {
       const m = loaded.get(w.userId)!;
       for (const e of m.leftovers) {
-        if (!relayed.has(`${e.userId}\u0000${e.streamId}`)) result.leftovers++;
+        if (!relayed.has(`${e.userId}\u0000${e.field}`)) result.leftovers++;
         relay(e);
       }
       const computed = computeMember(m, w, ctx);
@@ -179,6 +245,9 @@ export async function applyToMembers(
           version: m.version,
           deadlineMs: m.state === null ? null : nextDeadlineMs(m.state, ctx),
         });
+        if (cache !== undefined && !fromCache.has(w.userId)) {
+          remember(cache, m, null, m.version, undefined);
+        }
       } else writes.push(computed.write);
     }
     const written = await store.write(writes);
@@ -187,6 +256,12 @@ export async function applyToMembers(
       const w = writes[i]!;
       if (r.ok) {
         for (const e of r.written) relay(e);
+        if (cache !== undefined) {
+          const indexed = fromCache.has(r.userId)
+            ? cache.indexed(r.userId, w.expectedVersion)
+            : undefined;
+          remember(cache, loaded.get(r.userId)!, w, r.version, indexed);
+        }
         result.deadlines.push({
           userId: r.userId,
           version: r.version,
@@ -195,6 +270,7 @@ export async function applyToMembers(
         if (w.offsets.size === 0) result.swept++;
       } else {
         retry.add(r.userId);
+        cache?.delete(r.userId);
         result.casConflicts++;
       }
     });

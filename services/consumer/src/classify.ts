@@ -5,6 +5,7 @@
 import {
   type CreditCommandRecord,
   commandFromRecord,
+  ID_PATTERN,
   type UsageEventRecord,
   usageEventFromRecord,
   validateUsage,
@@ -24,6 +25,9 @@ export const DEAD_LETTER_REASONS = [
   "engine_failed",
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+
+/** The id rule producers enforce (contracts' ID_PATTERN), checked again on hand-written commands. */
+const ID = new RegExp(ID_PATTERN);
 
 /** One Kafka record as read, before decoding. */
 export interface RawRecord {
@@ -70,6 +74,8 @@ function usageProblem(
       outputTokens: r.outputTokens,
       cachedInputTokens: r.cachedInputTokens,
       occurredAt: r.occurredAt,
+      // Not used by the engine, but stored in history: 1 to 64 characters, as producers check.
+      service: r.service,
     },
     rateCard,
   );
@@ -141,6 +147,14 @@ function classifyDecoded(
   } else {
     const r = decoded.value as CreditCommandRecord;
     if (r.userId === "") return fail("missing_user", "userId is empty");
+    // The ids as the producer library and the API refuse them: a member id outside the pattern
+    // (spaces, 300 characters) would open a member no API route can name.
+    if (!ID.test(r.userId)) {
+      return fail("missing_user", "userId must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    }
+    if (!ID.test(r.commandId)) {
+      return fail("invalid_field", "commandId must be 1 to 128 characters of [A-Za-z0-9._:-]");
+    }
     // Other command checks are the engine's: it refuses naming the field and remembers the id.
     input = commandFromRecord(r);
   }

@@ -14,6 +14,7 @@ import { Redis } from "ioredis";
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import { pino } from "pino";
 import { applyToMembers, type MemberWork, type UnitResult } from "./apply-members.ts";
+import { MemberCache } from "./cache.ts";
 import { type Classified, classifyRecords, type RawRecord, type SourceKind } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import { keySpace } from "./keys.ts";
@@ -67,10 +68,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     maxRetriesPerRequest: 3,
     enableAutoPipelining: false,
   });
-  const store = new MemberStore(redis, keySpace(options.keyPrefix), limits);
+  const store = new MemberStore(redis, keySpace(options.keyPrefix), limits, (record) =>
+    codec.encode("ledger", record),
+  );
+  const cache = new MemberCache(limits.cachedMembers);
   const producer: Producer = idempotentProducer(conn);
   await producer.connect();
-  const out = new KafkaOut(producer, codec, topics);
+  const out = new KafkaOut(producer, topics);
   const consumer: Consumer = conn.kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: limits.sessionTimeoutMs,
@@ -135,8 +139,26 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
     // After the relay: a crash before this line leaves a swept member's old (due) deadline in the
     // index, so the sweeper comes back, finds the unrelayed entries at load and relays them.
-    await store.indexDeadlines(result.deadlines);
+    // A deadline this process already put in the index for the member is not written again.
+    const changed = result.deadlines.filter(
+      (d) => cache.indexed(d.userId, d.version) !== d.deadlineMs,
+    );
+    await store.indexDeadlines(changed);
+    for (const d of changed) cache.markIndexed(d.userId, d.version, d.deadlineMs);
     for (const d of deadLetters) metrics.deadLetters.inc({ reason: d.reason });
+  }
+
+  /**
+   * A failed unit may leave entries in outboxes that only a load from Redis finds: every member
+   * is loaded again after any failure.
+   */
+  async function clearingCacheOnFailure<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      cache.clear();
+      throw error;
+    }
   }
 
   /** One unit: a chunk of one partition's batch, applied, relayed and committed. */
@@ -184,6 +206,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       [...byUser.values()],
       ctxNow(),
       limits.maxCasRetries,
+      cache,
     );
     metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
     // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
@@ -240,7 +263,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     for (const unit of chunks(batch.messages, limits.batchRecords)) {
       // A unit in hand is finished; the next one waits for the next owner or the next run.
       if (!isRunning() || isStale()) break;
-      await processUnit(batch.topic, batch.partition, kind, unit, heartbeat);
+      await clearingCacheOnFailure(() =>
+        processUnit(batch.topic, batch.partition, kind, unit, heartbeat),
+      );
       const last = unit[unit.length - 1]!;
       resolveOffset(last.offset);
       metrics.lag.set(
@@ -259,13 +284,17 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       const now = clock();
       const due = await store.dueMembers(now, limits.sweeperBatch);
       if (due.length === 0) return total;
-      const result = await applyToMembers(
-        store,
-        due.map((userId) => ({ userId, records: [] })),
-        { config: options.config, nowMs: now },
-        limits.maxCasRetries,
-      );
-      await finishUnit(result, []);
+      const result = await clearingCacheOnFailure(async () => {
+        const swept = await applyToMembers(
+          store,
+          due.map((userId) => ({ userId, records: [] })),
+          { config: options.config, nowMs: now },
+          limits.maxCasRetries,
+          cache,
+        );
+        await finishUnit(swept, []);
+        return swept;
+      });
       metrics.sweptMembers.inc(result.swept);
       total += result.swept;
       if (due.length < limits.sweeperBatch || stopping) return total;

@@ -3,10 +3,11 @@
 // the tag `{deadlines}` so its script touches one slot too.
 
 export interface MemberKeys {
-  /** Hash: `s` encoded engine state, `v` version, `o:<topic>:<partition>` last applied offset. */
+  /**
+   * Hash: `s` encoded engine state, `v` version, `o:<topic>:<partition>` last applied offset,
+   * `x:<version>:<i>` the outbox: ledger entries written with the state, not yet relayed.
+   */
   member: string;
-  /** Stream of ledger entries written with the state and not yet relayed to Kafka. */
-  outbox: string;
 }
 
 export interface KeySpace {
@@ -21,7 +22,6 @@ export function keySpace(prefix: string): KeySpace {
   return {
     member: (userId) => ({
       member: `${prefix}{${userId}}:m`,
-      outbox: `${prefix}{${userId}}:outbox`,
     }),
     deadlines: `${prefix}{deadlines}`,
     deadlineVersions: `${prefix}{deadlines}:v`,

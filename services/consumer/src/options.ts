@@ -20,8 +20,11 @@ export const LimitsSchema = Type.Object(
     sweeperIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1_000 }),
     /** Reloads of one member after a version conflict, in one batch, before the batch fails. */
     maxCasRetries: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
-    /** Outbox entries of one member relayed per load (leftovers of a crashed predecessor). */
-    outboxReadEntries: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_000 }),
+    /**
+     * Members whose last written state this process keeps in memory (least recently used out),
+     * so their next unit needs no load from Redis; 0 turns the cache off.
+     */
+    cachedMembers: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 200_000 }),
     /** Partitions processed at once by one process (overlaps Redis and Kafka round trips). */
     partitionsConcurrently: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
     /** Bytes fetched per partition per request. */
@@ -44,7 +47,7 @@ export const DEFAULT_LIMITS: ConsumerLimits = {
   sweeperBatch: 500,
   sweeperIntervalMs: 1_000,
   maxCasRetries: 8,
-  outboxReadEntries: 1_000,
+  cachedMembers: 200_000,
   partitionsConcurrently: 2,
   maxBytesPerPartition: 1_048_576,
   sessionTimeoutMs: 30_000,

@@ -3,13 +3,72 @@
 // before any offset is committed, so an entry reaches the ledger topic at least once.
 
 import type { TopicNames } from "@creditflow/contracts";
-import type { AvroCodec, Producer } from "@creditflow/producer";
+import type { Producer } from "@creditflow/producer";
 import type { DeadLetterReason, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import type { OutboxEntry } from "./store.ts";
 
-/** Messages per produce request: keeps a request under the broker's 1 MiB default. */
-const MAX_MESSAGES_PER_SEND = 2_000;
+/**
+ * Messages per send: small enough for kafkajs, whose grouping of a send's messages by partition
+ * copies each partition's list once per message (quadratic in the messages per partition).
+ */
+const MAX_MESSAGES_PER_SEND = 500;
+/**
+ * Bytes per send (keys, values, headers): every partition's batch stays under the broker's
+ * default `message.max.bytes` (1 MiB), whatever the partitioning.
+ */
+const MAX_SEND_BYTES = 900_000;
+
+type OutMessage = {
+  key: string | Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+};
+
+function messageBytes(m: OutMessage): number {
+  let n = 64 + (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  for (const name in m.headers) n += name.length + Buffer.byteLength(m.headers[name]!);
+  return n;
+}
+
+/** Consecutive runs of messages, each at most MAX_MESSAGES_PER_SEND and MAX_SEND_BYTES. */
+export function sendChunks<T extends OutMessage>(messages: T[]): T[][] {
+  const out: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = messageBytes(m);
+    if (
+      chunk.length > 0 &&
+      (chunk.length >= MAX_MESSAGES_PER_SEND || bytes + size > MAX_SEND_BYTES)
+    ) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
+}
+
+/**
+ * A dead letter keeps the record's bytes, cut when the letter would not fit in one send (its
+ * headers added to a record that was already close to the broker's limit); `cf-truncated` then
+ * holds the original length. The whole record stays in its source topic, at the offset the
+ * letter names.
+ */
+export function fitDeadLetter(m: OutMessage & { headers: Record<string, string> }): OutMessage {
+  const over = messageBytes(m) - MAX_SEND_BYTES;
+  if (over <= 0 || m.value === null) return m;
+  const keep = Math.max(0, m.value.length - over - 1_024);
+  return {
+    key: m.key,
+    value: m.value.subarray(0, keep),
+    headers: { ...m.headers, "cf-truncated": String(m.value.length) },
+  };
+}
 
 export interface DeadLetter {
   raw: RawRecord;
@@ -24,23 +83,18 @@ function headerText(value: unknown): string | undefined {
 
 export class KafkaOut {
   private readonly producer: Producer;
-  private readonly codec: AvroCodec;
   private readonly topics: TopicNames;
 
-  constructor(producer: Producer, codec: AvroCodec, topics: TopicNames) {
+  constructor(producer: Producer, topics: TopicNames) {
     this.producer = producer;
-    this.codec = codec;
     this.topics = topics;
   }
 
   /** Produces outbox entries to the ledger topic, keyed by user, in the given order. */
   async relayLedger(entries: OutboxEntry[]): Promise<void> {
-    for (let i = 0; i < entries.length; i += MAX_MESSAGES_PER_SEND) {
-      const messages = entries.slice(i, i + MAX_MESSAGES_PER_SEND).map((e) => ({
-        key: e.userId,
-        value: this.codec.encode("ledger", e.record),
-      }));
-      await this.send(this.topics.ledger, messages, "relay ledger entries");
+    const messages = entries.map((e) => ({ key: e.userId, value: e.value }));
+    for (const chunk of sendChunks(messages)) {
+      await this.send(this.topics.ledger, chunk, "relay ledger entries");
     }
   }
 
@@ -58,26 +112,14 @@ export class KafkaOut {
       headers["cf-source-topic"] = raw.topic;
       headers["cf-source-partition"] = String(raw.partition);
       headers["cf-source-offset"] = raw.offset;
-      return { key: raw.key, value: raw.value, headers };
+      return fitDeadLetter({ key: raw.key, value: raw.value, headers });
     });
-    for (let i = 0; i < messages.length; i += MAX_MESSAGES_PER_SEND) {
-      await this.send(
-        this.topics.deadLetters,
-        messages.slice(i, i + MAX_MESSAGES_PER_SEND),
-        "send dead letters",
-      );
+    for (const chunk of sendChunks(messages)) {
+      await this.send(this.topics.deadLetters, chunk, "send dead letters");
     }
   }
 
-  private async send(
-    topic: string,
-    messages: {
-      key: string | Buffer | null;
-      value: Buffer | null;
-      headers?: Record<string, string>;
-    }[],
-    what: string,
-  ): Promise<void> {
+  private async send(topic: string, messages: OutMessage[], what: string): Promise<void> {
     try {
       await this.producer.send({ topic, acks: -1, messages });
     } catch (cause) {

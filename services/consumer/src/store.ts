@@ -1,5 +1,5 @@
-// The consumer's Redis side: one hash and one outbox stream per member, written in one atomic
-// Lua step with a compare-and-set on the member's version, plus the deadline index the sweeper
+// The consumer's Redis side: one hash per member (state, version, offsets and the outbox of
+// ledger entries not yet relayed), written in one atomic Lua step with a compare-and-set on the member's version, plus the deadline index the sweeper
 // reads. Every call is one pipelined round trip for many members (at most membersPerRound each).
 
 import type { LedgerEntryRecord } from "@creditflow/contracts";
@@ -8,41 +8,35 @@ import type { Redis } from "ioredis";
 import { ConsumerError } from "./errors.ts";
 import { type KeySpace, offsetField } from "./keys.ts";
 
-/** Returns the member hash and the outbox's pending entries (oldest first). */
-const LOAD_MEMBER = `
-local h = redis.call('HGETALL', KEYS[1])
-local o = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[1])
-return {h, o}
-`;
-
 /**
  * Compare-and-set on the version; then the state, version+1, the partition offsets and the new
- * ledger entries in the outbox, all or nothing. ARGV: expected version, state, n offsets,
- * n (field, offset) pairs, then one encoded ledger entry per argument.
- * Returns {1, new version, stream ids} or {0, current version}.
+ * ledger entries (outbox fields `x:<new version>:<i>`), all or nothing. ARGV: expected version,
+ * state, n offsets, n (field, offset) pairs, then one encoded ledger entry per argument.
+ * Returns {1, new version} or {0, current version}. HSET takes its pairs in chunks: Lua's
+ * unpack has a stack limit of a few thousand values.
  */
 const WRITE_MEMBER = `
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return {0, v} end
+local nv = v + 1
 local n = tonumber(ARGV[3])
-local args = {'s', ARGV[2], 'v', v + 1}
+local args = {'s', ARGV[2], 'v', nv}
 for i = 0, n - 1 do
   args[#args + 1] = ARGV[4 + 2 * i]
   args[#args + 1] = ARGV[5 + 2 * i]
 end
-redis.call('HSET', KEYS[1], unpack(args))
-local ids = {}
+local j = 0
 for i = 4 + 2 * n, #ARGV do
-  ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', 'e', ARGV[i])
+  args[#args + 1] = 'x:' .. nv .. ':' .. j
+  args[#args + 1] = ARGV[i]
+  j = j + 1
+  if #args >= 1000 then
+    redis.call('HSET', KEYS[1], unpack(args))
+    args = {}
+  end
 end
-return {1, v + 1, ids}
-`;
-
-/** Deletes relayed outbox entries; an emptied outbox key goes away (memory per idle member). */
-const RELEASE_OUTBOX = `
-redis.call('XDEL', KEYS[1], unpack(ARGV))
-if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
-return 1
+if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+return {1, nv}
 `;
 
 /**
@@ -65,18 +59,32 @@ return 1
 `;
 
 interface ScriptedRedis extends Redis {
-  cfLoadMember(member: string, outbox: string, count: number): Promise<[string[], OutboxRaw[]]>;
-  cfWriteMember(member: string, outbox: string, ...args: (string | number)[]): Promise<unknown>;
-  cfReleaseOutbox(outbox: string, ...ids: string[]): Promise<unknown>;
+  cfWriteMember(member: string, ...args: (string | number | Buffer)[]): Promise<unknown>;
   cfIndexDeadlines(zset: string, versions: string, ...args: (string | number)[]): Promise<unknown>;
 }
-type OutboxRaw = [string, string[]];
 
 /** A ledger entry written to a member's outbox and not yet deleted after its relay. */
 export interface OutboxEntry {
   userId: string;
-  streamId: string;
-  record: LedgerEntryRecord;
+  /** Its field in the member hash: `x:<version that wrote it>:<index in that write>`. */
+  field: string;
+  /** The ledger record as the ledger topic carries it (Avro, Confluent wire format). */
+  value: Buffer;
+}
+
+/** Encodes a ledger record for the outbox and the ledger topic (AvroCodec.encode("ledger")). */
+export type EncodeLedgerEntry = (record: LedgerEntryRecord) => Buffer;
+
+/** The hash field of the `index`-th ledger entry written at `version`. */
+export function outboxField(version: number, index: number): string {
+  return `x:${version}:${index}`;
+}
+
+/** Orders outbox fields as written: by version, then index. */
+function outboxOrder(a: OutboxEntry, b: OutboxEntry): number {
+  const [, va, ia] = a.field.split(":");
+  const [, vb, ib] = b.field.split(":");
+  return Number(va) - Number(vb) || Number(ia) - Number(ib);
 }
 
 export interface LoadedMember {
@@ -84,6 +92,8 @@ export interface LoadedMember {
   /** 0 when the member has never been written. */
   version: number;
   state: MemberState | null;
+  /** The state as stored (`s`), null when never written. */
+  stateText: string | null;
   /** Last applied offset per `o:<topic>:<partition>` field. */
   offsets: Map<string, bigint>;
   /** Entries a predecessor wrote but may not have relayed. */
@@ -131,38 +141,31 @@ export class MemberStore {
   readonly redis: ScriptedRedis;
   private readonly keys: KeySpace;
   private readonly membersPerRound: number;
-  private readonly outboxReadEntries: number;
+  private readonly encodeEntry: EncodeLedgerEntry;
 
   constructor(
     redis: Redis,
     keys: KeySpace,
-    limits: { membersPerRound: number; outboxReadEntries: number },
+    limits: { membersPerRound: number },
+    encodeEntry: EncodeLedgerEntry,
   ) {
-    redis.defineCommand("cfLoadMember", { numberOfKeys: 2, lua: LOAD_MEMBER });
-    redis.defineCommand("cfWriteMember", { numberOfKeys: 2, lua: WRITE_MEMBER });
-    redis.defineCommand("cfReleaseOutbox", { numberOfKeys: 1, lua: RELEASE_OUTBOX });
+    redis.defineCommand("cfWriteMember", { numberOfKeys: 1, lua: WRITE_MEMBER });
     redis.defineCommand("cfIndexDeadlines", { numberOfKeys: 2, lua: INDEX_DEADLINES });
     this.redis = redis as ScriptedRedis;
     this.keys = keys;
     this.membersPerRound = limits.membersPerRound;
-    this.outboxReadEntries = limits.outboxReadEntries;
+    this.encodeEntry = encodeEntry;
   }
 
-  /** Loads members (hash and pending outbox), one round trip per membersPerRound. */
+  /** Loads members (their hash, outbox included), one round trip per membersPerRound. */
   async load(userIds: string[]): Promise<Map<string, LoadedMember>> {
     const out = new Map<string, LoadedMember>();
     for (const round of chunks(userIds, this.membersPerRound)) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
-      for (const userId of round) {
-        const k = this.keys.member(userId);
-        pipeline.cfLoadMember(k.member, k.outbox, this.outboxReadEntries);
-      }
-      const results = await execPipeline(
-        pipeline as unknown as ReturnType<Redis["pipeline"]>,
-        "load members",
-      );
+      const pipeline = this.redis.pipeline();
+      for (const userId of round) pipeline.hgetallBuffer(this.keys.member(userId).member);
+      const results = await execPipeline(pipeline, "load members");
       round.forEach((userId, i) => {
-        out.set(userId, parseLoaded(userId, results[i] as [string[], OutboxRaw[]]));
+        out.set(userId, parseLoaded(userId, results[i] as Record<string, Buffer>));
       });
     }
     return out;
@@ -173,29 +176,32 @@ export class MemberStore {
     const out: WriteResult[] = [];
     for (const round of chunks(writes, this.membersPerRound)) {
       const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
+      const encoded: Buffer[][] = [];
       for (const w of round) {
-        const k = this.keys.member(w.userId);
-        const args: (string | number)[] = [w.expectedVersion, w.stateText, w.offsets.size];
+        const values = w.entries.map((e) => this.encodeEntry(e));
+        encoded.push(values);
+        const args: (string | number | Buffer)[] = [w.expectedVersion, w.stateText, w.offsets.size];
         for (const [field, offset] of w.offsets) args.push(field, offset.toString());
-        for (const e of w.entries) args.push(JSON.stringify(e));
-        pipeline.cfWriteMember(k.member, k.outbox, ...args);
+        for (const v of values) args.push(v);
+        pipeline.cfWriteMember(this.keys.member(w.userId).member, ...args);
       }
       const results = await execPipeline(
         pipeline as unknown as ReturnType<Redis["pipeline"]>,
         "write members",
       );
       round.forEach((w, i) => {
-        const r = results[i] as [number, number, string[]?];
+        const r = results[i] as [number, number];
+        const values = encoded[i]!;
         if (r[0] === 1) {
-          const ids = r[2] ?? [];
+          const version = r[1];
           out.push({
             ok: true,
             userId: w.userId,
-            version: r[1],
-            written: w.entries.map((record, j) => ({
+            version,
+            written: values.map((value, j) => ({
               userId: w.userId,
-              streamId: ids[j]!,
-              record,
+              field: outboxField(version, j),
+              value,
             })),
           });
         } else {
@@ -206,19 +212,19 @@ export class MemberStore {
     return out;
   }
 
-  /** Deletes relayed entries from their outboxes (harmless when someone already did). */
+  /** Deletes relayed entries from their members' hashes (harmless when someone already did). */
   async release(entries: OutboxEntry[]): Promise<void> {
     const byUser = new Map<string, string[]>();
     for (const e of entries) {
-      const ids = byUser.get(e.userId);
-      if (ids === undefined) byUser.set(e.userId, [e.streamId]);
-      else ids.push(e.streamId);
+      const fields = byUser.get(e.userId);
+      if (fields === undefined) byUser.set(e.userId, [e.field]);
+      else fields.push(e.field);
     }
     for (const round of chunks([...byUser], this.membersPerRound)) {
-      const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
-      for (const [userId, ids] of round)
-        pipeline.cfReleaseOutbox(this.keys.member(userId).outbox, ...ids);
-      await execPipeline(pipeline as unknown as ReturnType<Redis["pipeline"]>, "release outbox");
+      const pipeline = this.redis.pipeline();
+      for (const [userId, fields] of round)
+        pipeline.hdel(this.keys.member(userId).member, ...fields);
+      await execPipeline(pipeline, "release outbox");
     }
   }
 
@@ -246,30 +252,27 @@ export class MemberStore {
   }
 }
 
-function parseLoaded(userId: string, raw: [string[], OutboxRaw[]]): LoadedMember {
-  const [flat, outbox] = raw;
+function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember {
   let version = 0;
   let state: MemberState | null = null;
+  let stateText: string | null = null;
   const offsets = new Map<string, bigint>();
-  for (let i = 0; i < flat.length; i += 2) {
-    const field = flat[i]!;
-    const value = flat[i + 1]!;
-    if (field === "v") version = Number(value);
+  const leftovers: OutboxEntry[] = [];
+  for (const field in hash) {
+    const value = hash[field]!;
+    if (field === "v") version = Number(value.toString("latin1"));
     else if (field === "s") {
+      stateText = value.toString("utf8");
       try {
-        state = decodeState(value);
+        state = decodeState(stateText);
       } catch (cause) {
         throw new ConsumerError("state_corrupt", `state of ${userId} does not decode`, { cause });
       }
-    } else if (field.startsWith("o:")) offsets.set(field, BigInt(value));
+    } else if (field.startsWith("o:")) offsets.set(field, BigInt(value.toString("latin1")));
+    else if (field.startsWith("x:")) leftovers.push({ userId, field, value });
   }
-  const leftovers = outbox.map(([streamId, fields]) => {
-    const json = fields[fields.indexOf("e") + 1];
-    if (json === undefined)
-      throw new ConsumerError("state_corrupt", `outbox entry ${streamId} of ${userId} has no e`);
-    return { userId, streamId, record: JSON.parse(json) as LedgerEntryRecord };
-  });
-  return { userId, version, state, offsets, leftovers };
+  leftovers.sort(outboxOrder);
+  return { userId, version, state, stateText, offsets, leftovers };
 }
 
 export { offsetField };

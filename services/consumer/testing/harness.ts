@@ -19,6 +19,7 @@ import {
 import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
 import type { Redis } from "ioredis";
 import { memberSignUpMs } from "../src/apply-members.ts";
+import { keySpace } from "../src/keys.ts";
 
 const configDir = new URL("../../../deploy/config/", import.meta.url);
 
@@ -142,10 +143,13 @@ export async function readMember(
   keyPrefix: string,
   userId: string,
 ): Promise<StoredMember> {
-  const hash = await redis.hgetall(`${keyPrefix}{${userId}}:m`);
-  const outboxLength = await redis.xlen(`${keyPrefix}{${userId}}:outbox`);
+  const hash = await redis.hgetall(keySpace(keyPrefix).member(userId).member);
   const offsets: Record<string, string> = {};
-  for (const [k, v] of Object.entries(hash)) if (k.startsWith("o:")) offsets[k] = v;
+  let outboxLength = 0;
+  for (const [k, v] of Object.entries(hash)) {
+    if (k.startsWith("o:")) offsets[k] = v;
+    else if (k.startsWith("x:")) outboxLength++;
+  }
   const stateText = hash.s ?? null;
   return {
     version: Number(hash.v ?? 0),

@@ -13,7 +13,6 @@
 
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import {
-  DEFAULT_LIMITS as CONSUMER_LIMITS,
   classifyRecords,
   type InputRecord,
   keySpace,
@@ -612,9 +611,9 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
   try {
     const keys = keySpace(options.keyPrefix);
-    const store = new MemberStore(redis, keys, {
-      membersPerRound: limits.membersPerRound,
-      outboxReadEntries: CONSUMER_LIMITS.outboxReadEntries,
+    // The rebuild writes states only (entries: []): the ledger already holds every entry.
+    const store = new MemberStore(redis, keys, { membersPerRound: limits.membersPerRound }, () => {
+      throw new RebuildError("the rebuild writes no ledger entries");
     });
     for (let i = 0; i < verified.length; i += limits.membersPerRound) {
       const round = verified.slice(i, i + limits.membersPerRound);

@@ -32,6 +32,14 @@ import {
   usageRow,
 } from "./rows.ts";
 
+/** Commit refusals that mean "this process no longer owns the partition" (kafkajs error types). */
+const REBALANCE_ERRORS = new Set([
+  "REBALANCE_IN_PROGRESS",
+  "UNKNOWN_MEMBER_ID",
+  "ILLEGAL_GENERATION",
+  "FENCED_INSTANCE_ID",
+]);
+
 export interface SinkLimits {
   /** Rows buffered before a flush. */
   maxBatchRows: number;
@@ -234,6 +242,7 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
 
   let batch = new Batch();
   let flushing: Promise<void> = Promise.resolve();
+  let commitError: unknown = null;
 
   async function flushNow(heartbeat?: () => Promise<void>): Promise<void> {
     const b = batch;
@@ -263,6 +272,11 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
         { err: error },
         "offset commit refused after flush; rows are stored, the next owner skips them",
       );
+      // Anything else (the group coordinator moved after a broker restart: kafkajs keeps asking
+      // the old one) is thrown from the next batch, so kafkajs restarts the consumer, which
+      // looks the coordinator up again; the records since the last commit are re-read and
+      // skipped as stored.
+      if (!REBALANCE_ERRORS.has((error as { type?: string }).type ?? "")) commitError = error;
     }
   }
 
@@ -295,6 +309,11 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
     autoCommit: false,
     eachBatchAutoResolve: true,
     eachBatch: async ({ batch: kb, heartbeat }) => {
+      if (commitError !== null) {
+        const error = commitError;
+        commitError = null;
+        throw error;
+      }
       const kind = kindOfTopic(options.topics, kb.topic);
       for (const m of kb.messages) {
         const at = { partition: kb.partition, offset: Number(m.offset) };

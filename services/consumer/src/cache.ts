@@ -1,0 +1,80 @@
+// The process's memory of the members it wrote last: the encoded state, version and partition
+// offsets exactly as this process last stored or loaded them (the encoded text, a kilobyte or
+// two, rather than the decoded object graph, many times that: the heap stays small for GC). A unit starts from here instead of loading
+// the member from Redis; the CAS on the version makes that safe (a member someone else wrote since
+// has a newer version, the write is refused, and the member is reloaded from Redis). What the
+// cache cannot know is an outbox entry left unrelayed by a failed unit of this same process, so
+// the consumer clears the whole cache whenever a unit fails (see consumer.ts).
+
+export interface CachedMember {
+  version: number;
+  /** The state as stored in the hash's `s` field (encodeState). */
+  stateText: string;
+  /** Last applied offset per `o:<topic>:<partition>` field, as stored at `version`. */
+  offsets: Map<string, bigint>;
+  /** The deadline this process last put in the index for this member (undefined: unknown). */
+  indexedDeadlineMs?: number | null;
+}
+
+/** A bounded map, least recently used first out; capacity 0 keeps nothing. */
+export class MemberCache {
+  private readonly members = new Map<string, CachedMember>();
+  private readonly capacity: number;
+  hits = 0;
+  misses = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  get(userId: string): CachedMember | undefined {
+    const m = this.members.get(userId);
+    if (m === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    // Most recently used goes to the end of the insertion order.
+    this.members.delete(userId);
+    this.members.set(userId, m);
+    return m;
+  }
+
+  /** Keeps the member unless the cache already holds a newer version of it. */
+  set(userId: string, member: CachedMember): void {
+    if (this.capacity === 0) return;
+    const held = this.members.get(userId);
+    if (held !== undefined) {
+      if (held.version > member.version) return;
+      this.members.delete(userId);
+    }
+    this.members.set(userId, member);
+    if (this.members.size > this.capacity) {
+      const oldest = this.members.keys().next();
+      if (!oldest.done) this.members.delete(oldest.value);
+    }
+  }
+
+  /** The deadline now indexed for the member at `version`, when this process put it there. */
+  indexed(userId: string, version: number): number | null | undefined {
+    const m = this.members.get(userId);
+    return m !== undefined && m.version === version ? m.indexedDeadlineMs : undefined;
+  }
+
+  markIndexed(userId: string, version: number, deadlineMs: number | null): void {
+    const m = this.members.get(userId);
+    if (m !== undefined && m.version === version) m.indexedDeadlineMs = deadlineMs;
+  }
+
+  delete(userId: string): void {
+    this.members.delete(userId);
+  }
+
+  clear(): void {
+    this.members.clear();
+  }
+}
