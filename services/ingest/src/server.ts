@@ -6,7 +6,12 @@ import { type UsageInput, UsageInputSchema } from "@creditflow/contracts";
 import { CreditProducer, ProducerError } from "@creditflow/producer";
 import swagger from "@fastify/swagger";
 import { Type } from "@sinclair/typebox";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import { pino } from "pino";
 import { TokenVerifier } from "./auth.ts";
 import { errorBody, INGEST_ERROR_CODES, type IngestErrorCode } from "./errors.ts";
@@ -87,11 +92,20 @@ export async function buildIngest(options: IngestOptions): Promise<Ingest> {
     clientId: "creditflow-ingest",
   });
 
+  // The router's own refusal (a path that is not valid percent-encoding) in the error body.
+  const frameworkErrors = (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    const r = refuse("not_found", "", error.message);
+    reply.code(r.status).send(r.body);
+  };
   // Fastify's request logs carry method, url and remote address, never the Authorization header.
   const app: FastifyInstance =
     logger === false
-      ? Fastify({ logger: false, bodyLimit: limits.maxBodyBytes })
-      : (Fastify({ loggerInstance: logger, bodyLimit: limits.maxBodyBytes }) as never);
+      ? Fastify({ logger: false, bodyLimit: limits.maxBodyBytes, frameworkErrors })
+      : (Fastify({
+          loggerInstance: logger,
+          bodyLimit: limits.maxBodyBytes,
+          frameworkErrors,
+        }) as never);
   app.decorateRequest("serviceName", null);
   // JSON only: fastify also parses text/plain by default; without a parser the answer is 415.
   app.removeContentTypeParser("text/plain");
