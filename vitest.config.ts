@@ -1,6 +1,7 @@
-// Test projects: `unit` (pure code beside its source, no services) and `integration`
-// (test/integration and test/e2e against the real stack, found or started by the global setup).
-import { defineConfig } from "vitest/config";
+// Test projects: `unit` (pure code beside its source, no services), `integration`
+// (test/integration and test/e2e against the real stack, found or started by the global setup)
+// and `chaos` (the 2-minute chaos run on its own stack, test/chaos/*.chaos.test.ts).
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
@@ -8,7 +9,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["services/*/src/**/*.test.ts"],
+          include: ["services/*/src/**/*.test.ts", "test/chaos/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, "test/chaos/**/*.chaos.test.ts"],
           environment: "node",
         },
       },
@@ -23,6 +25,16 @@ export default defineConfig({
           // Files run in parallel; each isolates itself with its own topics, keys and database.
           fileParallelism: true,
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: "chaos",
+          include: ["test/chaos/**/*.chaos.test.ts"],
+          environment: "node",
+          // One run: its own stack start, two minutes of load and faults, drain, check.
+          testTimeout: 600_000,
+          fileParallelism: false,
         },
       },
     ],

@@ -52,3 +52,4 @@ trap 'stop_if_ours; report' EXIT
 phase "stack up" bash "$here/up"
 phase "stack up again" bash "$here/up" # idempotent: must be quick and change nothing
 phase "integration tests" vitest_run integration
+phase "chaos run (2 min)" vitest_run chaos # own 3-broker stack on other ports (test/chaos)

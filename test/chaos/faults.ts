@@ -1,0 +1,261 @@
+// Carries out a fault schedule against the chaos stack while the load runs: kills of consumers
+// and of the sink at their instants, and the episodes (broker, ClickHouse, Redis restart, Redis
+// flush and rebuild) one after another. Each fault is logged with the time it happened.
+import { spawn } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import type { InvariantResult } from "./invariants.ts";
+import { type KafkaProbe, redisProgress } from "./observe.ts";
+import type { FaultRecord } from "./report.ts";
+import { describeFault, EPISODE_KINDS, type Fault } from "./schedule.ts";
+import type { AppProcess, ChaosStack, ClientSettings } from "./stack.ts";
+
+/** Bounds of the recoveries: past them the fault is recorded as failed (the run fails). */
+export const FAULT_LIMITS = {
+  brokerRejoinMs: 180_000,
+  consumerStopMs: 40_000,
+  /** The sink may take long to store a backlog of the ledger, as long as it moves. */
+  sinkCatchUpMs: 1_800_000,
+  /** ...but a sink whose ledger lag did not shrink for this long is stuck. */
+  sinkStallMs: 120_000,
+} as const;
+
+export interface FaultContext {
+  root: string;
+  stack: ChaosStack;
+  clients: ClientSettings;
+  consumers: AppProcess[];
+  sink: AppProcess;
+  kafka: KafkaProbe;
+  topics: { usage: string; commands: string; ledger: string; deadLetters: string };
+  consumerGroup: string;
+  sinkGroup: string;
+  keyPrefix: string;
+  /** Milliseconds since the load started. */
+  clock: () => number;
+  log: (line: string) => void;
+  /** Where the rebuild's output goes. */
+  rebuildLogPath: string;
+}
+
+export interface ScheduleOutcome {
+  records: FaultRecord[];
+  /** The rebuild's own verdict, when one ran. */
+  rebuild: InvariantResult | null;
+}
+
+/** Runs a command, output appended to a log; resolves with its exit code and output. */
+function runLogged(
+  root: string,
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  logPath: string,
+): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const take = (b: Buffer) => {
+      output += b.toString();
+      appendFileSync(logPath, b);
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("close", (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+export class FaultRunner {
+  private readonly ctx: FaultContext;
+  private readonly records: FaultRecord[] = [];
+  private rebuild: InvariantResult | null = null;
+  /** Resolved while consumers may be killed; a flush holds it while they are stopped. */
+  private consumersFree: Promise<void> = Promise.resolve();
+  /** The consumer kill in hand (a flush waits for its restart before stopping consumers). */
+  private killInHand: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(ctx: FaultContext) {
+    this.ctx = ctx;
+  }
+
+  /** Stop starting new faults (the one in hand finishes). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  async run(schedule: Fault[]): Promise<ScheduleOutcome> {
+    const episodes = schedule.filter((f) => EPISODE_KINDS.has(f.kind));
+    const kills = schedule.filter((f) => !EPISODE_KINDS.has(f.kind));
+    await Promise.all([this.runInOrder(episodes), this.runInOrder(kills)]);
+    this.records.sort((a, b) => a.startedAtMs - b.startedAtMs);
+    return { records: this.records, rebuild: this.rebuild };
+  }
+
+  private async runInOrder(faults: Fault[]): Promise<void> {
+    for (const f of faults) {
+      const wait = f.atMs - this.ctx.clock();
+      if (wait > 0) await sleep(wait);
+      if (this.stopped) return;
+      await this.execute(f);
+    }
+  }
+
+  private async execute(f: Fault): Promise<void> {
+    const { ctx } = this;
+    if (f.kind === "consumer-kill") await this.consumersFree;
+    const startedAtMs = ctx.clock();
+    ctx.log(`t=${(startedAtMs / 1000).toFixed(1)}s fault: ${describeFault(f)}`);
+    let detail = "";
+    let error: string | null = null;
+    const work = this.perform(f);
+    if (f.kind === "consumer-kill") this.killInHand = work.catch(() => undefined);
+    try {
+      detail = await work;
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    const durationMs = ctx.clock() - startedAtMs;
+    ctx.log(
+      `t=${(ctx.clock() / 1000).toFixed(1)}s ${error === null ? "done" : "FAILED"}: ${f.kind} ${detail}${error ?? ""}`,
+    );
+    this.records.push({
+      kind: f.kind,
+      scheduledAtMs: f.atMs,
+      startedAtMs,
+      durationMs,
+      detail,
+      error,
+    });
+  }
+
+  private async perform(f: Fault): Promise<string> {
+    const { ctx } = this;
+    switch (f.kind) {
+      case "consumer-kill": {
+        const c = ctx.consumers[f.target]!;
+        const pid = await c.kill();
+        await sleep(f.restartAfterMs);
+        c.start();
+        return `${c.name} pid ${pid ?? "(was not running)"}, new pid ${c.pid}`;
+      }
+      case "sink-kill": {
+        const pid = await ctx.sink.kill();
+        await sleep(f.restartAfterMs);
+        ctx.sink.start();
+        return `sink pid ${pid ?? "(was not running)"}, new pid ${ctx.sink.pid}`;
+      }
+      case "broker-restart": {
+        await ctx.stack.service("kafka", "stop-broker", String(f.broker), "kill");
+        await sleep(f.downMs);
+        const t0 = ctx.clock();
+        await ctx.stack.service("kafka", "start-broker", String(f.broker));
+        const started = ctx.clock() - t0;
+        await ctx.kafka.waitInSync(
+          [ctx.topics.usage, ctx.topics.commands, ctx.topics.ledger, ctx.topics.deadLetters],
+          3,
+          FAULT_LIMITS.brokerRejoinMs,
+        );
+        return `broker ${f.broker}: down ${f.downMs} ms, started in ${started} ms, every partition back to 3 in-sync replicas after ${ctx.clock() - t0} ms`;
+      }
+      case "clickhouse-outage": {
+        await ctx.stack.service("clickhouse", "stop");
+        await sleep(f.downMs);
+        await ctx.stack.service("clickhouse", "start");
+        return `ClickHouse down ${f.downMs} ms`;
+      }
+      case "redis-restart": {
+        // SHUTDOWN (what the script's SIGTERM asks Redis for) writes the AOF out before exiting.
+        await ctx.stack.service("redis", "stop");
+        await sleep(f.downMs);
+        await ctx.stack.service("redis", "start");
+        return `Redis down ${f.downMs} ms (graceful)`;
+      }
+      case "redis-flush-rebuild":
+        return this.flushAndRebuild();
+    }
+  }
+
+  /** The operator's procedure of the README: stop consumers, history caught up, rebuild, start. */
+  private async flushAndRebuild(): Promise<string> {
+    const { ctx } = this;
+    let release: () => void = () => {};
+    this.consumersFree = new Promise((r) => {
+      release = r;
+    });
+    try {
+      await this.killInHand;
+      const t0 = ctx.clock();
+      await Promise.all(ctx.consumers.map((c) => c.stop(FAULT_LIMITS.consumerStopMs)));
+      const stoppedMs = ctx.clock() - t0;
+      const deadline = Date.now() + FAULT_LIMITS.sinkCatchUpMs;
+      let least = Number.POSITIVE_INFINITY;
+      let movedAt = Date.now();
+      for (;;) {
+        const lag = await ctx.kafka.groupLag(ctx.sinkGroup, [ctx.topics.ledger]);
+        if (lag === 0) break;
+        if (lag < least) {
+          least = lag;
+          movedAt = Date.now();
+        }
+        if (Date.now() > deadline || Date.now() - movedAt > FAULT_LIMITS.sinkStallMs)
+          throw new Error(
+            `history sink still ${lag} ledger records behind after ${ctx.clock() - t0} ms (last progress ${Date.now() - movedAt} ms ago)`,
+          );
+        await sleep(1_000);
+      }
+      const caughtUpMs = ctx.clock() - t0;
+      const redis = new Redis(ctx.clients.REDIS_URL, { maxRetriesPerRequest: 3 });
+      let outbox: number;
+      try {
+        outbox = (await redisProgress(redis, ctx.keyPrefix, Date.now(), 0)).outboxEntries;
+        await redis.flushall();
+      } finally {
+        await redis.quit();
+      }
+      const lagAtFlush = await ctx.kafka.groupLag(ctx.consumerGroup, [
+        ctx.topics.usage,
+        ctx.topics.commands,
+      ]);
+      const r = await runLogged(
+        ctx.root,
+        {
+          ...ctx.stack.env,
+          ...ctx.clients,
+          CF_CONSUMER_GROUP: ctx.consumerGroup,
+          CF_KEY_PREFIX: ctx.keyPrefix,
+        },
+        ["services/cli/src/main.ts", "rebuild-redis", "--group", ctx.consumerGroup],
+        ctx.rebuildLogPath,
+      );
+      const summary = /members (\d+) \(written (\d+).*mismatches (\d+)/.exec(r.output);
+      const mismatch = /rebuild mismatch: (.*)/.exec(r.output);
+      this.rebuild = {
+        name: "rebuild from the ledger verified every member",
+        checked: summary ? Number(summary[1]) : 0,
+        violations: summary ? Number(summary[3]) : 1,
+        first:
+          mismatch?.[1] ??
+          (r.code === 0 && summary
+            ? null
+            : `rebuild exited ${r.code}: ${r.output.trim().slice(-400)}`),
+      };
+      if (r.code !== 0 && this.rebuild.violations === 0) this.rebuild.violations = 1;
+      const rebuiltMs = ctx.clock() - t0;
+      for (const c of ctx.consumers) c.start();
+      return (
+        `consumers stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms, ` +
+        `${outbox} outbox entries and ${lagAtFlush} unapplied records at the flush, ` +
+        `rebuild: ${summary ? `${summary[1]} members, ${summary[2]} written, ${summary[3]} mismatches` : "no summary"} ` +
+        `(done at ${rebuiltMs} ms)`
+      );
+    } finally {
+      for (const c of ctx.consumers) c.start();
+      release();
+    }
+  }
+}

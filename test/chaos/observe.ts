@@ -1,0 +1,400 @@
+// What the chaos harness reads from the running system: consumer-group lag, Redis outboxes and
+// due deadlines (to know when everything drained), and at the end the full usage and ledger
+// topics, every member in Redis and the history in ClickHouse, as the plain data the invariants
+// take. Topics are read with a throwaway group up to the end offsets taken before reading.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createClient } from "@clickhouse/client";
+import { keySpace } from "@creditflow/consumer";
+import type { LedgerEntryRecord, TopicNames, UsageEventRecord } from "@creditflow/contracts";
+import { decodeState, type Feature, priceUsage, type RateCard } from "@creditflow/engine";
+import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/producer";
+import { Redis } from "ioredis";
+import type {
+  HistoryLedgerRow,
+  LedgerCopy,
+  LedgerFact,
+  StoredMember,
+  UsageFact,
+} from "./invariants.ts";
+
+/** One copy of each repeated string (member ids, kinds): millions of records, few distinct values. */
+export class Interner {
+  private readonly seen = new Map<string, string>();
+  of(s: string): string {
+    const found = this.seen.get(s);
+    if (found !== undefined) return found;
+    this.seen.set(s, s);
+    return s;
+  }
+}
+const names = new Interner();
+
+/**
+ * Admin questions to a cluster whose brokers come and go. kafkajs' admin keeps stale metadata
+ * after a broker restart or a leader move (NOT_LEADER_FOR_PARTITION, connection refused) and does
+ * not refresh it itself: on an error the probe drops its client, makes a new one and asks again.
+ */
+export class KafkaProbe {
+  private readonly conn: KafkaConnection;
+  private admin: Admin | null = null;
+  /** Attempts of one question, a second apart, before its error is the caller's. */
+  static readonly ATTEMPTS = 60;
+
+  constructor(conn: KafkaConnection) {
+    this.conn = conn;
+  }
+
+  private async ask<T>(question: (admin: Admin) => Promise<T>): Promise<T> {
+    let last: unknown = null;
+    for (let attempt = 0; attempt < KafkaProbe.ATTEMPTS; attempt++) {
+      try {
+        if (this.admin === null) {
+          const admin = this.conn.kafka.admin();
+          await admin.connect();
+          this.admin = admin;
+        }
+        return await question(this.admin);
+      } catch (error) {
+        last = error;
+        await this.close();
+        await sleep(1_000);
+      }
+    }
+    throw new Error(`Kafka did not answer in ${KafkaProbe.ATTEMPTS} attempts`, { cause: last });
+  }
+
+  async close(): Promise<void> {
+    const admin = this.admin;
+    this.admin = null;
+    await admin?.disconnect().catch(() => undefined);
+  }
+
+  /** Records of the group not yet committed, over the topics' partitions. */
+  groupLag(groupId: string, topics: string[]): Promise<number> {
+    return this.ask(async (admin) => {
+      let lag = 0;
+      for (const topic of topics) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        const at = new Map(
+          (committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+        );
+        for (const e of ends) {
+          const c = Math.max(at.get(e.partition) ?? 0, Number(e.low));
+          lag += Math.max(0, Number(e.high) - c);
+        }
+      }
+      return lag;
+    });
+  }
+
+  /** Records currently on a topic (high - low over partitions). */
+  topicSize(topic: string): Promise<number> {
+    return this.ask(async (admin) => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      return ends.reduce((s, e) => s + Number(e.high) - Number(e.low), 0);
+    });
+  }
+
+  /** The last offset of each non-empty partition. */
+  lastOffsets(topic: string): Promise<Map<number, bigint>> {
+    return this.ask(async (admin) => {
+      const out = new Map<number, bigint>();
+      for (const e of await admin.fetchTopicOffsets(topic)) {
+        if (BigInt(e.high) > BigInt(e.low)) out.set(e.partition, BigInt(e.high) - 1n);
+      }
+      return out;
+    });
+  }
+
+  /** Partitions of the topics with fewer than `replicas` in sync. */
+  outOfSync(topics: string[], replicas: number): Promise<number> {
+    return this.ask(async (admin) => {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      let behind = 0;
+      for (const t of meta) for (const p of t.partitions) if (p.isr.length < replicas) behind++;
+      return behind;
+    });
+  }
+
+  /** Waits until every partition of the topics has all `replicas` in sync again. */
+  async waitInSync(topics: string[], replicas: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let behind = -1;
+    while (Date.now() < deadline) {
+      behind = await this.outOfSync(topics, replicas);
+      if (behind === 0) return;
+      await sleep(500);
+    }
+    throw new Error(`${behind} partitions still out of sync after ${timeoutMs} ms`);
+  }
+}
+
+export interface RedisProgress {
+  /** Ledger entries written with a state and not yet relayed. */
+  outboxEntries: number;
+  /** Members whose next deadline passed more than graceMs ago (the sweeper is behind). */
+  dueMembers: number;
+}
+
+/**
+ * Outbox entries of every member: `x:<version>:<i>` fields of the member hash, or the entries of
+ * a `{userId}:outbox` stream (the consumer's earlier layout; both are counted).
+ */
+async function outboxLengths(redis: Redis, keyPrefix: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const userOf = (key: string) =>
+    key.slice(key.indexOf("{", keyPrefix.length) + 1, key.lastIndexOf("}"));
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${keyPrefix}{*}:*`, "COUNT", 2000);
+    cursor = next;
+    const p = redis.pipeline();
+    const asked: Array<{ user: string; stream: boolean }> = [];
+    for (const k of keys) {
+      const user = userOf(k);
+      if (user === "deadlines") continue;
+      if (k.endsWith(":outbox")) {
+        p.xlen(k);
+        asked.push({ user, stream: true });
+      } else if (k.endsWith(":m")) {
+        p.hkeys(k);
+        asked.push({ user, stream: false });
+      }
+    }
+    if (asked.length === 0) continue;
+    const res = (await p.exec()) ?? [];
+    asked.forEach((a, i) => {
+      const [err, value] = res[i]!;
+      if (err) throw new Error(`reading the outbox of ${a.user}: ${err.message}`);
+      const n = a.stream
+        ? Number(value)
+        : (value as string[]).filter((f) => f.startsWith("x:")).length;
+      out.set(a.user, (out.get(a.user) ?? 0) + n);
+    });
+  } while (cursor !== "0");
+  return out;
+}
+
+export async function redisProgress(
+  redis: Redis,
+  keyPrefix: string,
+  nowMs: number,
+  graceMs: number,
+): Promise<RedisProgress> {
+  let outboxEntries = 0;
+  for (const n of (await outboxLengths(redis, keyPrefix)).values()) outboxEntries += n;
+  const dueMembers = await redis.zcount(keySpace(keyPrefix).deadlines, "-inf", nowMs - graceMs);
+  return { outboxEntries, dueMembers };
+}
+
+/** Reads a topic from its start to the end offsets of this moment, batch by batch. */
+async function readTopicToEnd(
+  conn: KafkaConnection,
+  topic: string,
+  onBatch: (messages: Array<{ value: Buffer | null }>) => Promise<void>,
+  timeoutMs: number,
+): Promise<void> {
+  const probe = new KafkaProbe(conn);
+  const pending = await probe.lastOffsets(topic);
+  await probe.close();
+  if (pending.size === 0) return;
+  const consumer = conn.kafka.consumer({
+    groupId: `chaos-check-${topic}-${process.pid}-${Date.now()}`,
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: 8 * 1024 * 1024,
+    maxBytes: 64 * 1024 * 1024,
+    allowAutoTopicCreation: false,
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${topic} not read to its end within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      consumer
+        .run({
+          autoCommit: false,
+          partitionsConsumedConcurrently: 4,
+          eachBatch: async ({ batch }) => {
+            const last = pending.get(batch.partition);
+            if (last === undefined) return;
+            await onBatch(batch.messages.filter((m) => BigInt(m.offset) <= last));
+            if (BigInt(batch.lastOffset()) >= last) pending.delete(batch.partition);
+            if (pending.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+async function decodeAll<T>(
+  codec: AvroCodec,
+  kind: "usage" | "ledger",
+  messages: Array<{ value: Buffer | null }>,
+): Promise<Array<{ value: T; bytes: Buffer }>> {
+  const out: Array<{ value: T; bytes: Buffer }> = [];
+  for (const m of messages) {
+    const d = codec.decodeKnown(kind, m.value) ?? (await codec.decode(kind, m.value));
+    if (!d.ok) throw new Error(`a ${kind} record does not decode: ${d.reason} ${d.detail}`);
+    out.push({ value: d.value as T, bytes: m.value! });
+  }
+  return out;
+}
+
+/** Distinct usage events of the usage topic, priced with the rate card. */
+export async function readUsageTopic(
+  conn: KafkaConnection,
+  schemaRegistryUrl: string,
+  topics: TopicNames,
+  rateCard: RateCard,
+  timeoutMs: number,
+): Promise<{ events: Map<string, UsageFact>; records: number }> {
+  const codec = new AvroCodec(schemaRegistryUrl);
+  const events = new Map<string, UsageFact>();
+  let records = 0;
+  const take = async (batch: Array<{ value: Buffer | null }>) => {
+    for (const { value: r } of await decodeAll<UsageEventRecord>(codec, "usage", batch)) {
+      records++;
+      const cost = priceUsage(rateCard, r.feature as Feature, r.model, r);
+      if (cost === null)
+        throw new Error(`usage event ${r.eventId}: ${r.feature}/${r.model} not on the rate card`);
+      if (!events.has(r.eventId))
+        events.set(r.eventId, { userId: names.of(r.userId), costMicros: cost });
+    }
+  };
+  await readTopicToEnd(conn, topics.usage, take, timeoutMs);
+  return { events, records };
+}
+
+/** Every record of the ledger topic, in partition order, with a digest of its bytes. */
+export async function readLedgerTopic(
+  conn: KafkaConnection,
+  schemaRegistryUrl: string,
+  topics: TopicNames,
+  timeoutMs: number,
+): Promise<LedgerCopy[]> {
+  const codec = new AvroCodec(schemaRegistryUrl);
+  const copies: LedgerCopy[] = [];
+  const take = async (batch: Array<{ value: Buffer | null }>) => {
+    for (const { value: r, bytes } of await decodeAll<LedgerEntryRecord>(codec, "ledger", batch)) {
+      const entry: LedgerFact = {
+        entryId: r.entryId,
+        kind: names.of(r.kind),
+        userId: names.of(r.userId),
+        grantId: r.grantId === null ? null : names.of(r.grantId),
+        amountMicros: r.amountMicros,
+        balanceAfterMicros: r.balanceAfterMicros,
+        detailMicros: r.detailMicros,
+      };
+      // 64 bits of the record's hash tell copies of one entry apart; the full hash is not needed.
+      const digest = createHash("sha1").update(bytes).digest().subarray(0, 8).toString("base64");
+      copies.push({ entry, digest });
+    }
+  };
+  await readTopicToEnd(conn, topics.ledger, take, timeoutMs);
+  return copies;
+}
+
+/** Every member hash in Redis: the decoded state and the length of its outbox. */
+export async function readRedisMembers(
+  redisUrl: string,
+  keyPrefix: string,
+): Promise<Map<string, StoredMember>> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const keys = keySpace(keyPrefix);
+  const out = new Map<string, StoredMember>();
+  try {
+    const outboxes = await outboxLengths(redis, keyPrefix);
+    const list = [...outboxes.keys()];
+    for (let i = 0; i < list.length; i += 1000) {
+      const round = list.slice(i, i + 1000);
+      const p = redis.pipeline();
+      for (const u of round) p.hget(keys.member(u).member, "s");
+      const res = (await p.exec()) ?? [];
+      round.forEach((u, j) => {
+        const [err, s] = res[j]!;
+        if (err) throw new Error(`reading member ${u} from Redis: ${err.message}`);
+        out.set(u, {
+          state: typeof s === "string" ? decodeState(s) : null,
+          outboxLength: outboxes.get(u) ?? 0,
+        });
+      });
+    }
+  } finally {
+    await redis.quit();
+  }
+  return out;
+}
+
+/** ClickHouse's ledger rows and usage ids, read with FINAL (after ClickHouse's deduplication). */
+export async function readHistory(
+  clickhouseUrl: string,
+  database: string,
+): Promise<{ ledger: HistoryLedgerRow[]; usageIds: string[] }> {
+  const client = createClient({
+    url: clickhouseUrl,
+    database,
+    request_timeout: 300_000,
+    // A long FINAL scan keeps the connection alive with progress headers.
+    clickhouse_settings: {
+      send_progress_in_http_headers: 1,
+      http_headers_progress_interval_ms: "10000",
+    },
+  });
+  try {
+    const ledger: HistoryLedgerRow[] = [];
+    const rs = await client.query({
+      query: "SELECT entry_id, user_id, kind, amount_micros FROM ledger_entries FINAL",
+      format: "JSONCompactEachRow",
+    });
+    for await (const rows of rs.stream<[string, string, string, string]>()) {
+      for (const row of rows) {
+        const [entryId, userId, kind, amount] = row.json();
+        ledger.push({
+          entryId,
+          userId: names.of(userId),
+          kind: names.of(kind),
+          amountMicros: Number(amount),
+        });
+      }
+    }
+    const usageIds: string[] = [];
+    const us = await client.query({
+      query: "SELECT event_id FROM usage_events FINAL",
+      format: "JSONCompactEachRow",
+    });
+    for await (const rows of us.stream<[string]>()) {
+      for (const row of rows) usageIds.push(row.json()[0]);
+    }
+    return { ledger, usageIds };
+  } finally {
+    await client.close();
+  }
+}
+
+/** The generator's record of accepted events (JSON lines: id, userId, costMicros, ...). */
+export async function readAccepted(path: string): Promise<Map<string, UsageFact>> {
+  const out = new Map<string, UsageFact>();
+  const lines = createInterface({
+    input: createReadStream(path),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  for await (const line of lines) {
+    if (line === "") continue;
+    const r = JSON.parse(line) as { id: string; userId: string; costMicros: number };
+    out.set(r.id, { userId: names.of(r.userId), costMicros: r.costMicros });
+  }
+  return out;
+}
