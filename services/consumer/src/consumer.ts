@@ -94,6 +94,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     joinedOnce = true;
+    // kafkajs restarted the consumer after a retriable crash (e.g. "the coordinator is loading"
+    // on a fresh broker) and it is back in its group: healthy again.
+    crashed = null;
     log.info(
       { memberId: e.payload.memberId, assigned: e.payload.memberAssignment },
       "joined group",
