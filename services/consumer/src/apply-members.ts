@@ -6,7 +6,6 @@ import { type LedgerEntryRecord, ledgerRecordFromEntry } from "@creditflow/contr
 import {
   advanceTo,
   apply,
-  decodeState,
   type EngineContext,
   EngineError,
   type EngineInput,
@@ -20,7 +19,13 @@ import type { MemberCache } from "./cache.ts";
 import type { InputRecord, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import { offsetField } from "./keys.ts";
-import type { LoadedMember, MemberStore, MemberWrite, OutboxEntry } from "./store.ts";
+import {
+  decodeStoredState,
+  type LoadedMember,
+  type MemberStore,
+  type MemberWrite,
+  type OutboxEntry,
+} from "./store.ts";
 
 /** A member and its records of this unit, in offset order per source partition. */
 export interface MemberWork {
@@ -152,16 +157,10 @@ async function loadMembers(
     if (c === undefined) missing.push(w.userId);
     else {
       fromCache.add(w.userId);
-      let state: MemberState;
-      try {
-        state = decodeState(c.stateText);
-      } catch (cause) {
-        throw new ConsumerError("state_corrupt", `cached state of ${w.userId}`, { cause });
-      }
       cached.set(w.userId, {
         userId: w.userId,
         version: c.version,
-        state,
+        state: decodeStoredState(w.userId, c.stateText),
         stateText: c.stateText,
         offsets: c.offsets,
         leftovers: [],

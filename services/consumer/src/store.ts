@@ -252,6 +252,15 @@ export class MemberStore {
   }
 }
 
+/** A member's `s` field decoded; state_corrupt naming the member when it does not decode. */
+export function decodeStoredState(userId: string, stateText: string): MemberState {
+  try {
+    return decodeState(stateText);
+  } catch (cause) {
+    throw new ConsumerError("state_corrupt", `state of ${userId} does not decode`, { cause });
+  }
+}
+
 function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember {
   let version = 0;
   let state: MemberState | null = null;
@@ -263,11 +272,7 @@ function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember
     if (field === "v") version = Number(value.toString("latin1"));
     else if (field === "s") {
       stateText = value.toString("utf8");
-      try {
-        state = decodeState(stateText);
-      } catch (cause) {
-        throw new ConsumerError("state_corrupt", `state of ${userId} does not decode`, { cause });
-      }
+      state = decodeStoredState(userId, stateText);
     } else if (field.startsWith("o:")) offsets.set(field, BigInt(value.toString("latin1")));
     else if (field.startsWith("x:")) leftovers.push({ userId, field, value });
   }
