@@ -93,9 +93,7 @@ export class KafkaOut {
   /** Produces outbox entries to the ledger topic, keyed by user, in the given order. */
   async relayLedger(entries: OutboxEntry[]): Promise<void> {
     const messages = entries.map((e) => ({ key: e.userId, value: e.value }));
-    for (const chunk of sendChunks(messages)) {
-      await this.send(this.topics.ledger, chunk, "relay ledger entries");
-    }
+    await this.send(this.topics.ledger, messages, "relay ledger entries");
   }
 
   /** Produces each bad record's original bytes with why and where it came from in headers. */
@@ -114,12 +112,15 @@ export class KafkaOut {
       headers["cf-source-offset"] = raw.offset;
       return fitDeadLetter({ key: raw.key, value: raw.value, headers });
     });
-    for (const chunk of sendChunks(messages)) {
-      await this.send(this.topics.deadLetters, chunk, "send dead letters");
-    }
+    await this.send(this.topics.deadLetters, messages, "send dead letters");
   }
 
+  /** Sends in order, in runs of sendChunks, each acknowledged (acks=all) before the next. */
   private async send(topic: string, messages: OutMessage[], what: string): Promise<void> {
+    for (const chunk of sendChunks(messages)) await this.sendOne(topic, chunk, what);
+  }
+
+  private async sendOne(topic: string, messages: OutMessage[], what: string): Promise<void> {
     try {
       await this.producer.send({ topic, acks: -1, messages });
     } catch (cause) {
