@@ -5,14 +5,24 @@
 // replays Kafka at the ledger's times: every member's balance view is what it was, field by
 // field, its ledger sums verify, its deadline is back in the index, and a consumer reading the
 // topics again from the start applies nothing twice.
+//
+// Second case, the one a chaos run found: Redis is lost while a consumer's unit sits in the
+// outboxes, applied and not committed, its relay cut between two sends (one member's entries
+// relayed, the next member's first entry relayed and its second not, a third member's not at
+// all). The rebuild replays each member up to its last relayed record, owes the cut entry, and the
+// consumer resuming from its committed offset makes every entry exactly once: no entry id twice
+// with different content, each balance = the sum of its ledger entries = the engine's.
 
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { createClient } from "@clickhouse/client";
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import { keySpace, offsetField, type RunningConsumer, startConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import {
   type BalanceView,
   balanceView,
   type CreditCommand,
+  type EngineInput,
   ledgerBalanceMicros,
   type MemberState,
   nextDeadlineMs,
@@ -32,6 +42,7 @@ import {
   loadConfig,
   readMember,
   readTopic,
+  replayMember,
   type StoredMember,
   sumMicros,
   waitCaughtUp,
@@ -335,5 +346,265 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     const after = await readMember(redis, iso.keyPrefix, "rb1");
     expect(ledgerBalanceMicros(after.state!)).toBeLessThan(balanceBefore);
     expect(after.version).toBe(2);
+  });
+});
+
+describe("rebuild after a relay cut between two sends", () => {
+  const cutTopics = topicNames(`t_${iso.id}_cut`);
+  const cutDatabase = `${iso.database}_cut`;
+  const cutPrefix = `${iso.keyPrefix}cut:`;
+  const cutGroup = iso.group("cut-consumer");
+  const [A, B, C] = ["cutA", "cutB", "cutC"] as const;
+  const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+  let cutProducer: CreditProducer;
+  let cutConsumer: RunningConsumer | null = null;
+  let cutSink: RunningSink | null = null;
+  let child: ChildProcess | null = null;
+
+  const startCutConsumer = () =>
+    startConsumer({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      redisUrl: urls.redisUrl,
+      topics: cutTopics,
+      keyPrefix: cutPrefix,
+      groupId: cutGroup,
+      config,
+      limits: { sweeperIntervalMs: 250, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+      logger: log,
+    });
+
+  /** A consumer process SIGKILLed after the write of its first unit: nothing relayed. */
+  function killedAfterWrite(): Promise<NodeJS.Signals | null> {
+    child = spawn(process.execPath, ["services/consumer/src/main.ts"], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        KAFKAJS_NO_PARTITIONER_WARNING: "1",
+        KAFKA_BROKERS: urls.kafkaBrokers.join(","),
+        SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
+        REDIS_URL: urls.redisUrl,
+        CF_TOPIC_PREFIX: `t_${iso.id}_cut`,
+        CF_KEY_PREFIX: cutPrefix,
+        CF_CONSUMER_GROUP: cutGroup,
+        CF_CONSUMER_SWEEPER: "off",
+        CF_CONSUMER_LIMITS: JSON.stringify({ sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 }),
+        CF_FAULT_KILL: "1:after_write",
+      },
+      stdio: "ignore",
+    });
+    return new Promise((resolve) => child!.on("exit", (_code, signal) => resolve(signal)));
+  }
+
+  beforeAll(async () => {
+    // One partition each: the unit holds every member's records, in send order.
+    await ensureTopics(conn, [cutTopics.usage, cutTopics.commands], 1);
+    cutProducer = await CreditProducer.create({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      service: "test-service",
+      rateCard: config.rateCard,
+      topics: cutTopics,
+      compression: "none",
+    });
+  });
+
+  afterAll(async () => {
+    child?.kill("SIGKILL");
+    await cutConsumer?.stop();
+    await cutSink?.stop();
+    await cutProducer?.close();
+    const r = new Redis(urls.redisUrl);
+    const keys = await r.keys(`${cutPrefix}*`);
+    if (keys.length > 0) await r.del(...keys);
+    r.disconnect();
+    await ch.command({ query: `DROP DATABASE IF EXISTS ${cutDatabase}` }).catch(() => undefined);
+  });
+
+  it("replays each member up to its last relayed record, owes the cut entry, and the consumer makes every entry once", async () => {
+    const t0 = Date.now();
+    const sent = new Map<string, EngineInput[]>();
+    const remember = (input: EngineInput) => {
+      const list = sent.get(input.userId) ?? [];
+      list.push(input);
+      sent.set(input.userId, list);
+    };
+    const grant = async (user: string, amountMicros: number) => {
+      const c: CreditCommand = {
+        type: "grant_bonus",
+        id: `${user}-promo`,
+        userId: user,
+        atMs: t0,
+        source: "promotion",
+        amountMicros,
+        effectiveFromMs: t0 - 1_000,
+        expiresAtMs: t0 + 30 * DAY_MS,
+        priority: 0,
+        recurrence: null,
+      };
+      remember(c);
+      await cutProducer.sendCommand(c, "test");
+    };
+    const spend = async (user: string, n: number, outputTokens = 2_000) => {
+      const occurredAt = Date.now();
+      remember({
+        type: "usage",
+        id: `${user}-e${n}`,
+        userId: user,
+        taskId: `${user}-t${n}`,
+        feature: "chat",
+        taskKind: null,
+        model: "kimi-k2",
+        inputTokens: 10_000,
+        outputTokens,
+        cachedInputTokens: 0,
+        eventAtMs: occurredAt,
+      });
+      await cutProducer.recordUsage({
+        eventId: `${user}-e${n}`,
+        userId: user,
+        taskId: `${user}-t${n}`,
+        feature: "chat",
+        model: "kimi-k2",
+        inputTokens: 10_000,
+        outputTokens,
+        occurredAt,
+      });
+    };
+
+    // Applied, relayed and committed.
+    cutConsumer = await startCutConsumer();
+    await cutConsumer.joined;
+    // The sink after the consumer: the consumer creates the ledger topic.
+    cutSink = await startSink({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      clickhouseUrl: urls.clickhouseUrl,
+      database: cutDatabase,
+      topics: cutTopics,
+      groupId: iso.group("cut-sink"),
+      rateCard: config.rateCard,
+      logger: log,
+      limits: { maxBatchAgeMs: 200 },
+    });
+    // A and C spend inside their bonus; B's bonus is small.
+    for (const user of [A, B, C]) {
+      await grant(user, user === B ? 500_000 : 5_000_000);
+      await spend(user, 0);
+    }
+    await waitCaughtUp(conn, cutGroup, [cutTopics.usage, cutTopics.commands]);
+    await cutConsumer.stop();
+    cutConsumer = null;
+
+    // One unit: applied in Redis by a consumer killed before its relay; nothing committed.
+    // B's first event spends more than B's bonus has left: two entries, #0 and #1.
+    await spend(A, 1);
+    await spend(B, 1, 50_000);
+    await spend(C, 1);
+    await spend(A, 2);
+    await spend(B, 2);
+    await spend(C, 2);
+    expect(await killedAfterWrite()).toBe("SIGKILL");
+    child = null;
+    const outbox = async (user: string) => {
+      const hash = await redis.hgetallBuffer(keySpace(cutPrefix).member(user).member);
+      return Object.keys(hash)
+        .filter((f) => f.startsWith("x:"))
+        .sort((a, b) => Number(a.split(":")[2]) - Number(b.split(":")[2]))
+        .map((field) => ({ field, value: hash[field]! }));
+    };
+    const [outA, outB, outC] = await Promise.all([A, B, C].map(outbox));
+    expect([outA!.length, outB!.length, outC!.length]).toEqual([2, 3, 2]);
+
+    // The unit's relay as far as its first send went (the consumer relays members in unit order):
+    // all of A's entries and B's first; the send boundary fell inside B's first event.
+    const relayed = [...outA!, outB![0]!];
+    const kafkaOut = conn.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await kafkaOut.connect();
+    await kafkaOut.send({
+      topic: cutTopics.ledger,
+      acks: -1,
+      messages: relayed.map((e, i) => ({ key: i < outA!.length ? A : B, value: e.value })),
+    });
+    await kafkaOut.disconnect();
+    const codec = new AvroCodec(urls.schemaRegistryUrl);
+    const relayedLedger = await ledgerByUser(
+      codec,
+      await readTopic(conn, cutTopics.ledger, { idleMs: 1_500 }),
+    );
+    const relayedCount = [...relayedLedger.values()].reduce((n, l) => n + l.length, 0);
+    expect(relayedLedger.get(B)!.map((e) => e.entryId)).toContain(`${B}-e1#0`);
+    expect(relayedLedger.get(B)!.map((e) => e.entryId)).not.toContain(`${B}-e1#1`);
+    await until("history to hold every relayed ledger entry", async () => {
+      const rs = await ch.query({
+        query: `SELECT count() AS n FROM ${cutDatabase}.ledger_entries FINAL`,
+        format: "JSONEachRow",
+      });
+      const [row] = await rs.json<{ n: string }>();
+      return Number(row?.n) === relayedCount;
+    });
+
+    // Redis is lost (with the outboxes), the consumer still down.
+    const keys = await redis.keys(`${cutPrefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+
+    const summary = await rebuildRedis({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      redisUrl: urls.redisUrl,
+      clickhouseUrl: urls.clickhouseUrl,
+      database: cutDatabase,
+      topics: cutTopics,
+      keyPrefix: cutPrefix,
+      consumerGroupId: cutGroup,
+      config,
+    });
+    expect(summary.mismatches).toEqual([]);
+    expect(summary.written).toBe(3);
+    // The rebuild reads the partition up to A2, its last record with relayed entries: C1 is read
+    // and left to the consumer (after C's last relayed record, above the commit); B2 and C2 come
+    // after A2 and are not read.
+    expect(summary.leftToConsumer).toBe(1);
+    expect(summary.owedEntries).toBe(1);
+    // Usage offsets: A, B, C's e0 at 0-2; the unit's A1 3, B1 4, C1 5, A2 6, B2 7, C2 8.
+    const rebuilt = Object.fromEntries(
+      await Promise.all([A, B, C].map(async (u) => [u, await readMember(redis, cutPrefix, u)])),
+    ) as Record<string, StoredMember>;
+    const usageField = offsetField(cutTopics.usage, 0);
+    expect(rebuilt[A]!.offsets[usageField]).toBe("6");
+    expect(rebuilt[B]!.offsets[usageField]).toBe("4");
+    expect(rebuilt[C]!.offsets[usageField]).toBe("2");
+    expect([A, B, C].map((u) => rebuilt[u]!.outboxLength)).toEqual([0, 1, 0]);
+    // B is due at once: the sweeper relays its outbox even if no record of B came again.
+    expect(Number(await redis.zscore(`${cutPrefix}{deadlines}`, B))).toBeLessThanOrEqual(
+      Date.now(),
+    );
+
+    // The consumer resumes from its committed offset.
+    cutConsumer = await startCutConsumer();
+    await waitCaughtUp(conn, cutGroup, [cutTopics.usage, cutTopics.commands]);
+    await until("every outbox relayed", async () => {
+      for (const user of [A, B, C])
+        if ((await readMember(redis, cutPrefix, user)).outboxLength > 0) return false;
+      return true;
+    });
+    // ledgerByUser throws on an entry id relayed twice with different content.
+    const ledger = await ledgerByUser(
+      codec,
+      await readTopic(conn, cutTopics.ledger, { idleMs: 1_500 }),
+    );
+    for (const user of [A, B, C]) {
+      const member = await readMember(redis, cutPrefix, user);
+      const entries = ledger.get(user)!;
+      const ids = entries.map((e) => e.entryId);
+      for (let n = 0; n < 3; n++) expect(ids, `${user}-e${n}`).toContain(`${user}-e${n}#0`);
+      expect(ledgerBalanceMicros(member.state!), user).toBe(sumMicros(entries));
+      const engine = replayMember(user, sent.get(user)!, config, Date.now());
+      expect(ledgerBalanceMicros(member.state!), `${user}: as the engine`).toBe(
+        ledgerBalanceMicros(engine!),
+      );
+    }
+    expect(ledger.get(B)!.map((e) => e.entryId)).toContain(`${B}-e1#1`);
   });
 });

@@ -248,6 +248,7 @@ program
     console.log(
       `members ${s.members} (written ${s.written}, already present ${s.present}), ` +
         `records replayed ${s.recordsReplayed}, sweeps ${s.timeSteps}, ` +
+        `left to the consumer ${s.leftToConsumer}, entries owed to the ledger ${s.owedEntries}, ` +
         `dead letters skipped ${s.deadLetters}, ${s.seconds.toFixed(1)} s, mismatches ${s.mismatches.length}`,
     );
     const first = s.mismatches[0];

@@ -2,10 +2,14 @@
 // plays it (records of two partitions interleaved at their processing times, a sweep in between)
 // and written down as ledger facts is replayed to the same state; the replay's order follows the
 // ledger's times, not the partitions; and a ledger that does not match the replay (an entry
-// missing, an amount changed) is reported naming the member and the field.
+// missing, an amount changed) is reported naming the member and the field. After a Redis loss
+// with entries applied and not relayed (the ledger holds a prefix of the member's entries, the
+// consumer group's commit is behind), the member is replayed up to its last relayed record, the
+// entries a cut relay left out are owed, and the consumer resuming from its committed offset makes
+// every entry exactly once.
 
 import { readFileSync } from "node:fs";
-import type { InputRecord } from "@creditflow/consumer";
+import { type InputRecord, offsetField } from "@creditflow/consumer";
 import {
   advanceTo,
   apply,
@@ -13,6 +17,7 @@ import {
   type EngineConfig,
   type EngineInput,
   type LedgerEntry,
+  ledgerBalanceMicros,
   type MemberState,
   makeConfig,
   openMember,
@@ -21,7 +26,13 @@ import {
   type UsageEvent,
 } from "@creditflow/engine";
 import { describe, expect, it } from "vitest";
-import { type LedgerFact, planMember, replayMember, signUpFromLedger } from "./rebuild.ts";
+import {
+  type LedgerFact,
+  partitionKey,
+  planMember,
+  replayMember,
+  signUpFromLedger,
+} from "./rebuild.ts";
 
 const configDir = new URL("../../../deploy/config/", import.meta.url);
 const read = (name: string) => JSON.parse(readFileSync(new URL(name, configDir), "utf8"));
@@ -32,7 +43,7 @@ const config: EngineConfig = makeConfig(
 const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
 const USER = "u1";
 
-function usage(n: number, atMs: number): UsageEvent {
+function usage(n: number, atMs: number, outputTokens = 2_000): UsageEvent {
   return {
     type: "usage",
     id: `${USER}-e${n}`,
@@ -42,7 +53,7 @@ function usage(n: number, atMs: number): UsageEvent {
     taskKind: null,
     model: "kimi-k2",
     inputTokens: 10_000,
-    outputTokens: 2_000,
+    outputTokens,
     cachedInputTokens: 0,
     eventAtMs: atMs,
   };
@@ -220,5 +231,159 @@ describe("planMember", () => {
     expect(refusal.kind === "record" && refusal.nowMs).toBe(T0 + 10);
     const sweep = steps[6]!;
     expect(sweep.kind === "time" && sweep.nowMs).toBe(T0 + 12_000);
+  });
+});
+
+/**
+ * A bonus, then a unit of usage: e2 costs more than the bonus has left, so it makes two entries
+ * (`#0` from the bonus, `#1` from the tier's grant); c1 is refused and makes none.
+ */
+const unitEvents: Event[] = [
+  { topic: "commands", input: bonus("b1", T0, T0 + 86_400_000), nowMs: T0 + 10 },
+  { topic: "usage", input: usage(0, T0 + 20), nowMs: T0 + 30 },
+  { topic: "usage", input: usage(1, T0 + 40), nowMs: T0 + 50 },
+  { topic: "usage", input: usage(2, T0 + 60, 20_000), nowMs: T0 + 70 },
+  { topic: "usage", input: usage(3, T0 + 80), nowMs: T0 + 90 },
+  {
+    topic: "commands",
+    input: { type: "subscription_cancel", id: "c1", userId: USER, atMs: T0 },
+    nowMs: T0 + 100,
+  },
+  { topic: "usage", input: usage(4, T0 + 110), nowMs: T0 + 120 },
+];
+
+/** The consumer group's committed offsets (first offset not committed) on partition 3. */
+const committedAt = (commands: bigint, usage: bigint) =>
+  new Map([
+    [partitionKey("commands", 3), commands],
+    [partitionKey("usage", 3), usage],
+  ]);
+
+/** The ledger as relayed up to and including entry `lastId`: a prefix in relay order. */
+function relayedUpTo(facts: LedgerFact[], lastId: string): LedgerFact[] {
+  const end = facts.findIndex((f) => f.entryId === lastId);
+  expect(end).toBeGreaterThanOrEqual(0);
+  return facts.slice(0, end + 1);
+}
+
+/**
+ * The consumer in miniature after the rebuild: reads each partition from the committed offset,
+ * skips a record at or below the member's stored offset of its partition, applies the rest at
+ * its (later) clock.
+ */
+function resume(
+  state: MemberState,
+  offsets: Map<string, bigint>,
+  records: InputRecord[],
+  committed: Map<string, bigint>,
+  nowMs: number,
+): { state: MemberState; entries: LedgerEntry[] } {
+  const entries: LedgerEntry[] = [];
+  for (const r of records) {
+    if (r.offset < committed.get(partitionKey(r.topic, r.partition))!) continue;
+    const stored = offsets.get(offsetField(r.topic, r.partition));
+    if (stored !== undefined && r.offset <= stored) continue;
+    const result = apply(state, r.input, { config, nowMs });
+    state = result.state;
+    if (result.outcome.status === "applied") entries.push(...result.entries);
+  }
+  return { state, entries };
+}
+
+/** Every entry id once over the ledger, the owed entries and the resumed consumer's. */
+function expectEachIdOnce(ids: string[]): void {
+  const seen = new Set<string>();
+  for (const id of ids) {
+    expect(seen.has(id), `${id} made twice`).toBe(false);
+    seen.add(id);
+  }
+}
+
+describe("replayMember after a Redis loss with entries not relayed", () => {
+  it("leaves the records after the member's last relayed one to the consumer", () => {
+    const all = simulate(unitEvents);
+    // b1 committed; e0..e4 and c1 applied in Redis, only e0's entry relayed, nothing committed.
+    const ledger = relayedUpTo(all.facts, `${USER}-e0#0`);
+    const committed = committedAt(1n, 0n);
+    const replay = replayMember(USER, ledger, all.records, config, { committed });
+    expect(replay.mismatch).toBeNull();
+    expect(replay.owed).toEqual([]);
+    expect(replay.recordsReplayed).toBe(2);
+    // e1..e4, and c1 too: a refusal after the last relayed record was maybe never applied.
+    expect(replay.leftToConsumer).toBe(5);
+    expect(Object.fromEntries(replay.offsets)).toEqual({ "o:commands:3": 0n, "o:usage:3": 0n });
+    expect(comparable(replay.state!)).toEqual(comparable(simulate(unitEvents.slice(0, 2)).state));
+
+    const later = resume(replay.state!, replay.offsets, all.records, committed, T0 + 60_000);
+    expectEachIdOnce([...ledger.map((f) => f.entryId), ...later.entries.map((e) => e.id)]);
+    expect(later.entries.map((e) => e.id)).toEqual([
+      `${USER}-e1#0`,
+      `${USER}-e2#0`,
+      `${USER}-e2#1`,
+      `${USER}-e3#0`,
+      `${USER}-e4#0`,
+    ]);
+    const sum = [...ledger, ...later.entries].reduce((s, e) => s + e.amountMicros, 0);
+    expect(ledgerBalanceMicros(later.state)).toBe(sum);
+  });
+
+  it("owes the entries of a record whose relay was cut between two sends, and the consumer skips it", () => {
+    const all = simulate(unitEvents);
+    const cut = all.facts.filter((f) => f.sourceTopic === "usage" && f.sourceOffset === 2n);
+    expect(cut.map((f) => f.entryId)).toEqual([`${USER}-e2#0`, `${USER}-e2#1`]);
+    // The send boundary fell between e2#0 and e2#1.
+    const ledger = relayedUpTo(all.facts, `${USER}-e2#0`);
+    const committed = committedAt(1n, 0n);
+    const replay = replayMember(USER, ledger, all.records, config, { committed });
+    expect(replay.mismatch).toBeNull();
+    expect(replay.recordsReplayed).toBe(4);
+    expect(replay.leftToConsumer).toBe(3);
+    expect(replay.offsets.get("o:usage:3")).toBe(2n);
+    // e2#1 exactly as the consumer made it: same amount, running balance, times and source.
+    const original = cut[1]!;
+    expect(replay.owed).toEqual([
+      expect.objectContaining({
+        entryId: original.entryId,
+        amountMicros: original.amountMicros,
+        balanceAfterMicros: original.balanceAfterMicros,
+        eventAt: original.eventAtMs,
+        processedAt: original.processedAtMs,
+        sourceTopic: "usage",
+        sourcePartition: 3,
+        sourceOffset: 2,
+      }),
+    ]);
+    const rebuiltSum = [...ledger, ...replay.owed].reduce((s, e) => s + e.amountMicros, 0);
+    expect(ledgerBalanceMicros(replay.state!)).toBe(rebuiltSum);
+
+    // e2 is not applied again (its #0 would be made a second time, at another clock).
+    const later = resume(replay.state!, replay.offsets, all.records, committed, T0 + 60_000);
+    expect(later.entries.map((e) => e.id)).toEqual([`${USER}-e3#0`, `${USER}-e4#0`]);
+    expectEachIdOnce([
+      ...ledger.map((f) => f.entryId),
+      ...replay.owed.map((e) => e.entryId),
+      ...later.entries.map((e) => e.id),
+    ]);
+    expect(ledgerBalanceMicros(later.state)).toBe(
+      rebuiltSum + later.entries.reduce((s, e) => s + e.amountMicros, 0),
+    );
+  });
+
+  it("still refuses an entry missing for a committed record, or missing before a relayed one", () => {
+    const all = simulate(unitEvents);
+    const ledger = relayedUpTo(all.facts, `${USER}-e2#0`);
+    // e2 committed: its unit was relayed in full before the commit.
+    const committed = replayMember(USER, ledger, all.records, config, {
+      committed: committedAt(1n, 3n),
+    });
+    expect(committed.mismatch).toMatchObject({ field: "entry_id" });
+    expect(committed.mismatch!.detail).toContain(`${USER}-e2#1 is not in the ledger`);
+    // A hole: e1#0 missing while e2#0, relayed after it, is in the ledger.
+    const hole = ledger.filter((f) => f.entryId !== `${USER}-e1#0`);
+    const replay = replayMember(USER, hole, all.records, config, {
+      committed: committedAt(1n, 0n),
+    });
+    expect(replay.mismatch).toMatchObject({ field: "entry_id" });
+    expect(replay.mismatch!.detail).toContain(`${USER}-e2#0 is in the ledger after ${USER}-e1#0`);
   });
 });

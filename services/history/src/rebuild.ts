@@ -10,6 +10,19 @@
 // clock is exactly the `processedAt` of the entries the record produced. Entries without a source
 // record were made by the sweeper (`advanceTo` at its clock). So the ledger says when, Kafka says
 // what, and the ledger's ids, amounts and running balances check the result.
+//
+// What Redis held and the ledger does not: entries written to outboxes and not yet relayed when
+// Redis was lost (a consumer killed between its write and its relay, or between two relay sends).
+// Their records are above the consumer group's committed offset (a unit commits after its relay).
+// The consumer relays a member's outbox in write order, each send acknowledged before the next,
+// and relays what an earlier writer left before its own entries, so the ledger holds a prefix of
+// each member's entries. The rebuild therefore replays a member, per source partition, up to its
+// last record with entries in the ledger (and every committed record), and leaves its later
+// records to the consumer, which reads them again from the committed offset: they were either
+// never applied or applied and lost with Redis, and nothing of them reached the ledger. A record
+// whose entries were cut by a relay send boundary (`#0` relayed, `#1` not) is replayed whole and
+// the entries the ledger lacks go back to the member's outbox, for the consumer to relay: the
+// consumer applying that record again would make `#0` a second time at another clock.
 
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import {
@@ -21,7 +34,11 @@ import {
   offsetField,
   type RawRecord,
 } from "@creditflow/consumer";
-import type { TopicNames } from "@creditflow/contracts";
+import {
+  type LedgerEntryRecord,
+  ledgerRecordFromEntry,
+  type TopicNames,
+} from "@creditflow/contracts";
 import {
   advanceTo,
   apply,
@@ -75,11 +92,66 @@ export interface MemberReplay {
   offsets: Map<string, bigint>;
   recordsReplayed: number;
   timeSteps: number;
+  /**
+   * Records not replayed: above the committed offset and after the member's last record with
+   * ledger entries on that partition. The consumer applies them from its committed offset.
+   */
+  leftToConsumer: number;
+  /**
+   * Entries the replay made that the ledger lacks, in order: the tail of a write whose relay was
+   * cut between two sends. They go to the member's outbox, which the consumer relays.
+   */
+  owed: LedgerEntryRecord[];
   mismatch: Mismatch | null;
 }
 
+export interface ReplayOptions {
+  /**
+   * The consumer group's committed offset per source partition (the first offset not committed),
+   * keyed by `partitionKey`; a partition missing from the map has nothing committed. Without it
+   * every record given counts as committed: applied, and its entries relayed.
+   */
+  committed?: ReadonlyMap<string, bigint>;
+}
+
+/** The key of a source partition in the rebuild's maps. */
+export const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
 const sourceKey = (topic: string, partition: number, offset: bigint) =>
   `${topic}\u0000${partition}\u0000${offset}`;
+
+/**
+ * The member's records to replay: every committed record, and on each partition every record up
+ * to the member's last one with ledger entries. A record between two with entries was applied
+ * (a partition's records reach a member in offset order); one after the last was not applied, or
+ * was applied and lost with Redis before any of its entries was relayed: its place is the
+ * consumer's, not the rebuild's (not even a record that made no entry: a refusal judged again
+ * later may be accepted, and the consumer would skip a record the rebuild had marked applied).
+ */
+export function recordsToReplay(
+  facts: LedgerFact[],
+  records: InputRecord[],
+  committed: ReadonlyMap<string, bigint> | undefined,
+): { replay: InputRecord[]; left: number } {
+  if (committed === undefined) return { replay: records, left: 0 };
+  const lastWithEntries = new Map<string, bigint>();
+  for (const f of facts) {
+    if (f.sourceTopic === null || f.sourcePartition === null || f.sourceOffset === null) continue;
+    const key = partitionKey(f.sourceTopic, f.sourcePartition);
+    const cur = lastWithEntries.get(key);
+    if (cur === undefined || f.sourceOffset > cur) lastWithEntries.set(key, f.sourceOffset);
+  }
+  const replay: InputRecord[] = [];
+  let left = 0;
+  for (const r of records) {
+    const key = partitionKey(r.topic, r.partition);
+    const last = lastWithEntries.get(key);
+    if (r.offset < (committed.get(key) ?? 0n) || (last !== undefined && r.offset <= last))
+      replay.push(r);
+    else left++;
+  }
+  return { replay, left };
+}
 
 function byLedgerOrder(a: LedgerFact, b: LedgerFact): number {
   return a.ledgerOffset < b.ledgerOffset ? -1 : a.ledgerOffset > b.ledgerOffset ? 1 : 0;
@@ -207,23 +279,32 @@ export function signUpFromLedger(userId: string, facts: LedgerFact[]): number | 
 }
 
 /**
- * Replays one member (pure): opened as the consumer opens it, each record applied at its recorded
- * time (a record the engine throws on is skipped, as the consumer dead-letters it), each sweep as
- * `advanceTo`. Every entry made must be in the ledger with the same amount, running balance and
- * source, every ledger entry must be made, and the state must sum to the ledger.
+ * Replays one member (pure): opened as the consumer opens it, each record of `recordsToReplay`
+ * applied at its recorded time (a record the engine throws on is skipped, as the consumer
+ * dead-letters it), each sweep as `advanceTo`. Every entry made must be in the ledger with the
+ * same amount, running balance and source, every ledger entry must be made, and the state must
+ * sum to the ledger. With `committed` known, the entries made after the last one the ledger
+ * holds may be missing from it (`owed`) when a sweep or an uncommitted record made them: the
+ * relay of their write was cut. A committed record's entries were relayed before its commit; an
+ * entry in the ledger after one that is not contradicts the relay order: both are mismatches.
  */
 export function replayMember(
   userId: string,
   facts: LedgerFact[],
   records: InputRecord[],
   config: EngineConfig,
+  options: ReplayOptions = {},
 ): MemberReplay {
+  const { committed } = options;
+  const { replay, left } = recordsToReplay(facts, records, committed);
   const result: MemberReplay = {
     userId,
     state: null,
     offsets: new Map(),
     recordsReplayed: 0,
     timeSteps: 0,
+    leftToConsumer: left,
+    owed: [],
     mismatch: null,
   };
   const fail = (field: string, detail: string): MemberReplay => {
@@ -234,10 +315,37 @@ export function replayMember(
   if (signUpMs === null) return fail("opening", "the first ledger entry is not the opening grant");
   const byId = new Map(facts.map((f) => [f.entryId, f]));
   const made = new Set<string>();
+  let firstOwed: string | null = null;
+  const mayOwe = (source: InputRecord | null): boolean =>
+    committed !== undefined &&
+    (source === null ||
+      source.offset >= (committed.get(partitionKey(source.topic, source.partition)) ?? 0n));
   const check = (e: LedgerEntry, source: InputRecord | null): Mismatch | null => {
     const f = byId.get(e.id);
-    if (f === undefined)
-      return { userId, field: "entry_id", detail: `replayed entry ${e.id} is not in the ledger` };
+    if (f === undefined) {
+      if (!mayOwe(source))
+        return { userId, field: "entry_id", detail: `replayed entry ${e.id} is not in the ledger` };
+      firstOwed ??= e.id;
+      result.owed.push(
+        ledgerRecordFromEntry(
+          source === null
+            ? e
+            : {
+                ...e,
+                topic: source.topic,
+                partition: source.partition,
+                offset: `${source.offset}`,
+              },
+        ),
+      );
+      return null;
+    }
+    if (firstOwed !== null)
+      return {
+        userId,
+        field: "entry_id",
+        detail: `${e.id} is in the ledger after ${firstOwed}, which is not (the relay keeps order)`,
+      };
     made.add(e.id);
     if (f.amountMicros !== e.amountMicros)
       return {
@@ -262,7 +370,7 @@ export function replayMember(
   };
 
   let state: MemberState | null = null;
-  for (const step of planMember(facts, records)) {
+  for (const step of planMember(facts, replay)) {
     // A partition whose records all left no entry (only refusals, say) is planned last, at the
     // member's clock: nothing it holds changed credits or time (the entry check confirms it).
     const nowMs = Number.isFinite(step.nowMs) ? step.nowMs : (state?.clockMs ?? signUpMs);
@@ -308,9 +416,14 @@ export function replayMember(
   }
   if (state === null) return fail("opening", "no record of the member was found on Kafka");
   const ledgerSum = facts.reduce((s, f) => s + f.amountMicros, 0);
+  const owedSum = result.owed.reduce((s, e) => s + e.amountMicros, 0);
   const balance = ledgerBalanceMicros(state);
-  if (balance !== ledgerSum)
-    return fail("balance", `rebuilt balance ${balance}, ledger sum ${ledgerSum}`);
+  if (balance !== ledgerSum + owedSum)
+    return fail(
+      "balance",
+      `rebuilt balance ${balance}, ledger sum ${ledgerSum}` +
+        (owedSum === 0 ? "" : ` + ${owedSum} of entries owed to the ledger`),
+    );
   return result;
 }
 
@@ -353,6 +466,10 @@ export interface RebuildSummary {
   present: number;
   recordsReplayed: number;
   timeSteps: number;
+  /** Records read and not replayed (after the member's last relayed one, not committed). */
+  leftToConsumer: number;
+  /** Entries a cut relay left out of the ledger, put back in their members' outboxes. */
+  owedEntries: number;
   /** Records of the source topics that the consumer dead-letters. */
   deadLetters: number;
   seconds: number;
@@ -420,25 +537,29 @@ export async function readLedger(client: ClickHouseClient): Promise<Map<string, 
 }
 
 /**
- * The last offset to replay of each partition: everything below the consumer group's committed
- * offset was applied, and so was every record that has ledger entries (a crash after the write and
- * before the commit). Later records are left to the consumer, which will read them from its
- * committed offset. Never past the high-water mark taken at start.
+ * The last offset to read of each partition (`read`): everything below the consumer group's
+ * committed offset was applied, and so was every record that has ledger entries (a crash after
+ * the write and before the commit). Which of these a member replays is `recordsToReplay`'s
+ * choice, from `committed` (the group's committed offset per partition). Later records are left
+ * to the consumer, which will read them from its committed offset. Never past the high-water mark
+ * taken at start.
  */
 async function replayBounds(
   options: RebuildOptions,
   ledger: Map<string, LedgerFact[]>,
-): Promise<Map<string, bigint>> {
+): Promise<{ read: Map<string, bigint>; committed: Map<string, bigint> }> {
   const conn = connectKafka(options.brokers, "creditflow-rebuild");
   const admin = conn.kafka.admin();
   await admin.connect();
   const bounds = new Map<string, bigint>();
+  const committedAt = new Map<string, bigint>();
   try {
     const withEntries = new Map<string, bigint>();
     for (const facts of ledger.values()) {
       for (const f of facts) {
-        if (f.sourceTopic === null || f.sourceOffset === null) continue;
-        const key = `${f.sourceTopic}\u0000${f.sourcePartition}`;
+        if (f.sourceTopic === null || f.sourcePartition === null || f.sourceOffset === null)
+          continue;
+        const key = partitionKey(f.sourceTopic, f.sourcePartition);
         const cur = withEntries.get(key);
         if (cur === undefined || f.sourceOffset > cur) withEntries.set(key, f.sourceOffset);
       }
@@ -453,9 +574,10 @@ async function replayBounds(
         (committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
       );
       for (const e of ends) {
-        const key = `${topic}\u0000${e.partition}`;
+        const key = partitionKey(topic, e.partition);
         const high = BigInt(e.high) - 1n;
         const c = done.get(e.partition) ?? -1n; // -1: nothing committed
+        if (c > 0n) committedAt.set(key, c);
         let last = c - 1n;
         const entered = withEntries.get(key);
         if (entered !== undefined && entered > last) last = entered;
@@ -466,7 +588,7 @@ async function replayBounds(
   } finally {
     await admin.disconnect();
   }
-  return bounds;
+  return { read: bounds, committed: committedAt };
 }
 
 /** Reads the usage and commands topics from their start up to the bounds (a throwaway reader). */
@@ -561,10 +683,11 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
     await client.close();
   }
   const bounds = await replayBounds(options, ledger);
-  const raw = await readSources(options, bounds, limits);
+  const raw = await readSources(options, bounds.read, limits);
   const codec = new AvroCodec(options.schemaRegistryUrl);
-  // The consumer's decoder needs the current schema ids (registering the same schema is a no-op).
-  await codec.register(options.topics, ["usage", "command"]);
+  // The consumer's decoder needs the current schema ids (registering the same schema is a no-op),
+  // and owed entries go to the outboxes in the ledger topic's encoding.
+  await codec.register(options.topics, ["usage", "command", "ledger"]);
   const rateCard = options.config.rateCard;
   const classified = [
     ...(await classifyRecords(raw.usage, "usage", codec, rateCard)),
@@ -588,6 +711,8 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
     present: 0,
     recordsReplayed: 0,
     timeSteps: 0,
+    leftToConsumer: 0,
+    owedEntries: 0,
     deadLetters,
     seconds: 0,
     mismatches: [],
@@ -600,21 +725,25 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
       ledger.get(userId)!,
       recordsByUser.get(userId) ?? [],
       options.config,
+      { committed: bounds.committed },
     );
     summary.recordsReplayed += replay.recordsReplayed;
     summary.timeSteps += replay.timeSteps;
     if (replay.mismatch !== null) summary.mismatches.push(replay.mismatch);
-    else verified.push(replay);
+    else {
+      verified.push(replay);
+      summary.leftToConsumer += replay.leftToConsumer;
+    }
     options.onProgress?.(i + 1, users.length);
   });
 
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
   try {
     const keys = keySpace(options.keyPrefix);
-    // The rebuild writes states only (entries: []): the ledger already holds every entry.
-    const store = new MemberStore(redis, keys, { membersPerRound: limits.membersPerRound }, () => {
-      throw new RebuildError("the rebuild writes no ledger entries");
-    });
+    // The states, and in the outboxes only the entries a cut relay left out of the ledger.
+    const store = new MemberStore(redis, keys, { membersPerRound: limits.membersPerRound }, (e) =>
+      codec.encode("ledger", e),
+    );
     for (let i = 0; i < verified.length; i += limits.membersPerRound) {
       const round = verified.slice(i, i + limits.membersPerRound);
       const writes: MemberWrite[] = round.map((r) => ({
@@ -624,7 +753,7 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
         state: r.state!,
         stateText: encodeState(r.state!),
         offsets: r.offsets,
-        entries: [],
+        entries: r.owed,
       }));
       const results = await store.write(writes);
       const deadlines: { userId: string; version: number; deadlineMs: number | null }[] = [];
@@ -634,10 +763,17 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
           return;
         }
         summary.written++;
+        summary.owedEntries += writes[j]!.entries.length;
+        const state = writes[j]!.state;
         deadlines.push({
           userId: res.userId,
           version: res.version,
-          deadlineMs: nextDeadlineMs(writes[j]!.state, { config: options.config }),
+          // A member with owed entries is due now: the sweeper loads it, relays its outbox (as
+          // after a crash between a sweep's write and its relay) and indexes its real deadline.
+          deadlineMs:
+            writes[j]!.entries.length > 0
+              ? state.clockMs
+              : nextDeadlineMs(state, { config: options.config }),
         });
       });
       if (deadlines.length > 0) {
