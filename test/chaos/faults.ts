@@ -43,6 +43,11 @@ export interface ScheduleOutcome {
   records: FaultRecord[];
   /** The rebuild's own verdict, when one ran. */
   rebuild: InvariantResult | null;
+  /**
+   * Why the schedule was cut short, or null: a rebuild that failed after the flush. The consumers
+   * are then left stopped and the run cannot go on (there is nothing to drain into).
+   */
+  aborted: string | null;
 }
 
 /** Runs a command, output appended to a log; resolves with its exit code and output. */
@@ -78,6 +83,9 @@ export class FaultRunner {
   /** The consumer kill in hand (a flush waits for its restart before stopping consumers). */
   private killInHand: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private aborted: string | null = null;
+  /** Wakes the schedule's waits when it is cut short. */
+  private readonly wake = new AbortController();
 
   constructor(ctx: FaultContext) {
     this.ctx = ctx;
@@ -86,6 +94,13 @@ export class FaultRunner {
   /** Stop starting new faults (the one in hand finishes). */
   stop(): void {
     this.stopped = true;
+    this.wake.abort();
+  }
+
+  /** Cuts the schedule short for good: no fault after this one, and no consumer started. */
+  private abort(reason: string): void {
+    this.aborted ??= reason;
+    this.stop();
   }
 
   async run(schedule: Fault[]): Promise<ScheduleOutcome> {
@@ -93,13 +108,13 @@ export class FaultRunner {
     const kills = schedule.filter((f) => !EPISODE_KINDS.has(f.kind));
     await Promise.all([this.runInOrder(episodes), this.runInOrder(kills)]);
     this.records.sort((a, b) => a.startedAtMs - b.startedAtMs);
-    return { records: this.records, rebuild: this.rebuild };
+    return { records: this.records, rebuild: this.rebuild, aborted: this.aborted };
   }
 
   private async runInOrder(faults: Fault[]): Promise<void> {
     for (const f of faults) {
       const wait = f.atMs - this.ctx.clock();
-      if (wait > 0) await sleep(wait);
+      if (wait > 0) await sleep(wait, undefined, { signal: this.wake.signal }).catch(() => {});
       if (this.stopped) return;
       await this.execute(f);
     }
@@ -108,6 +123,8 @@ export class FaultRunner {
   private async execute(f: Fault): Promise<void> {
     const { ctx } = this;
     if (f.kind === "consumer-kill") await this.consumersFree;
+    // A kill that waited for a flush whose rebuild failed: the consumers stay down.
+    if (this.stopped) return;
     const startedAtMs = ctx.clock();
     ctx.log(`t=${(startedAtMs / 1000).toFixed(1)}s fault: ${describeFault(f)}`);
     let detail = "";
@@ -180,13 +197,22 @@ export class FaultRunner {
     }
   }
 
-  /** The operator's procedure of the README: stop consumers, history caught up, rebuild, start. */
+  /**
+   * The operator's procedure of the README: stop consumers, history caught up, rebuild, start.
+   * After a rebuild that failed (it exited non-zero or reported a mismatch) the consumers are not
+   * started: they would open every member it did not write afresh and apply its records again
+   * (a fresh-clone run saw entry ids twice with other content and balances off the ledger). The
+   * run is cut short instead and fails naming the rebuild's first mismatch.
+   */
   private async flushAndRebuild(): Promise<string> {
     const { ctx } = this;
     let release: () => void = () => {};
     this.consumersFree = new Promise((r) => {
       release = r;
     });
+    /** Set once Redis is flushed: from then on only a verified rebuild lets the consumers start. */
+    let flushed = false;
+    let rebuilt = false;
     try {
       await this.killInHand;
       const t0 = ctx.clock();
@@ -213,6 +239,7 @@ export class FaultRunner {
       let outbox: number;
       try {
         outbox = (await redisProgress(redis, ctx.keyPrefix, Date.now(), 0)).outboxEntries;
+        flushed = true; // even a FLUSHALL that reports an error may have flushed
         await redis.flushall();
       } finally {
         await redis.quit();
@@ -234,6 +261,9 @@ export class FaultRunner {
       );
       const summary = /members (\d+) \(written (\d+).*mismatches (\d+)/.exec(r.output);
       const mismatch = /rebuild mismatch: (.*)/.exec(r.output);
+      const handedOver = /left to the consumer (\d+), entries owed to the ledger (\d+)/.exec(
+        r.output,
+      );
       this.rebuild = {
         name: "rebuild from the ledger verified every member",
         checked: summary ? Number(summary[1]) : 0,
@@ -246,15 +276,33 @@ export class FaultRunner {
       };
       if (r.code !== 0 && this.rebuild.violations === 0) this.rebuild.violations = 1;
       const rebuiltMs = ctx.clock() - t0;
-      for (const c of ctx.consumers) c.start();
+      if (this.rebuild.violations > 0) {
+        const reason =
+          `rebuild-redis failed after the flush (${this.rebuild.violations} member(s) not ` +
+          `verified; first: ${this.rebuild.first ?? "no detail"}; log ${ctx.rebuildLogPath}): ` +
+          "the consumers are not restarted (they would apply the unrebuilt members' records " +
+          "a second time) and the run stops here";
+        this.abort(reason);
+        throw new Error(reason);
+      }
+      rebuilt = true; // the consumers start in the finally below
       return (
         `consumers stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms, ` +
         `${outbox} outbox entries and ${lagAtFlush} unapplied records at the flush, ` +
-        `rebuild: ${summary ? `${summary[1]} members, ${summary[2]} written, ${summary[3]} mismatches` : "no summary"} ` +
+        `rebuild: ${summary ? `${summary[1]} members, ${summary[2]} written, ${summary[3]} mismatches` : "no summary"}` +
+        (handedOver
+          ? `, ${handedOver[1]} records left to the consumer, ${handedOver[2]} entries owed to the ledger `
+          : " ") +
         `(done at ${rebuiltMs} ms)`
       );
     } finally {
-      for (const c of ctx.consumers) c.start();
+      if (!flushed || rebuilt) for (const c of ctx.consumers) c.start();
+      else
+        this.abort(
+          this.aborted ??
+            "Redis was flushed and no rebuild was verified (see the fault's error): the " +
+              "consumers are not restarted and the run stops here",
+        );
       release();
     }
   }

@@ -452,10 +452,35 @@ async function main(): Promise<number> {
     log: say,
     rebuildLogPath: join(runDir, "rebuild.log"),
   });
-  const [outcome, loadgenCode] = await Promise.all([runner.run(schedule), loadgenExit]);
+  const [outcome, loadgenCode] = await Promise.all([
+    runner.run(schedule).then((outcome) => {
+      // Cut short (a failed rebuild): the consumers stay down, so the load stops too.
+      if (outcome.aborted !== null && loadgen.exitCode === null) loadgen.kill("SIGTERM");
+      return outcome;
+    }),
+    loadgenExit,
+  ]);
   await kafka.close();
   loadgenPid = null;
   writeFileSync(loadgenOut, loadgenStdout);
+  if (outcome.aborted !== null) {
+    const text = [
+      "",
+      `chaos run: seed ${o.seed}, ${o.minutes} min at ${o.rate} events/s, ${o.users} users, ${o.consumers} consumers: STOPPED at ${(clock() / 1000).toFixed(1)} s`,
+      "",
+      "faults injected:",
+      faultTable(outcome.records),
+      "",
+      "invariants:",
+      invariantTable(outcome.rebuild === null ? [] : [outcome.rebuild]),
+      "",
+    ].join("\n");
+    console.log(text);
+    writeFileSync(join(runDir, "report.md"), text);
+    console.log(`RUN STOPPED: ${outcome.aborted}`);
+    // 1: the rebuild's own check failed (an invariant); 2: the procedure failed around it.
+    return (outcome.rebuild?.violations ?? 0) > 0 ? 1 : 2;
+  }
   const loadEndedMs = clock();
   let report: {
     events: number;
