@@ -1,5 +1,6 @@
 // Goal: a bearer credential is told apart as a member token, a service or an admin credential;
 // every bad one is a 401 naming `authorization`, with the right code.
+import { createHmac } from "node:crypto";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { Authenticator, requireAccessTo, requireKind } from "./auth.ts";
@@ -30,6 +31,12 @@ async function refusal(header: string | undefined): Promise<{ code: string; fiel
 }
 
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+/** A token signed with the right key whatever its header says (jose refuses to sign some). */
+function raw(header: object, claims: object): string {
+  const input = `${b64(header)}.${b64(claims)}`;
+  return `${input}.${createHmac("sha256", SECRET).update(input).digest("base64url")}`;
+}
 
 describe("Authenticator", () => {
   it("names the caller of each kind of credential", async () => {
@@ -71,6 +78,44 @@ describe("Authenticator", () => {
     expect(await refusal(`Bearer ${badSub}`)).toEqual({ code: "invalid_token", field });
     const hs512 = await jwt({ sub: "ann", exp: inAnHour() }, SECRET, "HS512");
     expect(await refusal(`Bearer ${hs512}`)).toEqual({ code: "invalid_token", field });
+  });
+
+  it("takes HS256 with exp and sub only, every claim of the right type and in force", async () => {
+    const field = "authorization";
+    const sub = "ann";
+    const now = Math.floor(Date.now() / 1000);
+    expect(
+      await auth.identify(`Bearer ${raw({ alg: "HS256" }, { sub, exp: inAnHour() })}`),
+    ).toEqual({ kind: "member", subject: sub });
+    const refused: [object, object, string][] = [
+      [{ alg: "none" }, { sub, exp: inAnHour() }, "invalid_token"],
+      [{ alg: "HS256", crit: ["x"], x: 1 }, { sub, exp: inAnHour() }, "invalid_token"],
+      [{ alg: "HS256" }, { sub, exp: String(inAnHour()) }, "invalid_token"],
+      [{ alg: "HS256" }, { sub, exp: null }, "invalid_token"],
+      [{ alg: "HS256" }, { sub, exp: [inAnHour()] }, "invalid_token"],
+      [{ alg: "HS256" }, { sub: 42, exp: inAnHour() }, "invalid_token"],
+      [{ alg: "HS256" }, { sub, exp: inAnHour(), nbf: inAnHour() }, "invalid_token"],
+      [{ alg: "HS256" }, { sub, exp: now }, "token_expired"],
+    ];
+    for (const [header, claims, code] of refused) {
+      const token = raw(header, claims);
+      expect({ header, claims, ...(await refusal(`Bearer ${token}`)) }).toEqual({
+        header,
+        claims,
+        code,
+        field,
+      });
+    }
+    // Without its signature, or with the signature of another header, a token is nothing.
+    const good = raw({ alg: "HS256" }, { sub, exp: inAnHour() });
+    const [, payload, signature] = good.split(".");
+    expect(await refusal(`Bearer ${b64({ alg: "none" })}.${payload}.`)).toEqual({
+      code: "invalid_token",
+      field,
+    });
+    expect(
+      await refusal(`Bearer ${b64({ alg: "HS256", typ: "JWT" })}.${payload}.${signature}`),
+    ).toEqual({ code: "invalid_token", field });
   });
 
   it("lets a member read only their own data, and routes take only their kinds", () => {

@@ -3,7 +3,12 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { EngineConfig } from "@creditflow/engine";
 import type { CreditProducer } from "@creditflow/producer";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type {
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+  RequestPayload,
+} from "fastify";
 import { type Authenticator, type Caller, type CallerKind, requireKind } from "./auth.ts";
 import type { CommandIds } from "./command-ids.ts";
 import { ApiError } from "./errors.ts";
@@ -34,22 +39,37 @@ export interface ApiContext {
 /**
  * Route hooks: `onRequest` identifies the caller without refusing yet, so the rate limiter (which
  * runs after it) keys a known caller by its subject and a failed credential by its address; then
- * `preParsing` refuses (401, then 403 for the wrong kind) before any body is read.
+ * `preParsing` refuses (401, then 403 for the wrong kind) before any body is read. Both are
+ * callback hooks: identification is synchronous, and an async hook costs promise hops per request.
  */
 export function authorize(ctx: ApiContext, kinds: readonly CallerKind[]) {
   return {
-    onRequest: async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
       try {
-        request.caller = await ctx.auth.identify(request.headers.authorization);
+        request.caller = ctx.auth.identify(request.headers.authorization);
       } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
+        if (!(error instanceof ApiError)) {
+          done(error as Error);
+          return;
+        }
         request.authError = error;
       }
+      done();
     },
-    preParsing: async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
-      if (request.authError !== null) throw request.authError;
-      requireKind(callerOf(request), kinds);
-      return payload as never;
+    preParsing: (
+      request: FastifyRequest,
+      _reply: FastifyReply,
+      payload: RequestPayload,
+      done: (error: Error | null, payload?: RequestPayload) => void,
+    ) => {
+      try {
+        if (request.authError !== null) throw request.authError;
+        requireKind(callerOf(request), kinds);
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      done(null, payload);
     },
   };
 }
