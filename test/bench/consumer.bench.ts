@@ -154,6 +154,8 @@ async function consumerRun(): Promise<{ seconds: number; perSecond: number; peak
   // CF_BENCH_PROFILE=<dir>: write a CPU profile of the consumer process there.
   const profile = process.env.CF_BENCH_PROFILE;
   const nodeArgs = profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : [];
+  // CF_BENCH_NODE_ARGS: more node flags for the consumer process (e.g. --trace-gc).
+  nodeArgs.push(...(process.env.CF_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean));
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, "services/consumer/src/main.ts"],

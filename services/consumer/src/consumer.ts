@@ -9,6 +9,8 @@ import {
   ensureTopics,
   idempotentProducer,
   type Producer,
+  type RecordSender,
+  recordSender,
 } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
@@ -74,13 +76,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const cache = new MemberCache(limits.cachedMembers);
   const producer: Producer = idempotentProducer(conn);
   await producer.connect();
-  const out = new KafkaOut(producer, topics);
+  const ledgerSender: RecordSender = await recordSender(options.brokers, `${clientId}-ledger`, {
+    compression: "none",
+    requestTimeoutMs: 30_000,
+  });
+  const out = new KafkaOut(ledgerSender, producer, topics);
   const consumer: Consumer = conn.kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: limits.sessionTimeoutMs,
     rebalanceTimeout: limits.sessionTimeoutMs,
     heartbeatInterval: limits.heartbeatIntervalMs,
     maxBytesPerPartition: limits.maxBytesPerPartition,
+    maxBytes: limits.maxBytesPerFetch,
     maxWaitTimeInMs: 100,
     allowAutoTopicCreation: false,
   });
@@ -350,6 +357,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       await consumer.disconnect();
       if (sweeping !== null) await sweeping.catch(() => undefined);
       await producer.disconnect();
+      await ledgerSender.close();
       await redis.quit();
       if (server !== null) await server.server.close();
       log.info("consumer stopped");

@@ -10,8 +10,12 @@ import { ConsumerError } from "./errors.ts";
 
 export const LimitsSchema = Type.Object(
   {
-    /** Records applied, relayed and committed as one unit; a larger Kafka batch is cut into these. */
-    batchRecords: Type.Integer({ minimum: 1, maximum: 50_000, default: 2_000 }),
+    /**
+     * Records applied, relayed and committed as one unit; a larger Kafka batch is cut into these.
+     * A consumer that is behind gets full fetches (maxBytesPerPartition), so its units are large
+     * and a member's many records share one load, apply, encode and write.
+     */
+    batchRecords: Type.Integer({ minimum: 1, maximum: 200_000, default: 50_000 }),
     /** Members loaded or written in one Redis pipeline (one round trip). */
     membersPerRound: Type.Integer({ minimum: 1, maximum: 10_000, default: 1_000 }),
     /** Due members the sweeper takes per pass. */
@@ -27,11 +31,17 @@ export const LimitsSchema = Type.Object(
     cachedMembers: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 200_000 }),
     /** Partitions processed at once by one process (overlaps Redis and Kafka round trips). */
     partitionsConcurrently: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
-    /** Bytes fetched per partition per request. */
+    /** Bytes fetched per partition per request (about 80 bytes per usage record). */
     maxBytesPerPartition: Type.Integer({
       minimum: 1024,
       maximum: 64 * 1024 * 1024,
-      default: 1_048_576,
+      default: 4 * 1_048_576,
+    }),
+    /** Bytes fetched per request over all partitions (kafkajs `maxBytes`). */
+    maxBytesPerFetch: Type.Integer({
+      minimum: 1024,
+      maximum: 256 * 1024 * 1024,
+      default: 10 * 1_048_576,
     }),
     /** Consumer-group session: a dead process's partitions move after this long. */
     sessionTimeoutMs: Type.Integer({ minimum: 6_000, maximum: 300_000, default: 30_000 }),
@@ -42,14 +52,15 @@ export const LimitsSchema = Type.Object(
 export type ConsumerLimits = Static<typeof LimitsSchema>;
 
 export const DEFAULT_LIMITS: ConsumerLimits = {
-  batchRecords: 2_000,
+  batchRecords: 50_000,
   membersPerRound: 1_000,
   sweeperBatch: 500,
   sweeperIntervalMs: 1_000,
   maxCasRetries: 8,
   cachedMembers: 200_000,
   partitionsConcurrently: 2,
-  maxBytesPerPartition: 1_048_576,
+  maxBytesPerPartition: 4 * 1_048_576,
+  maxBytesPerFetch: 10 * 1_048_576,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 1_000,
 };

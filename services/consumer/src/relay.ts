@@ -1,18 +1,22 @@
-// Ledger out and dead letters out: the consumer's two Kafka writes, both through one idempotent
-// producer with acks=all. A relay is acknowledged before its outbox entries are deleted and
-// before any offset is committed, so an entry reaches the ledger topic at least once.
+// Ledger out and dead letters out: the consumer's two Kafka writes, both idempotent with
+// acks=all. The ledger goes through the producer library's RecordSender (@platformatic/kafka:
+// a fraction of kafkajs's CPU per record), the rare dead letters, which carry headers, through a
+// kafkajs producer. A relay is acknowledged before its outbox entries are deleted and before any
+// offset is committed, so an entry reaches the ledger topic at least once.
 
 import type { TopicNames } from "@creditflow/contracts";
-import type { Producer } from "@creditflow/producer";
+import type { Producer, RecordSender } from "@creditflow/producer";
 import type { DeadLetterReason, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import type { OutboxEntry } from "./store.ts";
 
 /**
- * Messages per send: small enough for kafkajs, whose grouping of a send's messages by partition
- * copies each partition's list once per message (quadratic in the messages per partition).
+ * Messages per dead-letter send: small enough for kafkajs, whose grouping of a send's messages by
+ * partition copies each partition's list once per message (quadratic in the messages per
+ * partition). The ledger's sender has no such cost: its sends are cut by bytes alone.
  */
 const MAX_MESSAGES_PER_SEND = 500;
+const MAX_LEDGER_MESSAGES_PER_SEND = 20_000;
 /**
  * Bytes per send (keys, values, headers): every partition's batch stays under the broker's
  * default `message.max.bytes` (1 MiB), whatever the partitioning.
@@ -31,17 +35,17 @@ function messageBytes(m: OutMessage): number {
   return n;
 }
 
-/** Consecutive runs of messages, each at most MAX_MESSAGES_PER_SEND and MAX_SEND_BYTES. */
-export function sendChunks<T extends OutMessage>(messages: T[]): T[][] {
+/** Consecutive runs of messages, each at most `maxMessages` and MAX_SEND_BYTES. */
+export function sendChunks<T extends OutMessage>(
+  messages: T[],
+  maxMessages = MAX_MESSAGES_PER_SEND,
+): T[][] {
   const out: T[][] = [];
   let chunk: T[] = [];
   let bytes = 0;
   for (const m of messages) {
     const size = messageBytes(m);
-    if (
-      chunk.length > 0 &&
-      (chunk.length >= MAX_MESSAGES_PER_SEND || bytes + size > MAX_SEND_BYTES)
-    ) {
+    if (chunk.length > 0 && (chunk.length >= maxMessages || bytes + size > MAX_SEND_BYTES)) {
       out.push(chunk);
       chunk = [];
       bytes = 0;
@@ -82,18 +86,34 @@ function headerText(value: unknown): string | undefined {
 }
 
 export class KafkaOut {
+  private readonly ledger: RecordSender;
   private readonly producer: Producer;
   private readonly topics: TopicNames;
 
-  constructor(producer: Producer, topics: TopicNames) {
+  constructor(ledger: RecordSender, producer: Producer, topics: TopicNames) {
+    this.ledger = ledger;
     this.producer = producer;
     this.topics = topics;
   }
 
-  /** Produces outbox entries to the ledger topic, keyed by user, in the given order. */
+  /**
+   * Produces outbox entries to the ledger topic, keyed by user, in the given order: one send in
+   * flight at a time, each acknowledged (acks=all) before the next.
+   */
   async relayLedger(entries: OutboxEntry[]): Promise<void> {
-    const messages = entries.map((e) => ({ key: e.userId, value: e.value }));
-    await this.send(this.topics.ledger, messages, "relay ledger entries");
+    const topic = this.topics.ledger;
+    const records = entries.map((e) => ({ topic, key: e.userId, value: e.value }));
+    for (const chunk of sendChunks(records, MAX_LEDGER_MESSAGES_PER_SEND)) {
+      try {
+        await this.ledger.send(chunk);
+      } catch (cause) {
+        throw new ConsumerError(
+          "kafka_failed",
+          `relay ledger entries: ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+    }
   }
 
   /** Produces each bad record's original bytes with why and where it came from in headers. */

@@ -10,7 +10,10 @@ export {
   ensureTopics,
   idempotentProducer,
   type KafkaConnection,
+  type OutgoingRecord,
   type Producer,
+  type RecordSender,
+  recordSender,
   waitForLeaders,
 } from "./kafka.ts";
 export { DEFAULT_LIMITS, type ProducerLimits, type ProducerOptions } from "./options.ts";
