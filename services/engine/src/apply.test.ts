@@ -230,7 +230,7 @@ describe("one id, one effect", () => {
     for (let i = 0; i < MAX_REMEMBERED_IDS + 5; i++)
       s = applyOk(s, usage(`e${i}`, T0, 10), T0).state;
     expect(s.applied.length).toBe(MAX_REMEMBERED_IDS);
-    expect(s.applied[0]?.id).toBe("e5");
+    expect(s.applied.at(0)?.id).toBe("e5");
   });
 });
 

@@ -10,8 +10,6 @@ import {
   MAX_GRANTS,
   MAX_ID_LENGTH,
   MAX_RECENT_TASKS,
-  MAX_REMEMBERED_ANSWERS,
-  MAX_REMEMBERED_IDS,
   MAX_TIME_MS,
   MAX_TOKENS_PER_EVENT,
   WINDOW_5H_MS,
@@ -31,7 +29,6 @@ import {
 import {
   type AdjustCommand,
   AGENT_TASK_KINDS,
-  type AppliedRecord,
   type ApplyResult,
   type CreditCommand,
   type EngineInput,
@@ -101,18 +98,6 @@ function checkInput(input: EngineInput): Refusal | null {
   return null;
 }
 
-/** Ids remembered with their content fingerprint; a repeat answers as the first time. */
-function findApplied(state: MemberState, id: string, idHash: number): AppliedRecord | null {
-  // Scan the flat hashes first: one cache line holds eight; records are touched only on a match.
-  const hashes = state.appliedIdHashes;
-  for (let i = hashes.length - 1; i >= 0; i--) {
-    if (hashes[i] !== idHash) continue;
-    const record = state.applied[i]!;
-    if (record.id === id) return record;
-  }
-  return null;
-}
-
 /**
  * Applies a usage event or a credit command at processing time `ctx.nowMs`: first the time that
  * passed (resets, expiries), then the input. Idempotency is checked first, before any limit.
@@ -121,19 +106,23 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
   assert(Number.isSafeInteger(ctx.nowMs) && ctx.nowMs >= 0, "ctx.nowMs is epoch ms");
   const fingerprint = fingerprintInput(input);
   const idHash = typeof input.id === "string" ? hash53(input.id) : 0;
-  const seen = findApplied(state, input.id, idHash);
-  if (seen !== null) {
-    if (seen.fingerprint !== fingerprint) {
+  // Ids remembered with their content fingerprint: a repeat answers as the first time.
+  const memory = state.applied;
+  const seen = memory.indexOf(input.id, idHash);
+  if (seen >= 0) {
+    if (memory.fingerprintAt(seen) !== fingerprint) {
       return refused(
         state,
         refusal("conflict", "id", `id ${input.id} was used with other content`),
       );
     }
-    if (seen.refusal !== null) return refused(state, seen.refusal);
+    const firstRefusal = memory.refusalAt(seen);
+    if (firstRefusal !== null) return refused(state, firstRefusal);
+    const known = memory.entriesAt(seen);
     return {
       state,
-      entries: seen.entries ?? [],
-      outcome: { status: "duplicate", entriesKnown: seen.entries !== null },
+      entries: known ?? [],
+      outcome: { status: "duplicate", entriesKnown: known !== null },
     };
   }
   const bad = checkInput(input);
@@ -167,45 +156,8 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
       : applyCommand(next, input, nowMs, writer, ctx);
   if (result !== null) return refusedAndRemembered(state, input.id, idHash, fingerprint, result);
 
-  remember(next, { id: input.id, fingerprint, entries, refusal: null }, idHash);
+  next.applied = state.applied.remember(input.id, idHash, fingerprint, entries, null);
   return { state: next, entries, outcome: { status: "applied" } };
-}
-
-/**
- * Adds a record to the bounded memory (new arrays: the previous state keeps its own): the oldest
- * id goes, and the answer that ages out of the last MAX_REMEMBERED_ANSWERS drops its entries.
- */
-function remember(state: MemberState, record: AppliedRecord, idHash: number): void {
-  // slice() keeps the arrays' element kinds and exact size; then shift by hand when full.
-  const applied = state.applied.slice();
-  const hashes = state.appliedIdHashes.slice();
-  if (applied.length < MAX_REMEMBERED_IDS) {
-    applied.push(record);
-    hashes.push(idHash);
-  } else {
-    const last = applied.length - 1;
-    for (let i = 0; i < last; i++) {
-      applied[i] = applied[i + 1]!;
-      hashes[i] = hashes[i + 1]!;
-    }
-    applied[last] = record;
-    hashes[last] = idHash;
-  }
-  const length = applied.length;
-  const aging = length - 1 - MAX_REMEMBERED_ANSWERS;
-  if (aging >= 0) {
-    const old = applied[aging]!;
-    if (old.entries !== null) {
-      applied[aging] = {
-        id: old.id,
-        fingerprint: old.fingerprint,
-        entries: null,
-        refusal: old.refusal,
-      };
-    }
-  }
-  state.applied = applied;
-  state.appliedIdHashes = hashes;
 }
 
 function refused(state: MemberState, r: Refusal): ApplyResult {
@@ -224,7 +176,7 @@ function refusedAndRemembered(
   r: Refusal,
 ): ApplyResult {
   const next = shallowCopy(state);
-  remember(next, { id, fingerprint, entries: null, refusal: r }, idHash);
+  next.applied = state.applied.remember(id, idHash, fingerprint, null, r);
   return refused(next, r);
 }
 

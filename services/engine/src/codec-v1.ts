@@ -3,6 +3,7 @@
 
 import { EngineError } from "./errors.ts";
 import { hash53 } from "./fingerprint.ts";
+import { IdMemory } from "./memory.ts";
 import {
   type AppliedRecord,
   FEATURES,
@@ -181,7 +182,9 @@ export function decodeStateV1(v: unknown[]): MemberState {
         costMicros: int(k[5], "task.cost"),
       };
     }),
-    applied,
-    appliedIdHashes: applied.map((a) => hash53(a.id)),
+    applied: IdMemory.of(
+      applied,
+      applied.map((a) => hash53(a.id)),
+    ),
   };
 }

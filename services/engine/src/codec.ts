@@ -13,10 +13,10 @@
 import { decodeStateV1, STATE_CODEC_V1 } from "./codec-v1.ts";
 import { EngineError } from "./errors.ts";
 import { finish53, HASH53_M1, HASH53_M2, HASH53_SEED1, HASH53_SEED2 } from "./fingerprint.ts";
+import { MemoryBuilder } from "./memory.ts";
 import {
   AGENT_TASK_KINDS,
   type AgentTaskKind,
-  type AppliedRecord,
   type Billing,
   FEATURES,
   type Feature,
@@ -29,7 +29,6 @@ import {
   REFUSAL_REASONS,
   type Recurrence,
   type RecurrencePeriod,
-  type Refusal,
   type TaskSummary,
   type UsageWindow,
 } from "./types.ts";
@@ -377,15 +376,16 @@ export function encodeState(state: MemberState): string {
 
   // Remembered ids: the length shared with the previous id, the rest, the fingerprint.
   const applied = state.applied;
-  w.u(applied.length);
+  const idCount = applied.length;
+  w.u(idCount);
   let prevId = "";
-  for (const a of applied) {
-    const id = a.id;
+  for (let r = 0; r < idCount; r++) {
+    const id = applied.idAt(r);
     const shared = sharedPrefix(prevId, id);
     w.u(shared);
     w.u(id.length - shared);
     w.chars(id, shared);
-    w.fingerprint(a.fingerprint);
+    w.fingerprint(applied.fingerprintAt(r));
     prevId = id;
   }
 
@@ -394,15 +394,15 @@ export function encodeState(state: MemberState): string {
   let prevTask: string | null = null;
   let prevFeature: number = NO_FEATURE;
   let prevBalance = 0;
-  for (let r = 0; r < applied.length; r++) {
-    const a = applied[r]!;
-    const entries = a.entries;
+  for (let r = 0; r < idCount; r++) {
+    const entries = applied.entriesAt(r);
     if (entries !== null) {
+      const recordId = applied.idAt(r);
       w.u(2 * r);
       w.u(entries.length);
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
-        const literalId = e.id !== `${a.id}#${i}`;
+        const literalId = e.id !== `${recordId}#${i}`;
         const balanceDelta = e.balanceAfterMicros - (prevBalance + e.amountMicros);
         const feature = e.feature === null ? NO_FEATURE : code(FEATURE_CODE, e.feature);
         w.u(
@@ -431,7 +431,7 @@ export function encodeState(state: MemberState): string {
         prevBalance = e.balanceAfterMicros;
       }
     }
-    const f = a.refusal;
+    const f = applied.refusalAt(r);
     if (f !== null) {
       w.u(2 * r + 1);
       w.u(code(REASON_CODE, f.reason));
@@ -663,8 +663,9 @@ function decodeBody(text: string, start: number, end: number): MemberState {
   for (let i = 0; i < taskCount; i++) recentTasks.push(readTask(r, base));
 
   const idCount = r.count("applied");
-  const applied: AppliedRecord[] = [];
-  const appliedIdHashes: number[] = [];
+  const memory = new MemoryBuilder(idCount);
+  // The ids again, to read the answers' entry ids against (a record's entries are `${id}#${i}`).
+  const ids: string[] = [];
   let prevId = "";
   // hash53 of every id, continued from the state after the prefix shared with the previous id.
   let states = idHashStates;
@@ -674,7 +675,6 @@ function decodeBody(text: string, start: number, end: number): MemberState {
     const rest = r.chars(r.u("applied.id"), "applied.id");
     const id = shared === 0 ? rest : prevId.slice(0, shared) + rest;
     const fingerprint = r.fingerprint("applied.fingerprint");
-    applied.push({ id, fingerprint, entries: null, refusal: null });
     if (2 * id.length + 2 > states.length) states = idHashStates = hashStates(4 * id.length + 2);
     let h1 = states[2 * shared]!;
     let h2 = states[2 * shared + 1]!;
@@ -685,7 +685,8 @@ function decodeBody(text: string, start: number, end: number): MemberState {
       states[2 * k + 2] = h1;
       states[2 * k + 3] = h2;
     }
-    appliedIdHashes.push(finish53(h1, h2));
+    memory.add(id, finish53(h1, h2), fingerprint);
+    ids.push(id);
     prevId = id;
   }
 
@@ -699,17 +700,11 @@ function decodeBody(text: string, start: number, end: number): MemberState {
     if (tag <= lastTag || tag >= 2 * idCount) fail("answer.tag is out of order");
     lastTag = tag;
     const at = Math.floor(tag / 2);
-    const record = applied[at]!;
+    const recordId = ids[at]!;
     if (tag % 2 === 1) {
       const reason = pick(REFUSAL_REASONS, r.u("refusal.reason"), "refusal.reason");
       const field = r.strOrNull("refusal.field");
-      const refusal: Refusal = { reason, field, message: r.str("refusal.message") };
-      applied[at] = {
-        id: record.id,
-        fingerprint: record.fingerprint,
-        entries: record.entries,
-        refusal,
-      };
+      memory.setRefusal(at, { reason, field, message: r.str("refusal.message") });
       continue;
     }
     const count = r.count("entries");
@@ -720,7 +715,7 @@ function decodeBody(text: string, start: number, end: number): MemberState {
       const kind = pick(KINDS, Math.floor((head & 31) / 3), "entry.kind");
       const clsCode = (head & 31) % 3;
       const cls = clsCode === NO_CLASS ? null : pick(CLASSES, clsCode, "entry.cls");
-      const id = head & E_ID ? r.str("entry.id") : `${record.id}#${i}`;
+      const id = head & E_ID ? r.str("entry.id") : `${recordId}#${i}`;
       const grantId: string | null = head & E_GRANT ? r.strOrNull("entry.grantId") : prevGrant;
       const amountMicros = r.int("entry.amount");
       const balanceAfterMicros =
@@ -754,12 +749,7 @@ function decodeBody(text: string, start: number, end: number): MemberState {
       prevFeature = featureCode;
       prevBalance = balanceAfterMicros;
     }
-    applied[at] = {
-      id: record.id,
-      fingerprint: record.fingerprint,
-      entries,
-      refusal: record.refusal,
-    };
+    memory.setEntries(at, entries);
   }
 
   return {
@@ -772,8 +762,7 @@ function decodeBody(text: string, start: number, end: number): MemberState {
     window7d,
     migrated: (flags & S_MIGRATED) !== 0,
     recentTasks,
-    applied,
-    appliedIdHashes,
+    applied: memory.finish(),
   };
 }
 

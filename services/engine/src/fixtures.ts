@@ -116,9 +116,7 @@ export function command<T extends CreditCommand["type"]>(
 }
 
 /** The state without its memory of applied ids: what a refusal must leave unchanged. */
-export function withoutMemory(
-  state: MemberState,
-): Omit<MemberState, "applied" | "appliedIdHashes"> {
-  const { applied: _applied, appliedIdHashes: _hashes, ...rest } = state;
+export function withoutMemory(state: MemberState): Omit<MemberState, "applied"> {
+  const { applied: _applied, ...rest } = state;
   return rest;
 }

@@ -24,6 +24,7 @@ export {
 } from "./errors.ts";
 export { fingerprintInput } from "./fingerprint.ts";
 export * from "./limits.ts";
+export type { IdMemory } from "./memory.ts";
 export { priceUsage } from "./pricing.ts";
 export {
   admitTask,

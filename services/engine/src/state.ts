@@ -3,6 +3,7 @@
 import { boundaryAt, firstBoundaryIndexAfter } from "./calendar.ts";
 import type { EngineConfig, Tier } from "./config.ts";
 import { assert, assertMicros } from "./errors.ts";
+import { IdMemory } from "./memory.ts";
 import type { Grant, LedgerEntry, MemberState } from "./types.ts";
 
 /** What every apply and query runs against: the configuration and the processing time. */
@@ -107,8 +108,7 @@ export function openMember(
     window7d: null,
     migrated: false,
     recentTasks: [],
-    applied: [],
-    appliedIdHashes: [],
+    applied: IdMemory.EMPTY,
   };
   const entry: LedgerEntry = {
     id: `${userId}:grant:${grant.id}:${signUpAtMs}`,
@@ -160,10 +160,9 @@ export function copyState(s: MemberState): MemberState {
     window5h: s.window5h === null ? null : { ...s.window5h },
     window7d: s.window7d === null ? null : { ...s.window7d },
     migrated: s.migrated,
-    // Task summaries and applied records are replaced, never changed in place.
+    // Task summaries are replaced, never changed in place; the id memory never changes.
     recentTasks: s.recentTasks.slice(),
-    applied: s.applied.slice(),
-    appliedIdHashes: s.appliedIdHashes.slice(),
+    applied: s.applied,
   };
 }
 
@@ -183,7 +182,6 @@ export function shallowCopy(s: MemberState): MemberState {
     migrated: s.migrated,
     recentTasks: s.recentTasks,
     applied: s.applied,
-    appliedIdHashes: s.appliedIdHashes,
   };
 }
 

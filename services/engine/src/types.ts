@@ -1,5 +1,8 @@
 // The engine's plain data: inputs (usage events, credit commands), a member's state, ledger entries
-// and answers. No behaviour lives here. Amounts are integer micro-credits, times epoch milliseconds (UTC).
+// and answers. No behaviour lives here (the id memory's sharing is in memory.ts). Amounts are integer
+// micro-credits, times epoch milliseconds (UTC).
+
+import type { IdMemory } from "./memory.ts";
 
 /** Product features a member spends credits on. */
 export const FEATURES = ["agent", "code", "claw", "chat", "image"] as const;
@@ -254,13 +257,12 @@ export interface MemberState {
   migrated: boolean;
   /** Newest first, at most MAX_RECENT_TASKS. */
   recentTasks: TaskSummary[];
-  /** Oldest first, at most MAX_REMEMBERED_IDS. */
-  applied: AppliedRecord[];
   /**
-   * hash53 of each applied id, in the same order: a flat array of numbers scanned before touching
-   * any record (derived from `applied`; not stored, rebuilt on decode).
+   * Remembered inputs, oldest first, at most MAX_REMEMBERED_IDS: iterable as `AppliedRecord`s
+   * (`length`, `at`, `map`, `find`, `toArray`). Shared with the states before and after: it never
+   * changes, an apply that remembers an id makes a new one.
    */
-  appliedIdHashes: number[];
+  applied: IdMemory;
 }
 
 export const REFUSAL_REASONS = [
