@@ -208,11 +208,14 @@ export async function applyToMembers(
     leftovers: 0,
     swept: 0,
   };
+  // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
+  // this unit wrote are new fields (`x:<the new version>:<i>`), never a leftover's.
   const relayed = new Set<string>();
-  const relay = (e: OutboxEntry) => {
+  const relayLeftover = (e: OutboxEntry) => {
     const key = `${e.userId}\u0000${e.field}`;
     if (relayed.has(key)) return;
     relayed.add(key);
+    result.leftovers++;
     result.toRelay.push(e);
   };
   let pending = works;
@@ -232,10 +235,7 @@ export async function applyToMembers(
     const computedByUser = new Map<string, Computed>();
     for (const w of pending) {
       const m = loaded.get(w.userId)!;
-      for (const e of m.leftovers) {
-        if (!relayed.has(`${e.userId}\u0000${e.field}`)) result.leftovers++;
-        relay(e);
-      }
+      for (const e of m.leftovers) relayLeftover(e);
       const computed = computeMember(m, w, ctx);
       computedByUser.set(w.userId, computed);
       if (computed.write === null) {
@@ -254,7 +254,7 @@ export async function applyToMembers(
     written.forEach((r, i) => {
       const w = writes[i]!;
       if (r.ok) {
-        for (const e of r.written) relay(e);
+        for (const e of r.written) result.toRelay.push(e);
         if (cache !== undefined) {
           const indexed = fromCache.has(r.userId)
             ? cache.indexed(r.userId, w.expectedVersion)

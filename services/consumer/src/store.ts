@@ -10,33 +10,21 @@ import { type KeySpace, offsetField } from "./keys.ts";
 
 /**
  * Compare-and-set on the version; then the state, version+1, the partition offsets and the new
- * ledger entries (outbox fields `x:<new version>:<i>`), all or nothing. ARGV: expected version,
- * state, n offsets, n (field, offset) pairs, then one encoded ledger entry per argument.
- * Returns {1, new version} or {0, current version}. HSET takes its pairs in chunks: Lua's
- * unpack has a stack limit of a few thousand values.
+ * ledger entries (outbox fields `x:<new version>:<i>`), all or nothing. ARGV: the expected
+ * version, then the hash's (field, value) pairs as HSET takes them: `s`, `v` (the expected
+ * version + 1, the only version the CAS lets through), the `o:` offsets and the `x:` entries, all
+ * built by the client so that the script does no work per field. Returns {1, new version} or
+ * {0, current version}. HSET takes its pairs in runs of 500: Lua's unpack has a stack limit of a
+ * few thousand values.
  */
 const WRITE_MEMBER = `
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[1]) then return {0, v} end
-local nv = v + 1
-local n = tonumber(ARGV[3])
-local args = {'s', ARGV[2], 'v', nv}
-for i = 0, n - 1 do
-  args[#args + 1] = ARGV[4 + 2 * i]
-  args[#args + 1] = ARGV[5 + 2 * i]
+local expected = tonumber(ARGV[1])
+if v ~= expected then return {0, v} end
+for i = 2, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-local j = 0
-for i = 4 + 2 * n, #ARGV do
-  args[#args + 1] = 'x:' .. nv .. ':' .. j
-  args[#args + 1] = ARGV[i]
-  j = j + 1
-  if #args >= 1000 then
-    redis.call('HSET', KEYS[1], unpack(args))
-    args = {}
-  end
-end
-if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
-return {1, nv}
+return {1, expected + 1}
 `;
 
 /**
@@ -180,9 +168,16 @@ export class MemberStore {
       for (const w of round) {
         const values = w.entries.map((e) => this.encodeEntry(e));
         encoded.push(values);
-        const args: (string | number | Buffer)[] = [w.expectedVersion, w.stateText, w.offsets.size];
+        const next = w.expectedVersion + 1;
+        const args: (string | Buffer)[] = [
+          String(w.expectedVersion),
+          "s",
+          w.stateText,
+          "v",
+          String(next),
+        ];
         for (const [field, offset] of w.offsets) args.push(field, offset.toString());
-        for (const v of values) args.push(v);
+        for (let j = 0; j < values.length; j++) args.push(outboxField(next, j), values[j]!);
         pipeline.cfWriteMember(this.keys.member(w.userId).member, ...args);
       }
       const results = await execPipeline(
