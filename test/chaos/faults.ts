@@ -216,7 +216,11 @@ export class FaultRunner {
     try {
       await this.killInHand;
       const t0 = ctx.clock();
-      await Promise.all(ctx.consumers.map((c) => c.stop(FAULT_LIMITS.consumerStopMs)));
+      // Redis is lost under running consumers: the first is SIGKILLed wherever its unit was (its
+      // entries applied in outboxes, maybe partly relayed, nothing committed: what the loss
+      // takes away), the others stop (SIGTERM, their unit in hand finished).
+      const [cut, ...others] = ctx.consumers;
+      await Promise.all([cut?.kill(), ...others.map((c) => c.stop(FAULT_LIMITS.consumerStopMs))]);
       const stoppedMs = ctx.clock() - t0;
       const deadline = Date.now() + FAULT_LIMITS.sinkCatchUpMs;
       let least = Number.POSITIVE_INFINITY;
@@ -287,7 +291,7 @@ export class FaultRunner {
       }
       rebuilt = true; // the consumers start in the finally below
       return (
-        `consumers stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms, ` +
+        `${cut?.name ?? "no consumer"} SIGKILLed and the others stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms, ` +
         `${outbox} outbox entries and ${lagAtFlush} unapplied records at the flush, ` +
         `rebuild: ${summary ? `${summary[1]} members, ${summary[2]} written, ${summary[3]} mismatches` : "no summary"}` +
         (handedOver

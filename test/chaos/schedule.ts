@@ -21,7 +21,7 @@ export type Fault =
   | { atMs: number; kind: "clickhouse-outage"; downMs: number }
   /** Graceful Redis SHUTDOWN (AOF flushed), start again after downMs. */
   | { atMs: number; kind: "redis-restart"; downMs: number }
-  /** Stop consumers, wait for history, FLUSHALL, rebuild from the ledger, start consumers. */
+  /** Kill one consumer, stop the others, wait for history, FLUSHALL, rebuild, start consumers. */
   | { atMs: number; kind: "redis-flush-rebuild" };
 
 /** Faults that change the stack itself: run one after another, never overlapping. */
@@ -156,6 +156,6 @@ export function describeFault(f: Fault): string {
     case "redis-restart":
       return `restart Redis (SHUTDOWN, AOF flushed), down ${f.downMs} ms`;
     case "redis-flush-rebuild":
-      return "stop consumers, FLUSHALL Redis, rebuild from the ledger, start consumers";
+      return "SIGKILL a consumer, stop the others, FLUSHALL Redis, rebuild from the ledger, start consumers";
   }
 }
