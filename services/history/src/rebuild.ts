@@ -23,6 +23,10 @@
 // whose entries were cut by a relay send boundary (`#0` relayed, `#1` not) is replayed whole and
 // the entries the ledger lacks go back to the member's outbox, for the consumer to relay: the
 // consumer applying that record again would make `#0` a second time at another clock.
+// Sweeps are known from the ledger only: one lost whole is not replayed, and the consumer's sweeper
+// advances the rebuilt member again (its entries never reached the ledger, so none is made twice);
+// one cut between two sends is owed like a record. A committed record's entries were relayed
+// before its commit: one missing is a mismatch, as is an entry missing before one that was relayed.
 
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import {
