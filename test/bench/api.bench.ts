@@ -29,7 +29,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { connect, type Socket } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -328,28 +328,98 @@ const compared = (process.env.BENCH_COMPARE ?? "")
 
 await ensureTopics(conn, [topics.usage, topics.commands], 1);
 const tokens = await seed();
-const agent = new Agent({ keepAlive: true, maxSockets: connections });
+interface Connection {
+  socket: Socket;
+  /** What has arrived of the answer being read (latin1: one character per byte). */
+  received: string;
+  answer: { resolve: (status: number) => void; reject: (error: Error) => void } | null;
+}
 
-/** GET /v1/me/balance on `port` with token i of `list` (in turn): null when 200 with its whole body. */
-function balanceWith(port: number, list: string[], i: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/v1/me/balance",
-        agent,
-        headers: { authorization: `Bearer ${list[i % list.length]}` },
-      },
-      (res) => {
-        res.on("end", () => resolve(res.statusCode === 200 ? null : String(res.statusCode)));
-        res.on("error", reject);
-        res.resume();
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
+/**
+ * The load's HTTP/1.1 client: up to `connections` keep-alive connections to one port, each GET
+ * written as one string and its answer read by its Content-Length (fastify sends one with every
+ * JSON answer; an answer without one fails the request). node:http's client cost about 40 µs of
+ * CPU more per request than this in a microbenchmark, on the same two cores as the API; the load
+ * generator should take as little of them as it can. A request waits for a free connection when
+ * all are busy, and that wait counts in its latency.
+ */
+class KeepAliveGets {
+  private readonly port: number;
+  private readonly idle: Connection[] = [];
+  private readonly waiting: Array<(c: Connection) => void> = [];
+  private readonly all = new Set<Connection>();
+
+  constructor(port: number) {
+    this.port = port;
+  }
+
+  /** GET `path` with an Authorization header: the answer's status once it has all arrived. */
+  get(path: string, authorization: string): Promise<number> {
+    const request = `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1:${this.port}\r\nauthorization: ${authorization}\r\n\r\n`;
+    return new Promise((resolve, reject) => {
+      const send = (c: Connection) => {
+        c.answer = { resolve, reject };
+        c.socket.write(request);
+      };
+      const free = this.idle.pop();
+      if (free !== undefined) send(free);
+      else if (this.all.size < connections) send(this.open());
+      else this.waiting.push(send);
+    });
+  }
+
+  close(): void {
+    for (const c of this.all) c.socket.destroy();
+  }
+
+  private open(): Connection {
+    const c: Connection = { socket: connect(this.port, "127.0.0.1"), received: "", answer: null };
+    this.all.add(c);
+    c.socket.setNoDelay(true);
+    c.socket.setEncoding("latin1");
+    c.socket.on("data", (chunk: string) => this.read(c, chunk));
+    const drop = (error: Error) => {
+      this.all.delete(c);
+      const at = this.idle.indexOf(c);
+      if (at >= 0) this.idle.splice(at, 1);
+      c.answer?.reject(error);
+      c.answer = null;
+    };
+    c.socket.on("error", drop);
+    c.socket.on("close", () => drop(new Error("the API closed the connection")));
+    return c;
+  }
+
+  private read(c: Connection, chunk: string): void {
+    c.received += chunk;
+    const headEnd = c.received.indexOf("\r\n\r\n");
+    if (headEnd < 0) return;
+    const head = c.received.slice(0, headEnd);
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (!head.startsWith("HTTP/1.1 ") || length === null) {
+      c.socket.destroy(new Error(`unexpected answer: ${head.slice(0, 200)}`));
+      return;
+    }
+    const end = headEnd + 4 + Number(length[1]);
+    if (c.received.length < end) return;
+    const status = Number(head.slice(9, 12));
+    c.received = c.received.slice(end);
+    const answer = c.answer;
+    c.answer = null;
+    if (/\r\nconnection: *close/i.test(head)) c.socket.destroy();
+    else {
+      const next = this.waiting.shift();
+      if (next !== undefined) next(c);
+      else this.idle.push(c);
+    }
+    answer?.resolve(status);
+  }
+}
+
+/** GET /v1/me/balance with token i of `list` (in turn): null when 200 with its whole body. */
+async function balanceWith(client: KeepAliveGets, list: string[], i: number) {
+  const status = await client.get("/v1/me/balance", `Bearer ${list[i % list.length]}`);
+  return status === 200 ? null : String(status);
 }
 
 interface ApiCase extends ReturnType<typeof apiSide> {
@@ -364,6 +434,7 @@ async function driveApi(main: string, measured: string[], warmExpiresIn: number)
   const base = `http://127.0.0.1:${port}`;
   const logPath = join(tmpdir(), `${runId}-api-${port}.log`);
   const api = await startApi(main, port, logPath);
+  const client = new KeepAliveGets(port);
   try {
     const check = await fetch(`${base}/v1/me/balance`, {
       headers: { authorization: `Bearer ${measured[0]}` },
@@ -379,11 +450,11 @@ async function driveApi(main: string, measured: string[], warmExpiresIn: number)
       userIds.map((u) => memberToken(u, { secret: jwtSecret, expiresInSeconds: warmExpiresIn })),
     );
     log(`${main}: warm-up ${WARMUP_SECONDS} s at ${fmt(rate)}/s with other tokens`);
-    await paced((i) => balanceWith(port, warmTokens, i), WARMUP_SECONDS);
+    await paced((i) => balanceWith(client, warmTokens, i), WARMUP_SECONDS);
     const linesBefore = readFileSync(logPath, "utf8").split("\n").length;
     const before = await scrape(base);
     log(`${main}: driving ${base}/v1/me/balance at ${fmt(rate)}/s for ${seconds} s`);
-    const run = await paced((i) => balanceWith(port, measured, i));
+    const run = await paced((i) => balanceWith(client, measured, i));
     const after = await scrape(base);
     return {
       main,
@@ -392,6 +463,7 @@ async function driveApi(main: string, measured: string[], warmExpiresIn: number)
       ...apiSide(before, after),
     };
   } finally {
+    client.close();
     await api.stop();
     rmSync(logPath, { force: true });
   }
@@ -418,7 +490,6 @@ try {
   );
   client.disconnect();
 } finally {
-  agent.destroy();
   await deleteKeys();
   const admin = conn.kafka.admin();
   await admin.connect();
