@@ -12,8 +12,9 @@
 // to the API, default 50), CF_BENCH_PROFILE=<dir> (a CPU profile of each API process there),
 // BENCH_COMPARE=<main.ts>[,<main.ts>...] (other builds of the API driven the same way in the same
 // run, one after the other, e.g. the main.ts of a `git worktree` of an older commit, or this one
-// after Node options such as `--max-semi-space-size=32`: an A/B on the same machine minutes apart). Topics, schema subjects, Redis keys and the log file are
-// unique per run and removed at the end.
+// after Node options such as `--max-semi-space-size=32`: an A/B on the same machine minutes
+// apart). Topics, schema subjects, Redis keys and the log file are unique per run and removed at
+// the end.
 //
 // The load is generated here, in this process, by one pacer shared by every case: every
 // millisecond it sends the requests due by then (rate x elapsed time), so 2,000/s arrive as 2 or
