@@ -58,6 +58,14 @@ const isCount = (v: unknown, max: number): v is number =>
 const isId = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= MAX_ID_LENGTH;
 
+function badTokens(field: "inputTokens" | "outputTokens" | "cachedInputTokens"): Refusal {
+  return refusal(
+    "invalid_input",
+    field,
+    `${field} must be an integer from 0 to ${MAX_TOKENS_PER_EVENT}`,
+  );
+}
+
 /** Shape checks at the edge: wrong values are refused naming the field, never thrown. */
 function checkInput(input: EngineInput): Refusal | null {
   if (!isId(input.id)) return refusal("invalid_input", "id", "id must be 1 to 200 characters");
@@ -81,15 +89,10 @@ function checkInput(input: EngineInput): Refusal | null {
         );
       }
     }
-    for (const field of ["inputTokens", "outputTokens", "cachedInputTokens"] as const) {
-      if (!isCount(input[field], MAX_TOKENS_PER_EVENT)) {
-        return refusal(
-          "invalid_input",
-          field,
-          `${field} must be an integer from 0 to ${MAX_TOKENS_PER_EVENT}`,
-        );
-      }
-    }
+    if (!isCount(input.inputTokens, MAX_TOKENS_PER_EVENT)) return badTokens("inputTokens");
+    if (!isCount(input.outputTokens, MAX_TOKENS_PER_EVENT)) return badTokens("outputTokens");
+    if (!isCount(input.cachedInputTokens, MAX_TOKENS_PER_EVENT))
+      return badTokens("cachedInputTokens");
     if (!isTime(input.eventAtMs))
       return refusal("invalid_input", "eventAtMs", "eventAtMs must be epoch ms");
     return null;
@@ -156,8 +159,10 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
       : applyCommand(next, input, nowMs, writer, ctx);
   if (result !== null) return refusedAndRemembered(state, input.id, idHash, fingerprint, result);
 
-  next.applied = state.applied.remember(input.id, idHash, fingerprint, entries, null);
-  return { state: next, entries, outcome: { status: "applied" } };
+  // An exact-size copy: the entries stay in the id memory (the list grown by push has spare room).
+  const made = entries.slice();
+  next.applied = state.applied.remember(input.id, idHash, fingerprint, made, null);
+  return { state: next, entries: made, outcome: { status: "applied" } };
 }
 
 function refused(state: MemberState, r: Refusal): ApplyResult {
