@@ -134,19 +134,39 @@ function events(prefix: string, n: number): UsageEvent[] {
   return out;
 }
 
-type Row = { name: string; opsPerSec: number; note: string };
+type Row = { name: string; opsPerSec: number; opsPerCpuSec: number; note: string };
 
-/** Best of `repeat` runs of `body` over `n` operations (after an untimed `setup`), in operations per second. */
-function measure(n: number, body: () => void, setup: () => void = () => {}): number {
-  let best = 0;
-  for (let r = 0; r < repeat; r++) {
+/** The process's CPU time in seconds (user + system; GC helper threads included). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * Best of `repeat` runs of `body` over `n` operations (each after an untimed `setup`), after one
+ * untimed warm-up run (the first case measured would otherwise pay for the JIT and the heap
+ * growing): operations per second of wall time, and per second of the process's CPU time (on a
+ * shared machine the wall time also counts the time other processes held the core).
+ */
+function measure(
+  n: number,
+  body: () => void,
+  setup: () => void = () => {},
+): { wall: number; cpu: number } {
+  let wall = 0;
+  let cpu = 0;
+  for (let r = -1; r < repeat; r++) {
     setup();
+    const c = cpuSeconds();
     const t = process.hrtime.bigint();
     body();
     const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-    best = Math.max(best, n / seconds);
+    const cpuUsed = cpuSeconds() - c;
+    if (r < 0) continue;
+    wall = Math.max(wall, n / seconds);
+    cpu = Math.max(cpu, n / cpuUsed);
   }
-  return best;
+  return { wall, cpu };
 }
 
 const rows: Row[] = [];
@@ -179,7 +199,8 @@ for (const grants of [1, 5, 50]) {
   );
   rows.push({
     name: `apply, ${grants} grant${grants > 1 ? "s" : ""}`,
-    opsPerSec: inMemory,
+    opsPerSec: inMemory.wall,
+    opsPerCpuSec: inMemory.cpu,
     note: "state in memory",
   });
 
@@ -202,7 +223,8 @@ for (const grants of [1, 5, 50]) {
   );
   rows.push({
     name: `decode + apply + encode, ${grants} grant${grants > 1 ? "s" : ""}`,
-    opsPerSec: viaCodec,
+    opsPerSec: viaCodec.wall,
+    opsPerCpuSec: viaCodec.cpu,
     note: "as the consumer does",
   });
 
@@ -223,7 +245,8 @@ for (const grants of [1, 5, 50]) {
   );
   rows.push({
     name: `baseline: JSON.parse + JSON.stringify, ${grants} grant${grants > 1 ? "s" : ""}`,
-    opsPerSec: jsonRoundTrip,
+    opsPerSec: jsonRoundTrip.wall,
+    opsPerCpuSec: jsonRoundTrip.cpu,
     note: "no rules",
   });
 
@@ -243,23 +266,26 @@ const noop = measure(evs.length, () => {
 });
 rows.push({
   name: "baseline: loop over the events, no apply",
-  opsPerSec: noop,
+  opsPerSec: noop.wall,
+  opsPerCpuSec: noop.cpu,
   note: String(sink % 2) === "x" ? "" : "loop cost",
 });
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const common = rows.find((r) => r.name === "apply, 5 grants")!.opsPerSec;
+const commonCases = rows.filter((r) => r.name === "apply, 1 grant" || r.name === "apply, 5 grants");
+const lowest = Math.min(...commonCases.map((r) => r.opsPerSec));
 console.log(
-  `\n## Engine: applies per second (node ${process.version}, one core, best of ${repeat}, ${fmt(eventsPerCase)} events over ${fmt(memberCount)} members per case)\n`,
+  `\n## Engine: applies per second (node ${process.version}, one core, best of ${repeat} after a warm-up run, ${fmt(eventsPerCase)} events over ${fmt(memberCount)} members per case)\n`,
 );
-console.log("| case | ops/s | vs apply, 5 grants | note |");
-console.log("|---|---:|---:|---|");
+console.log("| case | ops/s | ops per CPU-second | vs apply, 5 grants | note |");
+console.log("|---|---:|---:|---:|---|");
 for (const r of rows)
   console.log(
-    `| ${r.name} | ${fmt(r.opsPerSec)} | ${(r.opsPerSec / common).toFixed(2)}x | ${r.note} |`,
+    `| ${r.name} | ${fmt(r.opsPerSec)} | ${fmt(r.opsPerCpuSec)} | ${(r.opsPerSec / common).toFixed(2)}x | ${r.note} |`,
   );
 console.log(
-  `\nTarget: > 200,000 applies/s for the common case (1-5 grants): ${common > 200_000 ? "met" : "NOT met"}.`,
+  `\nTarget: > 200,000 applies/s for the common case (1 and 5 grants, wall time): ${lowest > 200_000 ? "met" : "NOT met"}.`,
 );
 console.log("\n## Stored state size (after the member's memory of recent ids is full)\n");
 console.log("| grants | encodeState bytes | JSON.stringify bytes | ratio |");
