@@ -94,7 +94,7 @@ async function redisUsedBytes(): Promise<number> {
 }
 
 /** The baseline: decode each record, write one key per record (pipelined per batch). */
-async function baseline(): Promise<{ seconds: number; perSecond: number }> {
+async function baseline(): Promise<{ seconds: number; perSecond: number; cpuSeconds: number }> {
   const groupId = `${runId}-baseline`;
   const consumer = conn.kafka.consumer({
     groupId,
@@ -106,11 +106,15 @@ async function baseline(): Promise<{ seconds: number; perSecond: number }> {
   await consumer.subscribe({ topics: [topics.usage], fromBeginning: true });
   let seen = 0;
   let started = 0;
+  let cpuAtStart = process.cpuUsage();
   const done = new Promise<number>((resolve) => {
     void consumer.run({
       partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch }) => {
-        if (started === 0) started = performance.now();
+        if (started === 0) {
+          started = performance.now();
+          cpuAtStart = process.cpuUsage();
+        }
         const pipeline = writer.pipeline();
         for (const m of batch.messages) {
           const d = await codec.decode("usage", m.value);
@@ -128,10 +132,19 @@ async function baseline(): Promise<{ seconds: number; perSecond: number }> {
     });
   });
   const ended = await done;
+  const cpu = process.cpuUsage(cpuAtStart);
   await consumer.disconnect();
   writer.disconnect();
   const seconds = (ended - started) / 1000;
-  return { seconds, perSecond: EVENTS / seconds };
+  return { seconds, perSecond: EVENTS / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function deleteKeys(pattern: string): Promise<void> {
@@ -148,7 +161,12 @@ function peakRssMiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-async function consumerRun(): Promise<{ seconds: number; perSecond: number; peakRss: number }> {
+async function consumerRun(): Promise<{
+  seconds: number;
+  perSecond: number;
+  peakRss: number;
+  cpuSeconds: number;
+}> {
   const groupId = `${runId}-consumer`;
   const t0 = performance.now();
   // CF_BENCH_PROFILE=<dir>: write a CPU profile of the consumer process there.
@@ -177,19 +195,24 @@ async function consumerRun(): Promise<{ seconds: number; perSecond: number; peak
   );
   // The clock starts when the process has joined its group (the baseline's at its first batch).
   let joinedAt = 0;
+  let cpuAtJoin = 0;
   let text = "";
   child.stdout!.on("data", (chunk: Buffer) => {
     if (process.env.CF_BENCH_LOG) process.stderr.write(chunk);
     if (joinedAt !== 0) return;
     text += chunk.toString();
-    if (text.includes('"msg":"joined group"')) joinedAt = performance.now();
+    if (text.includes('"msg":"joined group"')) {
+      joinedAt = performance.now();
+      cpuAtJoin = cpuSecondsOf(child.pid!);
+    }
   });
   await waitCaughtUp(conn, groupId, [topics.usage], 3_600_000);
   const seconds = (performance.now() - (joinedAt || t0)) / 1000;
   const peakRss = peakRssMiB(child.pid!);
+  const cpuSeconds = cpuSecondsOf(child.pid!) - cpuAtJoin;
   child.kill("SIGTERM");
   await new Promise((r) => child.on("exit", r));
-  return { seconds, perSecond: EVENTS / seconds, peakRss };
+  return { seconds, perSecond: EVENTS / seconds, peakRss, cpuSeconds };
 }
 
 async function main(): Promise<void> {
@@ -235,6 +258,10 @@ async function main(): Promise<void> {
   );
   console.log(
     `\n- ratio consumer / baseline: ${((run.perSecond / base.perSecond) * 100).toFixed(0)}%`,
+  );
+  const cpuPerK = (cpu: number) => ((cpu * 1000) / (EVENTS / 1000)).toFixed(1);
+  console.log(
+    `- CPU per 1,000 events: consumer process ${cpuPerK(run.cpuSeconds)} ms, baseline ${cpuPerK(base.cpuSeconds)} ms (less sensitive than events/s to what else runs on the machine; Redis's and Kafka's CPU not counted)`,
   );
   console.log(`- consumer process peak RSS: ${run.peakRss.toFixed(0)} MiB`);
   console.log(

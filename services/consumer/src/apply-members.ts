@@ -176,6 +176,7 @@ async function loadMembers(
 /** The member as stored now: what was loaded, with the write's state, version and offsets. */
 function remember(
   cache: MemberCache,
+  generation: number,
   m: LoadedMember,
   write: MemberWrite | null,
   version: number,
@@ -188,18 +189,17 @@ function remember(
     offsets = new Map(m.offsets);
     for (const [field, offset] of write.offsets) offsets.set(field, offset);
   }
-  cache.set(m.userId, { version, stateText, offsets, indexedDeadlineMs });
+  cache.set(m.userId, { version, stateText, offsets, indexedDeadlineMs }, generation);
 }
 
-/** Applies a unit of member work to Redis; see the README for why this is exactly once. */
-export async function applyToMembers(
-  store: MemberStore,
-  works: MemberWork[],
-  ctx: EngineContext,
-  maxCasRetries: number,
-  cache?: MemberCache,
-): Promise<UnitResult> {
-  const result: UnitResult = {
+/**
+ * Rounds of members (at most membersPerRound each) in flight at once: the engine works on one
+ * while Redis answers the other, and a round's decoded states are garbage as soon as it is written.
+ */
+const ROUNDS_IN_FLIGHT = 2;
+
+function emptyResult(): UnitResult {
+  return {
     toRelay: [],
     deadlines: [],
     counts: { applied: 0, duplicate: 0, refused: 0, skipped: 0 },
@@ -208,6 +208,69 @@ export async function applyToMembers(
     leftovers: 0,
     swept: 0,
   };
+}
+
+/**
+ * Applies a unit of member work to Redis; see the README for why this is exactly once. The
+ * members are taken in rounds (each loaded, applied and written on its own, two at a time); the
+ * result lists the rounds in unit order. A round that fails fails the unit, but only once every
+ * round in flight has settled: nothing of a failed unit reaches the member cache afterwards.
+ */
+export async function applyToMembers(
+  store: MemberStore,
+  works: MemberWork[],
+  ctx: EngineContext,
+  maxCasRetries: number,
+  cache?: MemberCache,
+): Promise<UnitResult> {
+  const size = store.membersPerRound;
+  const generation = cache?.generation ?? 0;
+  if (works.length <= size) {
+    return applyRound(store, works, ctx, maxCasRetries, cache, generation);
+  }
+  const rounds: MemberWork[][] = [];
+  for (let i = 0; i < works.length; i += size) rounds.push(works.slice(i, i + size));
+  const parts: UnitResult[] = new Array(rounds.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < rounds.length) {
+      const i = next++;
+      try {
+        parts[i] = await applyRound(store, rounds[i]!, ctx, maxCasRetries, cache, generation);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(ROUNDS_IN_FLIGHT, rounds.length) }, worker),
+  );
+  for (const s of settled) if (s.status === "rejected") throw s.reason;
+  const result = emptyResult();
+  for (const part of parts) {
+    for (const e of part.toRelay) result.toRelay.push(e);
+    for (const d of part.deadlines) result.deadlines.push(d);
+    for (const f of part.engineFailures) result.engineFailures.push(f);
+    addCounts(result.counts, part.counts);
+    result.casConflicts += part.casConflicts;
+    result.leftovers += part.leftovers;
+    result.swept += part.swept;
+  }
+  return result;
+}
+
+/** One round of members: load, apply, CAS write, redo the refused ones. */
+async function applyRound(
+  store: MemberStore,
+  works: MemberWork[],
+  ctx: EngineContext,
+  maxCasRetries: number,
+  cache: MemberCache | undefined,
+  generation: number,
+): Promise<UnitResult> {
+  const result = emptyResult();
   // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
   // this unit wrote are new fields (`x:<the new version>:<i>`), never a leftover's.
   const relayed = new Set<string>();
@@ -245,7 +308,7 @@ export async function applyToMembers(
           deadlineMs: m.state === null ? null : nextDeadlineMs(m.state, ctx),
         });
         if (cache !== undefined && !fromCache.has(w.userId)) {
-          remember(cache, m, null, m.version, undefined);
+          remember(cache, generation, m, null, m.version, undefined);
         }
       } else writes.push(computed.write);
     }
@@ -259,7 +322,7 @@ export async function applyToMembers(
           const indexed = fromCache.has(r.userId)
             ? cache.indexed(r.userId, w.expectedVersion)
             : undefined;
-          remember(cache, loaded.get(r.userId)!, w, r.version, indexed);
+          remember(cache, generation, loaded.get(r.userId)!, w, r.version, indexed);
         }
         result.deadlines.push({
           userId: r.userId,

@@ -20,6 +20,8 @@ export interface CachedMember {
 export class MemberCache {
   private readonly members = new Map<string, CachedMember>();
   private readonly capacity: number;
+  /** Moves at every clear(): a unit that started before a clear cannot fill the cache after it. */
+  private gen = 0;
   hits = 0;
   misses = 0;
 
@@ -44,9 +46,18 @@ export class MemberCache {
     return m;
   }
 
-  /** Keeps the member unless the cache already holds a newer version of it. */
-  set(userId: string, member: CachedMember): void {
-    if (this.capacity === 0) return;
+  /** The current generation; pass it back to set() from work that started now. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /**
+   * Keeps the member unless the cache already holds a newer version of it, or the cache was
+   * cleared since `generation` (the caller's work started before a failure elsewhere in the
+   * process, and may have loaded from the cache what that failure made unsafe to trust).
+   */
+  set(userId: string, member: CachedMember, generation = this.gen): void {
+    if (this.capacity === 0 || generation !== this.gen) return;
     const held = this.members.get(userId);
     if (held !== undefined) {
       if (held.version > member.version) return;
@@ -75,6 +86,7 @@ export class MemberCache {
   }
 
   clear(): void {
+    this.gen++;
     this.members.clear();
   }
 }

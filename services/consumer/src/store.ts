@@ -128,7 +128,8 @@ async function execPipeline(
 export class MemberStore {
   readonly redis: ScriptedRedis;
   private readonly keys: KeySpace;
-  private readonly membersPerRound: number;
+  /** Members per pipelined round trip. */
+  readonly membersPerRound: number;
   private readonly encodeEntry: EncodeLedgerEntry;
 
   constructor(
