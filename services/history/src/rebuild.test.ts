@@ -369,6 +369,31 @@ describe("replayMember after a Redis loss with entries not relayed", () => {
     );
   });
 
+  it("owes the entries of a sweep whose relay was cut between two sends", () => {
+    const all = simulate([
+      { topic: "commands", input: bonus("b1", T0, T0 + 10_000), nowMs: T0 + 10 },
+      { topic: "commands", input: bonus("b2", T0 + 20, T0 + 10_000), nowMs: T0 + 30 },
+      { topic: null, nowMs: T0 + 12_000 }, // the sweeper forfeits both bonuses
+    ]);
+    const swept = all.facts.filter((f) => f.sourceTopic === null);
+    expect(swept.map((f) => f.kind)).toEqual(["expire", "expire"]);
+    const ledger = relayedUpTo(all.facts, swept[0]!.entryId);
+    const replay = replayMember(USER, ledger, all.records, config, {
+      committed: committedAt(2n, 0n),
+    });
+    expect(replay.mismatch).toBeNull();
+    expect(replay.timeSteps).toBe(1);
+    expect(replay.owed).toEqual([
+      expect.objectContaining({
+        entryId: swept[1]!.entryId,
+        amountMicros: swept[1]!.amountMicros,
+        processedAt: T0 + 12_000,
+        sourceTopic: null,
+      }),
+    ]);
+    expect(comparable(replay.state!)).toEqual(comparable(all.state));
+  });
+
   it("still refuses an entry missing for a committed record, or missing before a relayed one", () => {
     const all = simulate(unitEvents);
     const ledger = relayedUpTo(all.facts, `${USER}-e2#0`);
