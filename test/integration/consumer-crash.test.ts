@@ -90,6 +90,8 @@ function startChild(
       CF_CONSUMER_GROUP: group,
       CF_CONSUMER_LIMITS: JSON.stringify({
         batchRecords: 20,
+        // Several rounds per unit, two in flight: kills land between and inside rounds too.
+        membersPerRound: 4,
         sessionTimeoutMs: 6_000,
         heartbeatIntervalMs: 500,
         sweeperIntervalMs: 500,

@@ -216,12 +216,15 @@ export class MemberStore {
       if (fields === undefined) byUser.set(e.userId, [e.field]);
       else fields.push(e.field);
     }
-    for (const round of chunks([...byUser], this.membersPerRound)) {
-      const pipeline = this.redis.pipeline();
-      for (const [userId, fields] of round)
-        pipeline.hdel(this.keys.member(userId).member, ...fields);
-      await execPipeline(pipeline, "release outbox");
-    }
+    // Every round sent at once: one wait instead of one per round (a release is idempotent).
+    await Promise.all(
+      chunks([...byUser], this.membersPerRound).map((round) => {
+        const pipeline = this.redis.pipeline();
+        for (const [userId, fields] of round)
+          pipeline.hdel(this.keys.member(userId).member, ...fields);
+        return execPipeline(pipeline, "release outbox");
+      }),
+    );
   }
 
   /** Records each member's next deadline, tagged with the version it was computed from. */
