@@ -18,6 +18,10 @@ export interface LedgerFact {
   amountMicros: number;
   balanceAfterMicros: number;
   detailMicros: number;
+  /** When the consumer made it (the checks do not read it: a failed run's evidence does). */
+  processedAtMs?: number;
+  /** What made it: `<topic>:<partition>:<offset>`, or `sweep`; for the evidence too. */
+  source?: string;
 }
 
 /** One record of the ledger topic: the entry and a digest of its bytes (copies must match). */

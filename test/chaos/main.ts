@@ -22,7 +22,12 @@ import { CreditProducer, connectKafka } from "@creditflow/producer";
 import { Command, InvalidArgumentError } from "commander";
 import { Redis } from "ioredis";
 import { FaultRunner } from "./faults.ts";
-import { checkAll, type ExpiringGrant } from "./invariants.ts";
+import {
+  checkAll,
+  type ExpiringGrant,
+  type InvariantResult,
+  type LedgerCopy,
+} from "./invariants.ts";
 import {
   KafkaProbe,
   readAccepted,
@@ -562,6 +567,11 @@ async function main(): Promise<number> {
   const counterexample = firstCounterexample(results);
   if (counterexample !== null) {
     console.log(`FIRST COUNTEREXAMPLE: ${counterexample}`);
+    const evidence = evidenceOf(results, ledger);
+    if (evidence !== "") {
+      writeFileSync(join(runDir, "evidence.txt"), evidence);
+      console.log(`the named members' ledger records: ${join(runDir, "evidence.txt")}`);
+    }
     return 1;
   }
   if (faultError !== null) {
@@ -577,6 +587,30 @@ async function main(): Promise<number> {
   }
   console.log("every invariant held");
   return 0;
+}
+
+/**
+ * The ledger records, in topic order, of each member a violated invariant names in its first
+ * counterexample: the next run empties the stack's data, so a failure keeps its evidence here.
+ */
+function evidenceOf(results: InvariantResult[], ledger: LedgerCopy[]): string {
+  const members = new Set<string>();
+  for (const r of results) {
+    const named = r.violations > 0 ? /member (\S+?):/.exec(r.first ?? "") : null;
+    if (named !== null) members.add(named[1]!);
+  }
+  const lines: string[] = [];
+  for (const userId of members) {
+    lines.push(`member ${userId}, ledger topic order (first copy of an id checked):`);
+    ledger.forEach(({ entry: e, digest }, i) => {
+      if (e.userId !== userId) return;
+      const at = e.processedAtMs === undefined ? "?" : new Date(e.processedAtMs).toISOString();
+      lines.push(
+        `  #${i} ${e.entryId} ${e.kind} ${e.amountMicros} -> ${e.balanceAfterMicros} processed ${at} from ${e.source ?? "?"} (${digest})`,
+      );
+    });
+  }
+  return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
 let code = 2;

@@ -297,6 +297,12 @@ export async function readLedgerTopic(
         amountMicros: r.amountMicros,
         balanceAfterMicros: r.balanceAfterMicros,
         detailMicros: r.detailMicros,
+        processedAtMs: r.processedAt,
+        source: names.of(
+          r.sourceTopic === null
+            ? "sweep"
+            : `${r.sourceTopic}:${r.sourcePartition}:${r.sourceOffset}`,
+        ),
       };
       // 64 bits of the record's hash tell copies of one entry apart; the full hash is not needed.
       const digest = createHash("sha1").update(bytes).digest().subarray(0, 8).toString("base64");
