@@ -59,13 +59,13 @@ export function memberSignUpMs(input: EngineInput, nowMs: number): number {
   return Math.min(at, nowMs);
 }
 
+/** The entry's Avro record, naming the source record it came from (no copy of the entry). */
 function withSource(e: LedgerEntry, r: InputRecord): LedgerEntryRecord {
-  return ledgerRecordFromEntry({
-    ...e,
-    topic: r.topic,
-    partition: r.partition,
-    offset: r.offset.toString(),
-  });
+  const record = ledgerRecordFromEntry(e);
+  record.sourceTopic = r.topic;
+  record.sourcePartition = r.partition;
+  record.sourceOffset = Number(r.offset);
+  return record;
 }
 
 type Counts = UnitResult["counts"];
@@ -92,8 +92,16 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
     state = advanced.state;
     changed = true;
   }
+  // A member's records nearly always come from one partition: its field is built once.
+  let fieldTopic = "";
+  let fieldPartition = -1;
+  let field = "";
   for (const r of work.records) {
-    const field = offsetField(r.topic, r.partition);
+    if (r.partition !== fieldPartition || r.topic !== fieldTopic) {
+      fieldTopic = r.topic;
+      fieldPartition = r.partition;
+      field = offsetField(r.topic, r.partition);
+    }
     const last = offsets.get(field) ?? m.offsets.get(field);
     if (last !== undefined && r.offset <= last) {
       // Applied by an earlier delivery (a crash before the commit, a zombie, a rebalance).
