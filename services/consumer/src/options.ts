@@ -15,7 +15,7 @@ export const LimitsSchema = Type.Object(
      * A consumer that is behind gets full fetches (maxBytesPerPartition), so its units are large
      * and a member's many records share one load, apply, encode and write.
      */
-    batchRecords: Type.Integer({ minimum: 1, maximum: 200_000, default: 50_000 }),
+    batchRecords: Type.Integer({ minimum: 1, maximum: 200_000, default: 100_000 }),
     /** Members loaded or written in one Redis pipeline (one round trip). */
     membersPerRound: Type.Integer({ minimum: 1, maximum: 10_000, default: 1_000 }),
     /** Due members the sweeper takes per pass. */
@@ -35,13 +35,13 @@ export const LimitsSchema = Type.Object(
     maxBytesPerPartition: Type.Integer({
       minimum: 1024,
       maximum: 64 * 1024 * 1024,
-      default: 4 * 1_048_576,
+      default: 8 * 1_048_576,
     }),
     /** Bytes fetched per request over all partitions (kafkajs `maxBytes`). */
     maxBytesPerFetch: Type.Integer({
       minimum: 1024,
       maximum: 256 * 1024 * 1024,
-      default: 10 * 1_048_576,
+      default: 20 * 1_048_576,
     }),
     /** Consumer-group session: a dead process's partitions move after this long. */
     sessionTimeoutMs: Type.Integer({ minimum: 6_000, maximum: 300_000, default: 30_000 }),
@@ -52,15 +52,15 @@ export const LimitsSchema = Type.Object(
 export type ConsumerLimits = Static<typeof LimitsSchema>;
 
 export const DEFAULT_LIMITS: ConsumerLimits = {
-  batchRecords: 50_000,
+  batchRecords: 100_000,
   membersPerRound: 1_000,
   sweeperBatch: 500,
   sweeperIntervalMs: 1_000,
   maxCasRetries: 8,
   cachedMembers: 200_000,
   partitionsConcurrently: 2,
-  maxBytesPerPartition: 4 * 1_048_576,
-  maxBytesPerFetch: 10 * 1_048_576,
+  maxBytesPerPartition: 8 * 1_048_576,
+  maxBytesPerFetch: 20 * 1_048_576,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 1_000,
 };
