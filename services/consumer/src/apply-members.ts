@@ -15,7 +15,7 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
-import type { MemberCache } from "./cache.ts";
+import type { CachedMember, MemberCache } from "./cache.ts";
 import type { InputRecord, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import { offsetField } from "./keys.ts";
@@ -47,6 +47,16 @@ export interface UnitResult {
   leftovers: number;
   /** Members the sweeper wrote (entries made by time alone). */
   swept: number;
+  /**
+   * What the member cache may hold once this unit's entries are relayed and released
+   * (`fillCache`), not before: a member taken from the cache must have nothing in its outbox, or
+   * the next writer in this process (the sweeper, a unit of the member's other partition) would
+   * relay its own entries before these and break the order of the member's ledger.
+   */
+  toCache: CachedMember[];
+  toCacheUsers: string[];
+  /** The cache's generation when the unit started: a clear since then drops `toCache`. */
+  cacheGeneration: number;
 }
 
 /**
@@ -148,7 +158,8 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
 
 /**
  * The members of the first attempt: from the cache when it holds them (nothing to load, and no
- * outbox leftovers: the cache is cleared whenever a unit of this process fails), the rest loaded
+ * outbox leftovers: a member enters the cache only once its entries are relayed and released, and
+ * the cache is cleared whenever a unit of this process fails), the rest loaded
  * from Redis in one round trip. Later attempts (after a refused CAS) always load from Redis.
  */
 async function loadMembers(
@@ -182,9 +193,8 @@ async function loadMembers(
 }
 
 /** The member as stored now: what was loaded, with the write's state, version and offsets. */
-function remember(
-  cache: MemberCache,
-  generation: number,
+function toRemember(
+  into: UnitResult,
   m: LoadedMember,
   write: MemberWrite | null,
   version: number,
@@ -197,7 +207,18 @@ function remember(
     offsets = new Map(m.offsets);
     for (const [field, offset] of write.offsets) offsets.set(field, offset);
   }
-  cache.set(m.userId, { version, stateText, offsets, indexedDeadlineMs }, generation);
+  into.toCache.push({ version, stateText, offsets, indexedDeadlineMs });
+  into.toCacheUsers.push(m.userId);
+}
+
+/**
+ * Called once the unit's outbox entries are relayed and released: the members it loaded or wrote
+ * go into the cache (unless a failure cleared it since the unit started).
+ */
+export function fillCache(cache: MemberCache, result: UnitResult): void {
+  for (let i = 0; i < result.toCache.length; i++) {
+    cache.set(result.toCacheUsers[i]!, result.toCache[i]!, result.cacheGeneration);
+  }
 }
 
 /**
@@ -206,8 +227,11 @@ function remember(
  */
 const ROUNDS_IN_FLIGHT = 2;
 
-function emptyResult(): UnitResult {
+function emptyResult(cacheGeneration: number): UnitResult {
   return {
+    toCache: [],
+    toCacheUsers: [],
+    cacheGeneration,
     toRelay: [],
     deadlines: [],
     counts: { applied: 0, duplicate: 0, refused: 0, skipped: 0 },
@@ -256,8 +280,10 @@ export async function applyToMembers(
     Array.from({ length: Math.min(ROUNDS_IN_FLIGHT, rounds.length) }, worker),
   );
   for (const s of settled) if (s.status === "rejected") throw s.reason;
-  const result = emptyResult();
+  const result = emptyResult(generation);
   for (const part of parts) {
+    for (const c of part.toCache) result.toCache.push(c);
+    for (const u of part.toCacheUsers) result.toCacheUsers.push(u);
     for (const e of part.toRelay) result.toRelay.push(e);
     for (const d of part.deadlines) result.deadlines.push(d);
     for (const f of part.engineFailures) result.engineFailures.push(f);
@@ -278,7 +304,7 @@ async function applyRound(
   cache: MemberCache | undefined,
   generation: number,
 ): Promise<UnitResult> {
-  const result = emptyResult();
+  const result = emptyResult(generation);
   // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
   // this unit wrote are new fields (`x:<the new version>:<i>`), never a leftover's.
   const relayed = new Set<string>();
@@ -316,7 +342,7 @@ async function applyRound(
           deadlineMs: m.state === null ? null : nextDeadlineMs(m.state, ctx),
         });
         if (cache !== undefined && !fromCache.has(w.userId)) {
-          remember(cache, generation, m, null, m.version, undefined);
+          toRemember(result, m, null, m.version, undefined);
         }
       } else writes.push(computed.write);
     }
@@ -330,7 +356,10 @@ async function applyRound(
           const indexed = fromCache.has(r.userId)
             ? cache.indexed(r.userId, w.expectedVersion)
             : undefined;
-          remember(cache, generation, loaded.get(r.userId)!, w, r.version, indexed);
+          // Out of the cache until the write's entries are relayed (fillCache puts it back):
+          // meanwhile another writer in this process loads it from Redis, outbox included.
+          cache.delete(r.userId);
+          toRemember(result, loaded.get(r.userId)!, w, r.version, indexed);
         }
         result.deadlines.push({
           userId: r.userId,

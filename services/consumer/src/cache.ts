@@ -1,10 +1,12 @@
 // The process's memory of the members it wrote last: the encoded state, version and partition
 // offsets exactly as this process last stored or loaded them (the encoded text, a kilobyte or
-// two, rather than the decoded object graph, many times that: the heap stays small for GC). A unit starts from here instead of loading
-// the member from Redis; the CAS on the version makes that safe (a member someone else wrote since
-// has a newer version, the write is refused, and the member is reloaded from Redis). What the
-// cache cannot know is an outbox entry left unrelayed by a failed unit of this same process, so
-// the consumer clears the whole cache whenever a unit fails (see consumer.ts).
+// two, rather than the decoded object graph, many times that: the heap stays small for GC). A
+// unit starts from here instead of loading the member from Redis; the CAS on the version makes
+// that safe (a member someone else wrote since has a newer version, the write is refused, and the
+// member is reloaded from Redis). What the cache cannot know is an outbox entry: a member is put
+// here only once its unit's entries are relayed and released (fillCache), and the consumer
+// clears the whole cache whenever a unit fails, since that may leave entries unrelayed (see
+// consumer.ts).
 
 export interface CachedMember {
   version: number;

@@ -15,7 +15,7 @@ import {
 import { Redis } from "ioredis";
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import { pino } from "pino";
-import { applyToMembers, type MemberWork, type UnitResult } from "./apply-members.ts";
+import { applyToMembers, fillCache, type MemberWork, type UnitResult } from "./apply-members.ts";
 import { MemberCache } from "./cache.ts";
 import { type Classified, classifyRecords, type RawRecord, type SourceKind } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
@@ -147,6 +147,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       // On failure the entries stay in their outboxes and are relayed by the unit's redelivery.
       metrics.outboxBacklog.dec(result.toRelay.length);
     }
+    // Only now may the unit's members be taken from the cache: their outboxes are empty.
+    fillCache(cache, result);
     // After the relay: a crash before this line leaves a swept member's old (due) deadline in the
     // index, so the sweeper comes back, finds the unrelayed entries at load and relays them.
     // A deadline this process already put in the index for the member is not written again.

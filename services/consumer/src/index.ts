@@ -2,10 +2,12 @@
 // ledger out, dead letters, deadline sweeper). The only public door of the package.
 export {
   applyToMembers,
+  fillCache,
   type MemberWork,
   memberSignUpMs,
   type UnitResult,
 } from "./apply-members.ts";
+export { type CachedMember, MemberCache } from "./cache.ts";
 export {
   type Classified,
   classifyRecord,
