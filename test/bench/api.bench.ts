@@ -547,7 +547,11 @@ console.log("");
 const seconds20 = (r: Paced) =>
   `p99 per second: ${r.p99BySecondMs.filter((p) => p >= TARGET_P99_MS).length} of ` +
   `${r.p99BySecondMs.length} seconds at ${TARGET_P99_MS} ms or more, worst ` +
-  `${fmt(Math.max(...r.p99BySecondMs), 1)} ms (second ${r.p99BySecondMs.indexOf(Math.max(...r.p99BySecondMs)) + 1})`;
+  `${fmt(Math.max(...r.p99BySecondMs), 1)} ms (second ${r.p99BySecondMs.indexOf(Math.max(...r.p99BySecondMs)) + 1}), ` +
+  `first five seconds ${r.p99BySecondMs
+    .slice(0, 5)
+    .map((p) => fmt(p, 1))
+    .join(" / ")} ms`;
 const clientLoop = (r: Paced) =>
   `bench process event-loop delay p99 ${fmt(r.clientLoopDelayMs.p99, 1)} ms, max ` +
   `${fmt(r.clientLoopDelayMs.max, 1)} ms`;
