@@ -29,6 +29,7 @@ import {
 } from "./options.ts";
 import { type DeadLetter, KafkaOut } from "./relay.ts";
 import { MemberStore } from "./store.ts";
+import { UnitSizer } from "./unit-size.ts";
 
 /** Partitions of the consumer's own output topics when it has to create them. */
 const OUTPUT_PARTITIONS = 12;
@@ -43,12 +44,6 @@ export interface RunningConsumer {
   sweepOnce(): Promise<number>;
   /** Resolves once the consumer has joined its group for the first time. */
   joined: Promise<void>;
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
@@ -74,6 +69,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     codec.encode("ledger", record),
   );
   const cache = new MemberCache(limits.cachedMembers);
+  // Units sized to end well inside the session (and rebalance) timeout at the machine's pace.
+  const unitSizer = new UnitSizer(limits.batchRecords, limits.sessionTimeoutMs / 6);
   const producer: Producer = idempotentProducer(conn);
   await producer.connect();
   const ledgerSender: RecordSender = await recordSender(options.brokers, `${clientId}-ledger`, {
@@ -272,12 +269,16 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const kind: SourceKind = batch.topic === topics.usage ? "usage" : "command";
-    for (const unit of chunks(batch.messages, limits.batchRecords)) {
+    for (let at = 0; at < batch.messages.length; ) {
       // A unit in hand is finished; the next one waits for the next owner or the next run.
       if (!isRunning() || isStale()) break;
+      const unit = batch.messages.slice(at, at + unitSizer.next());
+      at += unit.length;
+      const unitStarted = performance.now();
       await clearingCacheOnFailure(() =>
         processUnit(batch.topic, batch.partition, kind, unit, heartbeat),
       );
+      unitSizer.observe(unit.length, performance.now() - unitStarted);
       const last = unit[unit.length - 1]!;
       resolveOffset(last.offset);
       metrics.lag.set(
