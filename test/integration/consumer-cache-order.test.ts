@@ -5,64 +5,28 @@
 // taken from the cache in that window had none to see: the chaos run (seed 4) found the sweeper's
 // `expire` on the ledger ahead of the 18 debits it was computed on.
 
-import {
-  applyToMembers,
-  fillCache,
-  type InputRecord,
-  keySpace,
-  MemberCache,
-  MemberStore,
-} from "@creditflow/consumer";
-import { usageRecordFromEvent } from "@creditflow/contracts";
-import type { UsageEvent } from "@creditflow/engine";
+import { applyToMembers, fillCache, MemberCache } from "@creditflow/consumer";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../services/consumer/testing/harness.ts";
+import {
+  loadConfig,
+  storeWithoutRelay,
+  usageInputRecord,
+} from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
 const config = loadConfig();
 const redis = new Redis(urls.redisUrl);
-// The outbox bytes do not matter here (nothing goes to Kafka): JSON stands in for Avro.
-const store = new MemberStore(redis, keySpace(iso.keyPrefix), { membersPerRound: 100 }, (r) =>
-  Buffer.from(JSON.stringify(r)),
-);
+const store = storeWithoutRelay(redis, iso.keyPrefix);
 const NOW_MS = Date.UTC(2026, 11, 2, 12, 0, 0);
+const record = (user: string, n: number, topic: string, partition: number) =>
+  usageInputRecord(user, n, NOW_MS, topic, partition);
 
 afterAll(() => {
   redis.disconnect();
 });
-
-function record(user: string, n: number, topic: string, partition: number): InputRecord {
-  const input: UsageEvent = {
-    type: "usage",
-    id: `${user}-e${n}`,
-    userId: user,
-    taskId: `${user}-t`,
-    feature: "chat",
-    taskKind: null,
-    model: "kimi-k2",
-    inputTokens: 2_000,
-    outputTokens: 500,
-    cachedInputTokens: 0,
-    eventAtMs: NOW_MS - 10_000 + n,
-  };
-  const offset = BigInt(100 + n);
-  return {
-    topic,
-    partition,
-    offset,
-    input,
-    raw: {
-      topic,
-      partition,
-      offset: String(offset),
-      key: Buffer.from(user),
-      value: Buffer.from(JSON.stringify(usageRecordFromEvent(input, "t"))),
-    },
-  };
-}
 
 describe("member cache and ledger order", () => {
   it("keeps a member out of the cache until its write is relayed, so the next writer relays it first", async () => {

@@ -3,62 +3,29 @@
 // it loaded before is refused by the version check; redone, it finds the records applied (their
 // offsets are stored with the state) and writes nothing, so no credit and no ledger entry doubles.
 
-import {
-  applyToMembers,
-  type InputRecord,
-  keySpace,
-  MemberStore,
-  type MemberWork,
-} from "@creditflow/consumer";
-import { usageRecordFromEvent } from "@creditflow/contracts";
-import { encodeState, ledgerBalanceMicros, type UsageEvent } from "@creditflow/engine";
+import { applyToMembers, type MemberWork } from "@creditflow/consumer";
+import { encodeState, ledgerBalanceMicros } from "@creditflow/engine";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig, readMember } from "../../services/consumer/testing/harness.ts";
+import {
+  loadConfig,
+  readMember,
+  storeWithoutRelay,
+  usageInputRecord,
+} from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
 const config = loadConfig();
 const redis = new Redis(urls.redisUrl);
-// The outbox bytes do not matter here (nothing is relayed): JSON stands in for the Avro encoding.
-const store = new MemberStore(redis, keySpace(iso.keyPrefix), { membersPerRound: 100 }, (r) =>
-  Buffer.from(JSON.stringify(r)),
-);
+const store = storeWithoutRelay(redis, iso.keyPrefix);
 const NOW_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
+const record = (user: string, n: number) => usageInputRecord(user, n, NOW_MS);
 
 afterAll(() => {
   redis.disconnect();
 });
-
-function record(user: string, n: number): InputRecord {
-  const input: UsageEvent = {
-    type: "usage",
-    id: `${user}-e${n}`,
-    userId: user,
-    taskId: `${user}-t`,
-    feature: "chat",
-    taskKind: null,
-    model: "kimi-k2",
-    inputTokens: 2_000,
-    outputTokens: 500,
-    cachedInputTokens: 0,
-    eventAtMs: NOW_MS - 10_000 + n,
-  };
-  return {
-    topic: "usage",
-    partition: 3,
-    offset: BigInt(100 + n),
-    input,
-    raw: {
-      topic: "usage",
-      partition: 3,
-      offset: String(100 + n),
-      key: Buffer.from(user),
-      value: Buffer.from(JSON.stringify(usageRecordFromEvent(input, "t"))),
-    },
-  };
-}
 
 describe("zombie writer", () => {
   it("is refused by the version check and, redone, finds its records applied", async () => {

@@ -3,7 +3,7 @@
 // the engine replay that says what Redis must hold. Test code only; not part of the package door.
 
 import { readFileSync } from "node:fs";
-import type { LedgerEntryRecord } from "@creditflow/contracts";
+import { type LedgerEntryRecord, usageRecordFromEvent } from "@creditflow/contracts";
 import {
   apply,
   decodeState,
@@ -15,11 +15,14 @@ import {
   type Plans,
   parsePlans,
   parseRateCard,
+  type UsageEvent,
 } from "@creditflow/engine";
 import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
 import type { Redis } from "ioredis";
 import { memberSignUpMs } from "../src/apply-members.ts";
+import type { InputRecord } from "../src/classify.ts";
 import { keySpace } from "../src/keys.ts";
+import { MemberStore } from "../src/store.ts";
 
 const configDir = new URL("../../../deploy/config/", import.meta.url);
 
@@ -205,4 +208,55 @@ export async function ledgerByUser(
 
 export function sumMicros(entries: LedgerEntryRecord[] | undefined): number {
   return (entries ?? []).reduce((s, e) => s + e.amountMicros, 0);
+}
+
+/**
+ * A chat usage record of `user` (event `<user>-e<n>`, task `<user>-t`) at offset 100 + n of
+ * `topic`[`partition`], as the consumer's classifier hands it on: for tests that call
+ * applyToMembers directly against Redis.
+ */
+export function usageInputRecord(
+  user: string,
+  n: number,
+  nowMs: number,
+  topic = "usage",
+  partition = 3,
+): InputRecord {
+  const input: UsageEvent = {
+    type: "usage",
+    id: `${user}-e${n}`,
+    userId: user,
+    taskId: `${user}-t`,
+    feature: "chat",
+    taskKind: null,
+    model: "kimi-k2",
+    inputTokens: 2_000,
+    outputTokens: 500,
+    cachedInputTokens: 0,
+    eventAtMs: nowMs - 10_000 + n,
+  };
+  const offset = BigInt(100 + n);
+  return {
+    topic,
+    partition,
+    offset,
+    input,
+    raw: {
+      topic,
+      partition,
+      offset: String(offset),
+      key: Buffer.from(user),
+      value: Buffer.from(JSON.stringify(usageRecordFromEvent(input, "t"))),
+    },
+  };
+}
+
+/**
+ * A MemberStore under `keyPrefix` for tests whose outbox bytes go nowhere (nothing is relayed):
+ * JSON stands in for the ledger's Avro encoding.
+ */
+export function storeWithoutRelay(redis: Redis, keyPrefix: string): MemberStore {
+  return new MemberStore(redis, keySpace(keyPrefix), { membersPerRound: 100 }, (r) =>
+    Buffer.from(JSON.stringify(r)),
+  );
 }
