@@ -261,6 +261,9 @@ describe("consumer crashes and rebalances", () => {
     expect(kills.filter((k) => k !== "timeout-then-external").length).toBeGreaterThanOrEqual(20);
 
     const last = startChild(sc, group, iso.keyPrefix);
+    // Joined first: the earlier children may have left nothing to catch up, and the stop under
+    // test is the one of a running consumer.
+    await within(last.joined, 45_000);
     await waitCaughtUp(conn, group, [sc.topics.usage, sc.topics.commands], 120_000);
     // Graceful shutdown: SIGTERM finishes the unit in hand, commits, exits 0.
     last.process.kill("SIGTERM");

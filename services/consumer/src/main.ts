@@ -57,7 +57,34 @@ async function main(): Promise<void> {
     parsePlans(readJson(plansPath, "CF_PLANS"), plansPath),
   );
   const metricsPort = env.CF_CONSUMER_METRICS_PORT;
-  const running = await startConsumer({
+  // The handlers go in before the start: a SIGTERM while joining the group waits for the start
+  // to finish and then stops as usual (exit 0), instead of killing the process by default.
+  let running: { stop(): Promise<void> } | undefined;
+  let signalled = false;
+  const stop = () => {
+    running?.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal }, "stopping: finishing the unit in hand");
+    // Bounded: a stop that hangs (a broker gone) ends the process anyway; every unit not yet
+    // committed is redelivered and applied once (README), so exiting early is always safe.
+    setTimeout(() => {
+      log.error({ afterMs: SHUTDOWN_TIMEOUT_MS }, "stop did not finish; exiting");
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    stop();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  running = await startConsumer({
     brokers: (env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
     schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7",
     redisUrl: env.REDIS_URL ?? "redis://127.0.0.1:16379",
@@ -71,27 +98,7 @@ async function main(): Promise<void> {
     logger: log,
     faultKill: faultKillFromEnv(),
   });
-  let signalled = false;
-  const shutdown = (signal: string) => {
-    if (signalled) return;
-    signalled = true;
-    log.info({ signal }, "stopping: finishing the unit in hand");
-    // Bounded: a stop that hangs (a broker gone) ends the process anyway; every unit not yet
-    // committed is redelivered and applied once (README), so exiting early is always safe.
-    setTimeout(() => {
-      log.error({ afterMs: SHUTDOWN_TIMEOUT_MS }, "stop did not finish; exiting");
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "stop failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  if (signalled) stop();
 }
 
 main().catch((err: unknown) => {
