@@ -131,6 +131,10 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     unit = 0,
   ): Promise<void> {
     faultPoint(unit, "after_write");
+    if (options.faultPause !== undefined && options.faultPause.unit === unit) {
+      log.warn({ unit, ms: options.faultPause.ms }, "fault injection: pause");
+      await new Promise((resolve) => setTimeout(resolve, options.faultPause?.ms));
+    }
     metrics.leftovers.inc(result.leftovers);
     metrics.casConflicts.inc(result.casConflicts);
     metrics.outboxBacklog.inc(result.toRelay.length);
@@ -269,23 +273,42 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const kind: SourceKind = batch.topic === topics.usage ? "usage" : "command";
-    for (let at = 0; at < batch.messages.length; ) {
-      // A unit in hand is finished; the next one waits for the next owner or the next run.
-      if (!isRunning() || isStale()) break;
-      const unit = batch.messages.slice(at, at + unitSizer.next());
-      at += unit.length;
-      const unitStarted = performance.now();
-      await clearingCacheOnFailure(() =>
-        processUnit(batch.topic, batch.partition, kind, unit, heartbeat),
-      );
-      unitSizer.observe(unit.length, performance.now() - unitStarted);
-      const last = unit[unit.length - 1]!;
-      resolveOffset(last.offset);
-      metrics.lag.set(
-        { topic: batch.topic, partition: String(batch.partition) },
-        Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
-      );
-      await heartbeat();
+    // Heartbeats keep going while a unit runs (kafkajs sends one at most every heartbeatInterval,
+    // shared between callers), as the Java client's heartbeat thread does: a unit slowed down by
+    // a loaded machine does not cost the membership. A rebalance it learns of ends the batch
+    // after the unit in hand, so the process rejoins at once.
+    let rejoin: unknown = null;
+    const keepAlive = setInterval(() => {
+      heartbeat().catch((err: unknown) => {
+        rejoin ??= err;
+      });
+    }, limits.heartbeatIntervalMs);
+    try {
+      for (let at = 0; at < batch.messages.length; ) {
+        // A unit in hand is finished; the next one waits for the next owner or the next run.
+        if (!isRunning() || isStale()) break;
+        const unit = batch.messages.slice(at, at + unitSizer.next());
+        at += unit.length;
+        const unitStarted = performance.now();
+        try {
+          await clearingCacheOnFailure(() =>
+            processUnit(batch.topic, batch.partition, kind, unit, heartbeat),
+          );
+        } finally {
+          // A failed unit counts too: one that outlived its session shrinks the next.
+          unitSizer.observe(unit.length, performance.now() - unitStarted);
+        }
+        const last = unit[unit.length - 1]!;
+        resolveOffset(last.offset);
+        metrics.lag.set(
+          { topic: batch.topic, partition: String(batch.partition) },
+          Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
+        );
+        if (rejoin !== null) throw rejoin;
+        await heartbeat();
+      }
+    } finally {
+      clearInterval(keepAlive);
     }
   }
 

@@ -93,6 +93,11 @@ export interface ConsumerOptions {
    * Never set in production; main.ts reads it from CF_FAULT_KILL=<unit>:<stage>.
    */
   faultKill?: { unit: number; stage: FaultStage };
+  /**
+   * Test hook for slow-machine tests: the `unit`-th unit of this process waits `ms` after its
+   * write, before its relay and commit. Never set in production.
+   */
+  faultPause?: { unit: number; ms: number };
 }
 
 /** Points between the steps of a unit where a crash test may kill the process. */
