@@ -8,13 +8,12 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { type Api, type Balance, buildApi } from "@creditflow/api";
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
 import { CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
-import { pino } from "pino";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -25,7 +24,11 @@ import {
   usage,
   writeMember,
 } from "../../services/api/testing/harness.ts";
-import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import {
+  loadConfig,
+  startTestConsumer,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -107,17 +110,7 @@ beforeAll(async () => {
   redis = new Redis(urls.redisUrl);
   await writeMember(redis, iso.keyPrefix, mia.state);
   await writeMember(redis, iso.keyPrefix, zed.state);
-  consumer = await startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
-    topics,
-    keyPrefix: iso.keyPrefix,
-    groupId,
-    config,
-    limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-    logger: pino({ level: "warn" }),
-  });
+  consumer = await startTestConsumer(urls, { topics, keyPrefix: iso.keyPrefix, groupId, config });
   await consumer.joined;
   producer = await CreditProducer.create({
     brokers: urls.kafkaBrokers,

@@ -3,14 +3,17 @@
 // shows it (the bonus with its expiry, then the new tier). A repeat of the same commandId is
 // answered 202 again and changes nothing: the engine dedups it by id.
 import { type Api, type Balance, buildApi } from "@creditflow/api";
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { DAY_MS } from "@creditflow/engine";
 import { connectKafka, ensureTopics } from "@creditflow/producer";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memberToken, TEST_JWT_SECRET } from "../../services/api/testing/harness.ts";
-import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import {
+  loadConfig,
+  startTestConsumer,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
@@ -26,17 +29,7 @@ let consumer: RunningConsumer;
 
 beforeAll(async () => {
   await ensureTopics(conn, [topics.usage, topics.commands], 3);
-  consumer = await startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
-    topics,
-    keyPrefix: iso.keyPrefix,
-    groupId,
-    config,
-    limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-    logger: pino({ level: "warn" }),
-  });
+  consumer = await startTestConsumer(urls, { topics, keyPrefix: iso.keyPrefix, groupId, config });
   await consumer.joined;
   api = await buildApi({
     redisUrl: urls.redisUrl,

@@ -16,7 +16,7 @@
 
 import { randomBytes, randomInt } from "node:crypto";
 import { type Api, buildApi } from "@creditflow/api";
-import { type DeadLetterReason, type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import type { DeadLetterReason, RunningConsumer } from "@creditflow/consumer";
 import {
   type CreditCommandRecord,
   commandFromRecord,
@@ -57,6 +57,7 @@ import {
   readMember,
   readTopic,
   replayMember,
+  startTestConsumer,
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
@@ -164,10 +165,7 @@ beforeAll(async () => {
   codec = new AvroCodec(urls.schemaRegistryUrl);
   await codec.register(topics, ["usage", "command", "ledger"]);
   redis = new Redis(urls.redisUrl);
-  consumer = await startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
+  consumer = await startTestConsumer(urls, {
     topics,
     keyPrefix: iso.keyPrefix,
     groupId,

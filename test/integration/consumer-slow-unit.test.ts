@@ -5,12 +5,15 @@
 // the unit's commit is refused, the process rejoins and the unit is done again (the 10-minute
 // chaos run's endless rebalance loop).
 
-import { startConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import {
+  loadConfig,
+  startTestConsumer,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
@@ -62,17 +65,13 @@ describe("a slow unit", () => {
       },
     );
     const groupId = iso.group("slow");
-    const consumer = await startConsumer({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      redisUrl: urls.redisUrl,
+    const consumer = await startTestConsumer(urls, {
       topics,
       keyPrefix: iso.keyPrefix,
       groupId,
       config,
       clientId: `slow-unit-${iso.id}`,
       sweeper: false,
-      limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
       logger,
       faultPause: { unit: 1, ms: 9_000 },
     });

@@ -3,18 +3,18 @@
 // the forfeit is recorded once (one entry id, identical copies only) even with two consumers of
 // one group sweeping the same deadline index at the same moment.
 
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { type CreditCommand, ledgerBalanceMicros } from "@creditflow/engine";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,
   loadConfig,
   readMember,
   readTopic,
+  startTestConsumer,
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
@@ -45,17 +45,13 @@ beforeAll(async () => {
   redis = new Redis(urls.redisUrl);
   for (let i = 0; i < 2; i++) {
     consumers.push(
-      await startConsumer({
-        brokers: urls.kafkaBrokers,
-        schemaRegistryUrl: urls.schemaRegistryUrl,
-        redisUrl: urls.redisUrl,
+      await startTestConsumer(urls, {
         topics,
         keyPrefix: iso.keyPrefix,
         groupId,
         config,
         clientId: `sweeper-test-${i}`,
-        limits: { sweeperIntervalMs: 250, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-        logger: pino({ level: "warn" }),
+        limits: { sweeperIntervalMs: 250 },
       }),
     );
   }

@@ -5,7 +5,7 @@
 // debits once; malformed records of every kind land in the dead-letter topic with their reason
 // while the valid records around them are applied.
 
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
 import {
   type CreditCommand,
@@ -23,6 +23,7 @@ import {
   readMember,
   readTopic,
   replayMember,
+  startTestConsumer,
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
@@ -91,18 +92,14 @@ beforeAll(async () => {
   codec = new AvroCodec(urls.schemaRegistryUrl);
   await codec.register(topics, ["usage", "command", "ledger"]);
   redis = new Redis(urls.redisUrl);
-  consumer = await startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
+  consumer = await startTestConsumer(urls, {
     topics,
     keyPrefix: iso.keyPrefix,
     groupId,
     config,
     clock: () => NOW_MS,
     metricsPort: 0,
-    limits: { batchRecords: 50, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-    logger: (await import("pino")).pino({ level: "warn" }),
+    limits: { batchRecords: 50 },
   });
   await consumer.joined;
 });

@@ -53,8 +53,7 @@ export interface UnitResult {
    * the next writer in this process (the sweeper, a unit of the member's other partition) would
    * relay its own entries before these and break the order of the member's ledger.
    */
-  toCache: CachedMember[];
-  toCacheUsers: string[];
+  toCache: { userId: string; member: CachedMember }[];
   /** The cache's generation when the unit started: a clear since then drops `toCache`. */
   cacheGeneration: number;
 }
@@ -207,8 +206,10 @@ function toRemember(
     offsets = new Map(m.offsets);
     for (const [field, offset] of write.offsets) offsets.set(field, offset);
   }
-  into.toCache.push({ version, stateText, offsets, indexedDeadlineMs });
-  into.toCacheUsers.push(m.userId);
+  into.toCache.push({
+    userId: m.userId,
+    member: { version, stateText, offsets, indexedDeadlineMs },
+  });
 }
 
 /**
@@ -216,9 +217,7 @@ function toRemember(
  * go into the cache (unless a failure cleared it since the unit started).
  */
 export function fillCache(cache: MemberCache, result: UnitResult): void {
-  for (let i = 0; i < result.toCache.length; i++) {
-    cache.set(result.toCacheUsers[i]!, result.toCache[i]!, result.cacheGeneration);
-  }
+  for (const c of result.toCache) cache.set(c.userId, c.member, result.cacheGeneration);
 }
 
 /**
@@ -230,7 +229,6 @@ const ROUNDS_IN_FLIGHT = 2;
 function emptyResult(cacheGeneration: number): UnitResult {
   return {
     toCache: [],
-    toCacheUsers: [],
     cacheGeneration,
     toRelay: [],
     deadlines: [],
@@ -283,7 +281,6 @@ export async function applyToMembers(
   const result = emptyResult(generation);
   for (const part of parts) {
     for (const c of part.toCache) result.toCache.push(c);
-    for (const u of part.toCacheUsers) result.toCacheUsers.push(u);
     for (const e of part.toRelay) result.toRelay.push(e);
     for (const d of part.deadlines) result.deadlines.push(d);
     for (const f of part.engineFailures) result.engineFailures.push(f);

@@ -19,9 +19,12 @@ import {
 } from "@creditflow/engine";
 import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
 import type { Redis } from "ioredis";
+import { pino } from "pino";
 import { memberSignUpMs } from "../src/apply-members.ts";
 import type { InputRecord } from "../src/classify.ts";
+import { type RunningConsumer, startConsumer } from "../src/consumer.ts";
 import { keySpace } from "../src/keys.ts";
+import type { ConsumerOptions } from "../src/options.ts";
 import { MemberStore } from "../src/store.ts";
 
 const configDir = new URL("../../../deploy/config/", import.meta.url);
@@ -259,4 +262,29 @@ export function storeWithoutRelay(redis: Redis, keyPrefix: string): MemberStore 
   return new MemberStore(redis, keySpace(keyPrefix), { membersPerRound: 100 }, (r) =>
     Buffer.from(JSON.stringify(r)),
   );
+}
+
+/** The local stack's addresses a consumer needs (test/support/stack.ts's `urls`). */
+export interface ConsumerStackUrls {
+  kafkaBrokers: string[];
+  schemaRegistryUrl: string;
+  redisUrl: string;
+}
+
+/**
+ * A consumer in the test process against the local stack: a 6 s session (a stopped consumer's
+ * partitions move on quickly), logs at warn; `options` adds and overrides (limits field by field).
+ */
+export function startTestConsumer(
+  urls: ConsumerStackUrls,
+  options: Omit<ConsumerOptions, "brokers" | "schemaRegistryUrl" | "redisUrl">,
+): Promise<RunningConsumer> {
+  return startConsumer({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    redisUrl: urls.redisUrl,
+    logger: pino({ level: "warn" }),
+    ...options,
+    limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, ...options.limits },
+  });
 }
