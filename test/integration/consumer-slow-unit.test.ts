@@ -1,14 +1,21 @@
-// Goal: a unit slowed down by a loaded machine does not cost the consumer its group membership.
-// Against the real Kafka (session timeout 6 s): the consumer's first unit stops for 9 s between
-// its write and its relay. Heartbeats go on meanwhile, so the unit commits, the process stays in
-// the group it joined once, and every event is applied once. Without them the session expires,
-// the unit's commit is refused, the process rejoins and the unit is done again (the 10-minute
-// chaos run's endless rebalance loop).
+// Goal: a unit slowed down by a loaded machine costs the consumer neither its group membership
+// nor a unit done twice. Against the real Kafka (session timeout 6 s), a consumer's first unit
+// stops for 9 s between its write and its relay:
+// - alone: heartbeats go on meanwhile, so the unit commits and the process stays in the group it
+//   joined once. Without them the session expires, the commit is refused, the process rejoins and
+//   does the unit again (the 10-minute chaos run's endless rebalance loop);
+// - while a second consumer joins: the rebalance waits for the slow member to finish its unit
+//   (rebalanceTimeoutMs), which commits and rejoins. With the rebalance timeout at the 6 s session,
+//   the slow member is dropped, its commit refused, and the newcomer does the unit again (two
+//   chaos consumers dropped each other in turn that way for minutes).
+// Every event is applied once; a unit done again shows as records skipped (offsets at or below
+// the member's stored offset).
 
+import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import {
   loadConfig,
   startTestConsumer,
@@ -18,79 +25,130 @@ import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
 const config = loadConfig();
 const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const EVENTS = 30;
+const running: RunningConsumer[] = [];
+
+afterEach(async () => {
+  for (const c of running.splice(0)) await c.stop();
+});
+
+/** A one-partition topic pair with EVENTS usage events on it. */
+async function filledTopics(name: string) {
+  const topics = topicNames(`t_${iso.id}_${name}`);
+  await ensureTopics(conn, [topics.usage, topics.commands], 1);
+  const producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "slow-unit-test",
+    rateCard: config.rateCard,
+    topics,
+    compression: "none",
+  });
+  const sends = [];
+  for (let n = 0; n < EVENTS; n++) {
+    const user = `su${n % 3}`;
+    sends.push(
+      producer.recordUsage({
+        eventId: `${name}-${n}`,
+        userId: user,
+        taskId: `${user}-t`,
+        feature: "chat",
+        model: "kimi-k2",
+        inputTokens: 1_000,
+        outputTokens: 100,
+        occurredAt: Date.now(),
+      }),
+    );
+  }
+  await Promise.all(sends);
+  await producer.close();
+  return topics;
+}
+
+/** A consumer whose log lines are kept (parsed) for the test to read. */
+async function consumer(
+  topics: ReturnType<typeof topicNames>,
+  groupId: string,
+  name: string,
+  extra: { faultPause?: { unit: number; ms: number } } = {},
+) {
+  const said: { msg: string }[] = [];
+  const logger = pino(
+    { level: "info" },
+    {
+      write(line: string) {
+        said.push(JSON.parse(line) as { msg: string });
+      },
+    },
+  );
+  const c = await startTestConsumer(urls, {
+    topics,
+    keyPrefix: `${iso.keyPrefix}${name}:`,
+    groupId,
+    config,
+    clientId: `slow-unit-${name}-${iso.id}`,
+    sweeper: false,
+    logger,
+    ...extra,
+  });
+  running.push(c);
+  return { c, said, count: (msg: string) => said.filter((l) => l.msg === msg).length };
+}
+
+/** Records by result (applied, duplicate, skipped, ...) over the consumers' metrics. */
+async function results(consumers: RunningConsumer[]): Promise<Map<string, number>> {
+  const counted = new Map<string, number>();
+  for (const c of consumers) {
+    for (const v of (await c.metrics.records.get()).values) {
+      const result = String(v.labels.result);
+      counted.set(result, (counted.get(result) ?? 0) + v.value);
+    }
+  }
+  return counted;
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe("a slow unit", () => {
   it("keeps the membership through a unit longer than the session timeout", {
     timeout: 90_000,
   }, async () => {
-    await ensureTopics(conn, [topics.usage, topics.commands], 1);
-    const producer = await CreditProducer.create({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      service: "slow-unit-test",
-      rateCard: config.rateCard,
-      topics,
-      compression: "none",
-    });
-    const users = ["su0", "su1", "su2"];
-    const sends = [];
-    for (let n = 0; n < 30; n++) {
-      const user = users[n % users.length]!;
-      sends.push(
-        producer.recordUsage({
-          eventId: `su-${n}`,
-          userId: user,
-          taskId: `${user}-t`,
-          feature: "chat",
-          model: "kimi-k2",
-          inputTokens: 1_000,
-          outputTokens: 100,
-          occurredAt: Date.now(),
-        }),
-      );
-    }
-    await Promise.all(sends);
-    await producer.close();
+    const topics = await filledTopics("alone");
+    const groupId = iso.group("alone");
+    const slow = await consumer(topics, groupId, "alone", { faultPause: { unit: 1, ms: 9_000 } });
+    await waitCaughtUp(conn, groupId, [topics.usage], 60_000);
+    expect(slow.count("fault injection: pause")).toBe(1);
+    expect(slow.count("joined group")).toBe(1);
+    expect(slow.count("consumer crashed")).toBe(0);
+    const counted = await results([slow.c]);
+    expect(counted.get("applied")).toBe(EVENTS);
+    expect(counted.get("skipped") ?? 0).toBe(0);
+    expect(counted.get("duplicate") ?? 0).toBe(0);
+  });
 
-    const lines: string[] = [];
-    const logger = pino(
-      { level: "info" },
-      {
-        write(line: string) {
-          lines.push(line);
-        },
-      },
-    );
-    const groupId = iso.group("slow");
-    const consumer = await startTestConsumer(urls, {
-      topics,
-      keyPrefix: iso.keyPrefix,
-      groupId,
-      config,
-      clientId: `slow-unit-${iso.id}`,
-      sweeper: false,
-      logger,
-      faultPause: { unit: 1, ms: 9_000 },
-    });
-    try {
-      await waitCaughtUp(conn, groupId, [topics.usage], 60_000);
-      const said = lines.map((l) => JSON.parse(l) as { msg: string });
-      expect(said.filter((l) => l.msg === "fault injection: pause")).toHaveLength(1);
-      expect(said.filter((l) => l.msg === "joined group")).toHaveLength(1);
-      expect(said.filter((l) => l.msg === "consumer crashed")).toHaveLength(0);
-      // Done once: a unit done again by a rejoined process finds its records applied already.
-      const counted = new Map<string, number>();
-      for (const v of (await consumer.metrics.records.get()).values) {
-        const result = String(v.labels.result);
-        counted.set(result, (counted.get(result) ?? 0) + v.value);
-      }
-      expect(counted.get("applied")).toBe(30);
-      expect(counted.get("duplicate") ?? 0).toBe(0);
-    } finally {
-      await consumer.stop();
-    }
+  it("finishes and commits the unit when another consumer joins in the middle of it", {
+    timeout: 120_000,
+  }, async () => {
+    const topics = await filledTopics("joined");
+    const groupId = iso.group("joined");
+    const slow = await consumer(topics, groupId, "joined", { faultPause: { unit: 1, ms: 9_000 } });
+    await until("the slow unit's pause", () => slow.count("fault injection: pause") === 1);
+    const other = await consumer(topics, groupId, "joined");
+    await waitCaughtUp(conn, groupId, [topics.usage], 60_000);
+    // Both in the group in the end (the slow one rejoined once, after its unit).
+    await until("the slow member's rejoin", () => slow.count("joined group") === 2);
+    expect(other.count("joined group")).toBe(1);
+    const counted = await results([slow.c, other.c]);
+    expect(counted.get("applied")).toBe(EVENTS);
+    expect(counted.get("skipped") ?? 0).toBe(0);
+    expect(counted.get("duplicate") ?? 0).toBe(0);
   });
 });

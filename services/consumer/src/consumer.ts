@@ -11,6 +11,7 @@ import {
   type Producer,
   type RecordSender,
   recordSender,
+  rejoinErrorOf,
 } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
@@ -81,7 +82,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const consumer: Consumer = conn.kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: limits.sessionTimeoutMs,
-    rebalanceTimeout: limits.sessionTimeoutMs,
+    rebalanceTimeout: limits.rebalanceTimeoutMs,
     heartbeatInterval: limits.heartbeatIntervalMs,
     maxBytesPerPartition: limits.maxBytesPerPartition,
     maxBytes: limits.maxBytesPerFetch,
@@ -241,7 +242,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
       ]);
     } catch (cause) {
-      throw new ConsumerError("kafka_failed", `commit ${topic}[${partition}]`, { cause });
+      // kafkajs rejoins the group (and looks the coordinator up again) only on the group errors
+      // it sees itself, not on the retries-exceeded error they come wrapped in.
+      throw (
+        rejoinErrorOf(cause) ??
+        new ConsumerError("kafka_failed", `commit ${topic}[${partition}]`, { cause })
+      );
     }
     faultPoint(unit, "after_commit");
     if (log.isLevelEnabled("debug")) {
@@ -280,7 +286,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     let rejoin: unknown = null;
     const keepAlive = setInterval(() => {
       heartbeat().catch((err: unknown) => {
-        rejoin ??= err;
+        rejoin ??= rejoinErrorOf(err) ?? err;
       });
     }, limits.heartbeatIntervalMs);
     try {

@@ -27,6 +27,9 @@ describe("limits", () => {
     expect(() => resolveLimits({ heartbeatIntervalMs: 5_000, sessionTimeoutMs: 10_000 })).toThrow(
       /heartbeatIntervalMs/,
     );
+    expect(() => resolveLimits({ rebalanceTimeoutMs: 20_000, sessionTimeoutMs: 30_000 })).toThrow(
+      /^limits\.rebalanceTimeoutMs: must be at least limits\.sessionTimeoutMs/,
+    );
     expect(() => resolveLimits({ unknown: 1 } as never)).toThrow(ConsumerError);
   });
 });

@@ -48,6 +48,13 @@ export const LimitsSchema = Type.Object(
     /** Consumer-group session: a dead process's partitions move after this long. */
     sessionTimeoutMs: Type.Integer({ minimum: 6_000, maximum: 300_000, default: 30_000 }),
     heartbeatIntervalMs: Type.Integer({ minimum: 100, maximum: 10_000, default: 1_000 }),
+    /**
+     * How long a rebalance waits for the live members to rejoin (the Java client's
+     * max.poll.interval.ms). A member in the middle of a unit rejoins when the unit is done; a
+     * dead one is dropped after sessionTimeoutMs anyway. Short, it made two consumers of a busy
+     * machine drop each other in turn, each rejoin starting a rebalance the other was too slow for.
+     */
+    rebalanceTimeoutMs: Type.Integer({ minimum: 6_000, maximum: 600_000, default: 60_000 }),
   },
   { additionalProperties: false },
 );
@@ -65,6 +72,7 @@ export const DEFAULT_LIMITS: ConsumerLimits = {
   maxBytesPerFetch: 20 * 1_048_576,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 1_000,
+  rebalanceTimeoutMs: 60_000,
 };
 
 export interface ConsumerOptions {
@@ -124,6 +132,12 @@ export function resolveLimits(partial: Partial<ConsumerLimits> | undefined): Con
     throw new ConsumerError(
       "invalid_options",
       "limits.heartbeatIntervalMs: must be at most a third of limits.sessionTimeoutMs",
+    );
+  }
+  if (limits.rebalanceTimeoutMs < limits.sessionTimeoutMs) {
+    throw new ConsumerError(
+      "invalid_options",
+      "limits.rebalanceTimeoutMs: must be at least limits.sessionTimeoutMs",
     );
   }
   return limits;

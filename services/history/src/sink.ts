@@ -17,7 +17,7 @@ import type {
   UsageEventRecord,
 } from "@creditflow/contracts";
 import type { RateCard } from "@creditflow/engine";
-import { AvroCodec, connectKafka, type RecordKind } from "@creditflow/producer";
+import { AvroCodec, connectKafka, type RecordKind, rejoinErrorOf } from "@creditflow/producer";
 import type { Consumer } from "kafkajs";
 import type { Logger } from "pino";
 import { migrate } from "./migrate.ts";
@@ -272,11 +272,14 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
         { err: error },
         "offset commit refused after flush; rows are stored, the next owner skips them",
       );
-      // Anything else (the group coordinator moved after a broker restart: kafkajs keeps asking
-      // the old one) is thrown from the next batch, so kafkajs restarts the consumer, which
-      // looks the coordinator up again; the records since the last commit are re-read and
-      // skipped as stored.
-      if (!REBALANCE_ERRORS.has((error as { type?: string }).type ?? "")) commitError = error;
+      // Anything else is thrown from the next batch. The group coordinator moved (a broker
+      // restart, Kafka's periodic preferred-leader election): kafkajs's commit retries end in a
+      // wrapped NOT_COORDINATOR_FOR_GROUP, thrown unwrapped so that kafkajs rejoins at once and
+      // looks the coordinator up again (wrapped, it kept asking the old one for minutes). The
+      // records since the last commit are re-read and skipped as stored.
+      const groupError = rejoinErrorOf(error);
+      const type = (groupError as { type?: string } | null)?.type ?? "";
+      if (!REBALANCE_ERRORS.has(type)) commitError = groupError ?? error;
     }
   }
 

@@ -14,6 +14,7 @@ export {
   type Producer,
   type RecordSender,
   recordSender,
+  rejoinErrorOf,
   waitForLeaders,
 } from "./kafka.ts";
 export { DEFAULT_LIMITS, type ProducerLimits, type ProducerOptions } from "./options.ts";

@@ -26,6 +26,32 @@ export function connectKafka(brokers: string[], clientId: string): KafkaConnecti
   };
 }
 
+/** The errors on which kafkajs's consumer rejoins its group (UNKNOWN_MEMBER_ID with a new id). */
+const REJOIN_TYPES = new Set([
+  "REBALANCE_IN_PROGRESS",
+  "NOT_COORDINATOR_FOR_GROUP",
+  "ILLEGAL_GENERATION",
+  "UNKNOWN_MEMBER_ID",
+]);
+
+/**
+ * The group error kafkajs's consumer acts on (rejoin; after NOT_COORDINATOR_FOR_GROUP, with the
+ * coordinator looked up again), found in `error` or its causes: kafkajs's own retries hand it
+ * over wrapped in KafkaJSNumberOfRetriesExceeded, which the consumer does not recognise. A
+ * consumer's callback throws what this returns; null when the error is something else. Seen in
+ * a chaos run: Kafka's periodic preferred-leader election moved a group's coordinator, and a
+ * consumer that threw the wrapped error kept asking the old one for minutes.
+ */
+export function rejoinErrorOf(error: unknown): Error | null {
+  let e: unknown = error;
+  for (let depth = 0; depth < 8 && typeof e === "object" && e !== null; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === "string" && REJOIN_TYPES.has(type)) return e as Error;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
 /**
  * An idempotent producer: acks=all on every send, sequence numbers per partition, so a retry
  * after a lost acknowledgement never writes a record twice.
