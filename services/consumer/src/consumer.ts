@@ -276,19 +276,44 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     metrics.unitSeconds.observe((performance.now() - started) / 1000);
   }
 
+  // Heartbeats go on whatever kafkajs is doing, as the Java client's heartbeat thread does: in a
+  // unit slowed down by a loaded machine, and while kafkajs itself takes its time to rejoin (a
+  // rejoin looks the coordinator up, which waited 28 s on a restarted broker in a chaos run:
+  // without heartbeats the session expired meanwhile, the rebalance went on without the member,
+  // and two consumers dropped each other in turn for minutes). kafkajs sends one at most every
+  // heartbeatInterval, shared between callers. Like the Java client's max.poll.interval, they stop
+  // when the process has made no progress (a fetch, a unit) for rebalanceTimeoutMs, so a stuck
+  // process still loses its partitions. A rebalance learnt of during a batch ends the batch after
+  // the unit in hand, so the process rejoins at once.
+  let groupHeartbeat: (() => Promise<void>) | null = null;
+  let lastProgressMs = performance.now();
+  let batchesInFlight = 0;
+  let rejoin: unknown = null;
+  const progress = () => {
+    lastProgressMs = performance.now();
+  };
+  consumer.on(consumer.events.FETCH, progress);
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    // Back in the group: a rebalance learnt of before is over.
+    rejoin = null;
+    progress();
+  });
+  const keepAlive = setInterval(() => {
+    if (groupHeartbeat === null || stopping) return;
+    if (performance.now() - lastProgressMs > limits.rebalanceTimeoutMs) return;
+    groupHeartbeat().catch((err: unknown) => {
+      // Outside a batch, kafkajs is already at the group's business itself.
+      if (batchesInFlight > 0) rejoin ??= rejoinErrorOf(err) ?? err;
+    });
+  }, limits.heartbeatIntervalMs);
+  keepAlive.unref();
+
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const kind: SourceKind = batch.topic === topics.usage ? "usage" : "command";
-    // Heartbeats keep going while a unit runs (kafkajs sends one at most every heartbeatInterval,
-    // shared between callers), as the Java client's heartbeat thread does: a unit slowed down by
-    // a loaded machine does not cost the membership. A rebalance it learns of ends the batch
-    // after the unit in hand, so the process rejoins at once.
-    let rejoin: unknown = null;
-    const keepAlive = setInterval(() => {
-      heartbeat().catch((err: unknown) => {
-        rejoin ??= rejoinErrorOf(err) ?? err;
-      });
-    }, limits.heartbeatIntervalMs);
+    groupHeartbeat = heartbeat;
+    progress();
+    batchesInFlight++;
     try {
       for (let at = 0; at < batch.messages.length; ) {
         // A unit in hand is finished; the next one waits for the next owner or the next run.
@@ -303,6 +328,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         } finally {
           // A failed unit counts too: one that outlived its session shrinks the next.
           unitSizer.observe(unit.length, performance.now() - unitStarted);
+          progress();
         }
         const last = unit[unit.length - 1]!;
         resolveOffset(last.offset);
@@ -310,11 +336,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           { topic: batch.topic, partition: String(batch.partition) },
           Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
         );
+        // Every batch in flight ends here; the join clears it.
         if (rejoin !== null) throw rejoin;
         await heartbeat();
       }
     } finally {
-      clearInterval(keepAlive);
+      batchesInFlight--;
     }
   }
 
@@ -384,6 +411,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const stop = () => {
     stopped ??= (async () => {
       stopping = true;
+      clearInterval(keepAlive);
       if (sweeperTimer !== null) clearTimeout(sweeperTimer);
       // disconnect() waits for the batch in hand (eachBatch stops between units).
       await consumer.disconnect();
