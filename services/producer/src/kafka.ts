@@ -2,15 +2,25 @@
 // against Kafka 4.4 in test/integration/kafka-client.test.ts) serves the admin, the consumers
 // and the consumer's own producer; the producer library sends through @platformatic/kafka, a
 // choice measured in test/bench/producer.bench.ts (same bytes, same broker: 1.3 to 3 times the
-// events/s of kafkajs on a busy 2-core machine, about half the CPU per event). Everything else
+// events/s of kafkajs on a busy 2-core machine, about half the CPU per event), with its Produce
+// requests written by record-batch.ts (the same bytes for a fraction of the CPU). Everything else
 // talks to Kafka through these few functions, so a switch of client stays local.
 import {
-  compatibilityPartitioner,
+  type API,
+  type Callback,
+  type CreateRecordsBatchOptions,
+  crc32c,
+  createAPI,
+  kGetApi,
+  type MessageRecord,
   Producer as PlatformaticProducer,
   ProduceAcks,
+  produceV11,
   stringSerializer,
+  Writer,
 } from "@platformatic/kafka";
 import { type Admin, CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+import { encodeProduceBody, encodeRecordBatch, murmur2 } from "./record-batch.ts";
 
 export type { Admin, Producer } from "kafkajs";
 
@@ -88,7 +98,68 @@ export interface RecordSender {
  * The partition of a key, as the Java client and kafkajs' default partitioner choose it
  * (murmur2 & 0x7fffffff, modulo the partition count; @platformatic/kafka takes the modulo).
  */
-export const keyPartitioner = compatibilityPartitioner;
+export function keyPartitioner(_message: unknown, key: Buffer | undefined): number {
+  return Buffer.isBuffer(key) ? murmur2(key) & 0x7fffffff : 0;
+}
+
+/**
+ * A Produce v11 request (what @platformatic/kafka sends to Kafka 4) built by record-batch.ts:
+ * one buffer per partition instead of the library's few per record. What it does not cover
+ * (compression, transactions, headers, several topics) goes to the library's own builder.
+ */
+export function createProduceRequest(
+  acks: number | undefined,
+  timeout: number | undefined,
+  messages: MessageRecord[],
+  options: Partial<CreateRecordsBatchOptions> = {},
+): Writer {
+  const topic = messages[0]?.topic;
+  const plain =
+    topic !== undefined &&
+    (options.compression ?? "none") === "none" &&
+    !options.transactionalId &&
+    messages.every((m) => m.topic === topic && (m.headers === undefined || m.headers.size === 0));
+  if (!plain) return produceV11.createRequest(acks, timeout, messages, options);
+  const byPartition = new Map<number, MessageRecord[]>();
+  for (const m of messages) {
+    const partition = m.partition ?? 0;
+    const list = byPartition.get(partition);
+    if (list === undefined) byPartition.set(partition, [m]);
+    else list.push(m);
+  }
+  const nowMs = BigInt(Date.now());
+  const batches = [...byPartition]
+    .sort(([a], [b]) => a - b)
+    .map(([partition, records]) => ({
+      partition,
+      batch: encodeRecordBatch(
+        records,
+        {
+          producerId: options.producerId ?? -1n,
+          producerEpoch: options.producerEpoch ?? 0,
+          firstSequence: options.sequences?.getWithDefault(`${topic}:${partition}`, 0) ?? 0,
+          nowMs,
+        },
+        crc32c,
+      ),
+    }));
+  const writer = Writer.create().append(encodeProduceBody(acks ?? 1, timeout ?? 0, topic, batches));
+  if (acks === ProduceAcks.NO_RESPONSE) writer.context.noResponse = true;
+  return writer;
+}
+
+const produceV11Fast = createAPI(0, 11, createProduceRequest, produceV11.parseResponse);
+
+/** @platformatic/kafka's producer with Produce v11 requests built by createProduceRequest. */
+class FastProducer<K, V, HK, HV> extends PlatformaticProducer<K, V, HK, HV> {
+  override [kGetApi]<A extends Array<unknown>, R>(name: string, callback: Callback<API<A, R>>) {
+    super[kGetApi]<A, R>(name, (error, api) => {
+      if (error === null && name === "Produce" && api?.version === 11) {
+        callback(null, produceV11Fast as unknown as API<A, R>);
+      } else callback(error, api);
+    });
+  }
+}
 
 /** Retries of one produce request on a retriable error (leader moved, broker unreachable). */
 const SEND_RETRIES = 8;
@@ -107,7 +178,9 @@ export async function recordSender(
   clientId: string,
   options: { compression: "gzip" | "none"; requestTimeoutMs: number },
 ): Promise<RecordSender> {
-  const producer = new PlatformaticProducer<string, Buffer, Buffer, Buffer>({
+  // Compressed sends keep the library's own (asynchronous, for gzip) request builder.
+  const Client = options.compression === "none" ? FastProducer : PlatformaticProducer;
+  const producer = new Client<string, Buffer, Buffer, Buffer>({
     clientId,
     bootstrapBrokers: brokers,
     idempotent: true,
