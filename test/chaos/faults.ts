@@ -242,7 +242,7 @@ export class FaultRunner {
       const redis = new Redis(ctx.clients.REDIS_URL, { maxRetriesPerRequest: 3 });
       let outbox: number;
       try {
-        outbox = (await redisProgress(redis, ctx.keyPrefix, Date.now(), 0)).outboxEntries;
+        outbox = (await redisProgress(redis, ctx.keyPrefix, Date.now(), 0)).outboxWrites;
         flushed = true; // even a FLUSHALL that reports an error may have flushed
         await redis.flushall();
       } finally {
@@ -292,7 +292,7 @@ export class FaultRunner {
       rebuilt = true; // the consumers start in the finally below
       return (
         `${cut?.name ?? "no consumer"} SIGKILLed and the others stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms, ` +
-        `${outbox} outbox entries and ${lagAtFlush} unapplied records at the flush, ` +
+        `${outbox} outbox writes and ${lagAtFlush} unapplied records at the flush, ` +
         `rebuild: ${summary ? `${summary[1]} members, ${summary[2]} written, ${summary[3]} mismatches` : "no summary"}` +
         (handedOver
           ? `, ${handedOver[1]} records left to the consumer, ${handedOver[2]} entries owed to the ledger `

@@ -287,11 +287,11 @@ async function waitDrained(clients: ClientSettings, timeoutMs: number): Promise<
         topics.deadLetters,
       ]);
       const progress = await redisProgress(redis, KEY_PREFIX, Date.now(), 5_000);
-      const status = `consumer lag ${consumerLag}, sink lag ${sinkLag}, outbox entries ${progress.outboxEntries}, members past their deadline ${progress.dueMembers}`;
+      const status = `consumer lag ${consumerLag}, sink lag ${sinkLag}, outbox writes ${progress.outboxWrites}, members past their deadline ${progress.dueMembers}`;
       const done =
         consumerLag === 0 &&
         sinkLag === 0 &&
-        progress.outboxEntries === 0 &&
+        progress.outboxWrites === 0 &&
         progress.dueMembers === 0;
       // Twice in a row: a sweep or a relay between two reads would show in the second.
       clean = done ? clean + 1 : 0;
@@ -299,7 +299,7 @@ async function waitDrained(clients: ClientSettings, timeoutMs: number): Promise<
         say(`drained in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${status}`);
         return Date.now() - t0;
       }
-      const left = consumerLag + sinkLag + progress.outboxEntries + progress.dueMembers;
+      const left = consumerLag + sinkLag + progress.outboxWrites + progress.dueMembers;
       if (left < least) {
         least = left;
         movedAt = Date.now();

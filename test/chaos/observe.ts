@@ -134,15 +134,16 @@ export class KafkaProbe {
 }
 
 export interface RedisProgress {
-  /** Ledger entries written with a state and not yet relayed. */
-  outboxEntries: number;
+  /** Writes whose ledger entries are in an outbox, not yet relayed (see outboxLengths). */
+  outboxWrites: number;
   /** Members whose next deadline passed more than graceMs ago (the sweeper is behind). */
   dueMembers: number;
 }
 
 /**
- * Outbox entries of every member: `x:<version>:<i>` fields of the member hash, or the entries of
- * a `{userId}:outbox` stream (the consumer's earlier layout; both are counted).
+ * Outbox writes of every member: `x:<version>` fields of the member hash (each holds that write's
+ * entries; `x:<version>:<i>`, one entry each, in an earlier layout), or the entries of a
+ * `{userId}:outbox` stream (an earlier layout still). Zero once everything is relayed.
  */
 async function outboxLengths(redis: Redis, keyPrefix: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -185,10 +186,10 @@ export async function redisProgress(
   nowMs: number,
   graceMs: number,
 ): Promise<RedisProgress> {
-  let outboxEntries = 0;
-  for (const n of (await outboxLengths(redis, keyPrefix)).values()) outboxEntries += n;
+  let outboxWrites = 0;
+  for (const n of (await outboxLengths(redis, keyPrefix)).values()) outboxWrites += n;
   const dueMembers = await redis.zcount(keySpace(keyPrefix).deadlines, "-inf", nowMs - graceMs);
-  return { outboxEntries, dueMembers };
+  return { outboxWrites, dueMembers };
 }
 
 /** Reads a topic from its start to the end offsets of this moment, batch by batch. */

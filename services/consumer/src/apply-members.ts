@@ -303,10 +303,10 @@ async function applyRound(
 ): Promise<UnitResult> {
   const result = emptyResult(generation);
   // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
-  // this unit wrote are new fields (`x:<the new version>:<i>`), never a leftover's.
+  // this unit wrote are in new fields (`x:<the new version>`), never a leftover's.
   const relayed = new Set<string>();
   const relayLeftover = (e: OutboxEntry) => {
-    const key = `${e.userId}\u0000${e.field}`;
+    const key = `${e.userId}\u0000${e.field}\u0000${e.index}`;
     if (relayed.has(key)) return;
     relayed.add(key);
     result.leftovers++;

@@ -30,4 +30,12 @@ export {
   LimitsSchema,
   resolveLimits,
 } from "./options.ts";
-export { type LoadedMember, MemberStore, type MemberWrite, type OutboxEntry } from "./store.ts";
+export {
+  type LoadedMember,
+  MemberStore,
+  type MemberWrite,
+  type OutboxEntry,
+  outboxEntries,
+  packOutbox,
+  unpackOutbox,
+} from "./store.ts";

@@ -5,7 +5,8 @@
 export interface MemberKeys {
   /**
    * Hash: `s` encoded engine state, `v` version, `o:<topic>:<partition>` last applied offset,
-   * `x:<version>:<i>` the outbox: ledger entries written with the state, not yet relayed.
+   * `x:<version>` the outbox: the ledger entries written with the state at that version, not
+   * yet relayed (packed: store.ts packOutbox).
    */
   member: string;
 }

@@ -10,7 +10,7 @@ import { type KeySpace, offsetField } from "./keys.ts";
 
 /**
  * Compare-and-set on the version; then the state, version+1, the partition offsets and the new
- * ledger entries (outbox fields `x:<new version>:<i>`), all or nothing. ARGV: the expected
+ * ledger entries (the outbox field `x:<new version>`, packOutbox), all or nothing. ARGV: the expected
  * version, then the hash's (field, value) pairs as HSET takes them: `s`, `v` (the expected
  * version + 1, the only version the CAS lets through), the `o:` offsets and the `x:` entries, all
  * built by the client so that the script does no work per field. Returns {1, new version} or
@@ -54,8 +54,10 @@ interface ScriptedRedis extends Redis {
 /** A ledger entry written to a member's outbox and not yet deleted after its relay. */
 export interface OutboxEntry {
   userId: string;
-  /** Its field in the member hash: `x:<version that wrote it>:<index in that write>`. */
+  /** Its field in the member hash: `x:<version that wrote it>`, shared by that write's entries. */
   field: string;
+  /** Its place among the entries of the field. */
+  index: number;
   /** The ledger record as the ledger topic carries it (Avro, Confluent wire format). */
   value: Buffer;
 }
@@ -63,16 +65,60 @@ export interface OutboxEntry {
 /** Encodes a ledger record for the outbox and the ledger topic (AvroCodec.encode("ledger")). */
 export type EncodeLedgerEntry = (record: LedgerEntryRecord) => Buffer;
 
-/** The hash field of the `index`-th ledger entry written at `version`. */
-export function outboxField(version: number, index: number): string {
-  return `x:${version}:${index}`;
+/** The hash field of the ledger entries written at `version`. */
+export function outboxField(version: number): string {
+  return `x:${version}`;
 }
 
-/** Orders outbox fields as written: by version, then index. */
+/**
+ * A write's ledger entries as one field value (one field to write and to delete per member and
+ * unit, instead of one per entry): each entry's length (4 bytes, big-endian), then its bytes.
+ */
+export function packOutbox(values: readonly Buffer[]): Buffer {
+  let size = 0;
+  for (const v of values) size += 4 + v.length;
+  const packed = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const v of values) {
+    at = packed.writeUInt32BE(v.length, at);
+    at += v.copy(packed, at);
+  }
+  return packed;
+}
+
+/** The entries of a packed outbox field (views into it, no copies); null when it is cut short. */
+export function unpackOutbox(packed: Buffer): Buffer[] | null {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < packed.length) {
+    if (at + 4 > packed.length) return null;
+    const length = packed.readUInt32BE(at);
+    at += 4;
+    if (at + length > packed.length) return null;
+    out.push(packed.subarray(at, at + length));
+    at += length;
+  }
+  return out;
+}
+
+/**
+ * The entries of an outbox field as stored: packed under `x:<version>`, or one entry under
+ * `x:<version>:<i>`, the layout of earlier versions of the consumer (still read, so an upgrade
+ * relays what they left).
+ */
+export function outboxEntries(userId: string, field: string, value: Buffer): OutboxEntry[] {
+  const parts = field.split(":");
+  if (parts.length === 3) return [{ userId, field, index: Number(parts[2]), value }];
+  const values = unpackOutbox(value);
+  if (values === null) {
+    throw new ConsumerError("state_corrupt", `outbox ${field} of ${userId} is cut short`);
+  }
+  return values.map((v, index) => ({ userId, field, index, value: v }));
+}
+
+/** Orders outbox entries as written: by version, then index. */
 function outboxOrder(a: OutboxEntry, b: OutboxEntry): number {
-  const [, va, ia] = a.field.split(":");
-  const [, vb, ib] = b.field.split(":");
-  return Number(va) - Number(vb) || Number(ia) - Number(ib);
+  return Number(a.field.split(":")[1]) - Number(b.field.split(":")[1]) || a.index - b.index;
 }
 
 export interface LoadedMember {
@@ -178,7 +224,7 @@ export class MemberStore {
           String(next),
         ];
         for (const [field, offset] of w.offsets) args.push(field, offset.toString());
-        for (let j = 0; j < values.length; j++) args.push(outboxField(next, j), values[j]!);
+        if (values.length > 0) args.push(outboxField(next), packOutbox(values));
         pipeline.cfWriteMember(this.keys.member(w.userId).member, ...args);
       }
       const results = await execPipeline(
@@ -194,9 +240,10 @@ export class MemberStore {
             ok: true,
             userId: w.userId,
             version,
-            written: values.map((value, j) => ({
+            written: values.map((value, index) => ({
               userId: w.userId,
-              field: outboxField(version, j),
+              field: outboxField(version),
+              index,
               value,
             })),
           });
@@ -208,13 +255,16 @@ export class MemberStore {
     return out;
   }
 
-  /** Deletes relayed entries from their members' hashes (harmless when someone already did). */
+  /**
+   * Deletes relayed entries' fields from their members' hashes (harmless when someone already
+   * did). A field's entries are always relayed together: written in one step, found together.
+   */
   async release(entries: OutboxEntry[]): Promise<void> {
     const byUser = new Map<string, string[]>();
     for (const e of entries) {
       const fields = byUser.get(e.userId);
       if (fields === undefined) byUser.set(e.userId, [e.field]);
-      else fields.push(e.field);
+      else if (!fields.includes(e.field)) fields.push(e.field);
     }
     // Every round sent at once: one wait instead of one per round (a release is idempotent).
     await Promise.all(
@@ -273,7 +323,9 @@ function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember
       stateText = value.toString("utf8");
       state = decodeStoredState(userId, stateText);
     } else if (field.startsWith("o:")) offsets.set(field, BigInt(value.toString("latin1")));
-    else if (field.startsWith("x:")) leftovers.push({ userId, field, value });
+    else if (field.startsWith("x:")) {
+      for (const e of outboxEntries(userId, field, value)) leftovers.push(e);
+    }
   }
   leftovers.sort(outboxOrder);
   return { userId, version, state, stateText, offsets, leftovers };

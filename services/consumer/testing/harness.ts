@@ -25,7 +25,7 @@ import type { InputRecord } from "../src/classify.ts";
 import { type RunningConsumer, startConsumer } from "../src/consumer.ts";
 import { keySpace } from "../src/keys.ts";
 import type { ConsumerOptions } from "../src/options.ts";
-import { MemberStore } from "../src/store.ts";
+import { MemberStore, outboxEntries } from "../src/store.ts";
 
 const configDir = new URL("../../../deploy/config/", import.meta.url);
 
@@ -149,16 +149,16 @@ export async function readMember(
   keyPrefix: string,
   userId: string,
 ): Promise<StoredMember> {
-  const hash = await redis.hgetall(keySpace(keyPrefix).member(userId).member);
+  const hash = await redis.hgetallBuffer(keySpace(keyPrefix).member(userId).member);
   const offsets: Record<string, string> = {};
   let outboxLength = 0;
   for (const [k, v] of Object.entries(hash)) {
-    if (k.startsWith("o:")) offsets[k] = v;
-    else if (k.startsWith("x:")) outboxLength++;
+    if (k.startsWith("o:")) offsets[k] = v.toString();
+    else if (k.startsWith("x:")) outboxLength += outboxEntries(userId, k, v).length;
   }
-  const stateText = hash.s ?? null;
+  const stateText = hash.s?.toString() ?? null;
   return {
-    version: Number(hash.v ?? 0),
+    version: Number(hash.v?.toString() ?? 0),
     stateText,
     state: stateText === null ? null : decodeState(stateText),
     offsets,
