@@ -50,7 +50,6 @@ describe("zombie writer", () => {
       {
         userId: user,
         expectedVersion: zombieView.version,
-        state: zombieView.state!,
         stateText: encodeState(zombieView.state!),
         offsets: new Map([["o:usage:3", 103n]]),
         entries: [],

@@ -80,6 +80,8 @@ function withSource(e: LedgerEntry, r: InputRecord): LedgerEntryRecord {
 type Counts = UnitResult["counts"];
 type Computed = {
   write: MemberWrite | null;
+  /** The next deadline of the state written (of the loaded state when nothing is written). */
+  deadlineMs: number | null;
   failures: UnitResult["engineFailures"];
   counts: Counts;
 };
@@ -94,9 +96,11 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
   let changed = false;
   if (work.records.length === 0) {
     // The sweeper: only time passes.
-    if (state === null) return { write: null, failures, counts: local };
+    if (state === null) return { write: null, deadlineMs: null, failures, counts: local };
     const advanced = advanceTo(state, ctx);
-    if (advanced.entries.length === 0) return { write: null, failures, counts: local };
+    if (advanced.entries.length === 0) {
+      return { write: null, deadlineMs: nextDeadlineMs(state, ctx), failures, counts: local };
+    }
     for (const e of advanced.entries) entries.push(ledgerRecordFromEntry(e));
     state = advanced.state;
     changed = true;
@@ -140,16 +144,21 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
       failures.push({ raw: r.raw, detail: `${error.code}: ${error.message}` });
     }
   }
-  if (!changed || state === null) return { write: null, failures, counts: local };
+  if (!changed || state === null) {
+    const deadlineMs = m.state === null ? null : nextDeadlineMs(m.state, ctx);
+    return { write: null, deadlineMs, failures, counts: local };
+  }
+  // The write carries the encoded state only: the decoded one (with the entries its id memory
+  // holds) is garbage once encoded, instead of surviving the round's trip to Redis.
   return {
     write: {
       userId: work.userId,
       expectedVersion: m.version,
-      state,
       stateText: encodeState(state),
       offsets,
       entries,
     },
+    deadlineMs: nextDeadlineMs(state, ctx),
     failures,
     counts: local,
   };
@@ -331,12 +340,14 @@ async function applyRound(
       const m = loaded.get(w.userId)!;
       for (const e of m.leftovers) relayLeftover(e);
       const computed = computeMember(m, w, ctx);
+      // Nor does the loaded state outlive the compute (toRemember takes the stored text).
+      m.state = null;
       computedByUser.set(w.userId, computed);
       if (computed.write === null) {
         result.deadlines.push({
           userId: w.userId,
           version: m.version,
-          deadlineMs: m.state === null ? null : nextDeadlineMs(m.state, ctx),
+          deadlineMs: computed.deadlineMs,
         });
         if (cache !== undefined && !fromCache.has(w.userId)) {
           toRemember(result, m, null, m.version, undefined);
@@ -361,7 +372,7 @@ async function applyRound(
         result.deadlines.push({
           userId: r.userId,
           version: r.version,
-          deadlineMs: nextDeadlineMs(w.state, ctx),
+          deadlineMs: computedByUser.get(r.userId)!.deadlineMs,
         });
         if (w.offsets.size === 0) result.swept++;
       } else {

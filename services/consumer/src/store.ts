@@ -125,6 +125,7 @@ export interface LoadedMember {
   userId: string;
   /** 0 when the member has never been written. */
   version: number;
+  /** The state decoded; null when never written (and once applyRound has computed with it). */
   state: MemberState | null;
   /** The state as stored (`s`), null when never written. */
   stateText: string | null;
@@ -137,7 +138,7 @@ export interface LoadedMember {
 export interface MemberWrite {
   userId: string;
   expectedVersion: number;
-  state: MemberState;
+  /** The state to store, encoded (encodeState). */
   stateText: string;
   offsets: Map<string, bigint>;
   entries: LedgerEntryRecord[];

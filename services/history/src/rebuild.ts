@@ -754,7 +754,6 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
         userId: r.userId,
         // Version 0 = absent: the consumer's CAS refuses to overwrite a member that exists.
         expectedVersion: 0,
-        state: r.state!,
         stateText: encodeState(r.state!),
         offsets: r.offsets,
         entries: r.owed,
@@ -768,7 +767,7 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
         }
         summary.written++;
         summary.owedEntries += writes[j]!.entries.length;
-        const state = writes[j]!.state;
+        const state = round[j]!.state!;
         deadlines.push({
           userId: res.userId,
           version: res.version,
