@@ -52,7 +52,7 @@ describe("zombie writer", () => {
         expectedVersion: zombieView.version,
         stateText: encodeState(zombieView.state!),
         offsets: new Map([["o:usage:3", 103n]]),
-        entries: [],
+        outbox: [],
       },
     ]);
     expect(stale[0]).toEqual({ ok: false, userId: user, currentVersion: 2 });

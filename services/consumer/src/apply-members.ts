@@ -21,6 +21,7 @@ import { ConsumerError } from "./errors.ts";
 import { offsetField } from "./keys.ts";
 import {
   decodeStoredState,
+  type EncodeLedgerEntry,
   type LoadedMember,
   type MemberStore,
   type MemberWrite,
@@ -87,12 +88,17 @@ type Computed = {
 };
 
 /** The member's records applied in memory; null write when nothing changed. */
-function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): Computed {
+function computeMember(
+  m: LoadedMember,
+  work: MemberWork,
+  ctx: EngineContext,
+  encode: EncodeLedgerEntry,
+): Computed {
   const failures: UnitResult["engineFailures"] = [];
   const local: Counts = { applied: 0, duplicate: 0, refused: 0, skipped: 0 };
   let state: MemberState | null = m.state;
   const offsets = new Map<string, bigint>();
-  const entries: LedgerEntryRecord[] = [];
+  const entries: Buffer[] = [];
   let changed = false;
   if (work.records.length === 0) {
     // The sweeper: only time passes.
@@ -101,7 +107,7 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
     if (advanced.entries.length === 0) {
       return { write: null, deadlineMs: nextDeadlineMs(state, ctx), failures, counts: local };
     }
-    for (const e of advanced.entries) entries.push(ledgerRecordFromEntry(e));
+    for (const e of advanced.entries) entries.push(encode(ledgerRecordFromEntry(e)));
     state = advanced.state;
     changed = true;
   }
@@ -133,9 +139,9 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
       }
       const result = apply(current, r.input, ctx);
       state = result.state;
-      for (const e of opening) entries.push(withSource(e, r));
+      for (const e of opening) entries.push(encode(withSource(e, r)));
       if (result.outcome.status === "applied") {
-        for (const e of result.entries) entries.push(withSource(e, r));
+        for (const e of result.entries) entries.push(encode(withSource(e, r)));
         local.applied++;
       } else if (result.outcome.status === "duplicate") local.duplicate++;
       else local.refused++;
@@ -156,7 +162,7 @@ function computeMember(m: LoadedMember, work: MemberWork, ctx: EngineContext): C
       expectedVersion: m.version,
       stateText: encodeState(state),
       offsets,
-      entries,
+      outbox: entries,
     },
     deadlineMs: nextDeadlineMs(state, ctx),
     failures,
@@ -339,7 +345,7 @@ async function applyRound(
     for (const w of pending) {
       const m = loaded.get(w.userId)!;
       for (const e of m.leftovers) relayLeftover(e);
-      const computed = computeMember(m, w, ctx);
+      const computed = computeMember(m, w, ctx, store.encodeEntry);
       // Nor does the loaded state outlive the compute (toRemember takes the stored text).
       m.state = null;
       computedByUser.set(w.userId, computed);

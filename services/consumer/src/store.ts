@@ -141,7 +141,11 @@ export interface MemberWrite {
   /** The state to store, encoded (encodeState). */
   stateText: string;
   offsets: Map<string, bigint>;
-  entries: LedgerEntryRecord[];
+  /**
+   * The new ledger entries, encoded as the ledger topic carries them (encodeEntry): encoded as
+   * they are made, so the records do not outlive the compute either.
+   */
+  outbox: Buffer[];
 }
 
 export type WriteResult =
@@ -177,7 +181,8 @@ export class MemberStore {
   private readonly keys: KeySpace;
   /** Members per pipelined round trip. */
   readonly membersPerRound: number;
-  private readonly encodeEntry: EncodeLedgerEntry;
+  /** Encodes a ledger record for the outbox (and the ledger topic). */
+  readonly encodeEntry: EncodeLedgerEntry;
 
   constructor(
     redis: Redis,
@@ -214,7 +219,7 @@ export class MemberStore {
       const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
       const encoded: Buffer[][] = [];
       for (const w of round) {
-        const values = w.entries.map((e) => this.encodeEntry(e));
+        const values = w.outbox;
         encoded.push(values);
         const next = w.expectedVersion + 1;
         const args: (string | Buffer)[] = [

@@ -756,7 +756,7 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
         expectedVersion: 0,
         stateText: encodeState(r.state!),
         offsets: r.offsets,
-        entries: r.owed,
+        outbox: r.owed.map((e) => store.encodeEntry(e)),
       }));
       const results = await store.write(writes);
       const deadlines: { userId: string; version: number; deadlineMs: number | null }[] = [];
@@ -766,7 +766,7 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
           return;
         }
         summary.written++;
-        summary.owedEntries += writes[j]!.entries.length;
+        summary.owedEntries += writes[j]!.outbox.length;
         const state = round[j]!.state!;
         deadlines.push({
           userId: res.userId,
@@ -774,7 +774,7 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
           // A member with owed entries is due now: the sweeper loads it, relays its outbox (as
           // after a crash between a sweep's write and its relay) and indexes its real deadline.
           deadlineMs:
-            writes[j]!.entries.length > 0
+            writes[j]!.outbox.length > 0
               ? state.clockMs
               : nextDeadlineMs(state, { config: options.config }),
         });
