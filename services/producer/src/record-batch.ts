@@ -21,26 +21,14 @@ export interface BatchHeader {
   nowMs: bigint;
 }
 
-/** Bytes of a zigzag varint. */
-function varIntSize(value: number): number {
-  let v = ((value << 1) ^ (value >> 31)) >>> 0;
-  let n = 1;
-  while (v >= 0x80) {
-    v >>>= 7;
-    n++;
-  }
-  return n;
-}
+/** Zigzag: small negative and positive 32-bit integers both get short varints. */
+const zigzag = (value: number) => ((value << 1) ^ (value >> 31)) >>> 0;
 
-function writeVarInt(buf: Buffer, at: number, value: number): number {
-  let v = ((value << 1) ^ (value >> 31)) >>> 0;
-  while (v >= 0x80) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[at++] = v;
-  return at;
-}
+/** Bytes of a zigzag varint. */
+const varIntSize = (value: number) => unsignedVarIntSize(zigzag(value));
+
+const writeVarInt = (buf: Buffer, at: number, value: number) =>
+  writeUnsignedVarInt(buf, at, zigzag(value));
 
 /** A zigzag varlong of a delta that fits a double exactly (timestamps deltas do). */
 function varLongSize(value: number): number {
