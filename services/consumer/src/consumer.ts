@@ -70,8 +70,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     codec.encode("ledger", record),
   );
   const cache = new MemberCache(limits.cachedMembers);
-  // Units sized to end well inside the session (and rebalance) timeout at the machine's pace.
-  const unitSizer = new UnitSizer(limits.batchRecords, limits.sessionTimeoutMs / 6);
+  // Units sized to end well inside the session and rebalance timeouts at the machine's pace: a
+  // third of the session (heartbeats go on during a unit) and a sixth of the rebalance timeout.
+  const unitSizer = new UnitSizer(
+    limits.batchRecords,
+    Math.min(limits.sessionTimeoutMs / 3, limits.rebalanceTimeoutMs / 6),
+  );
   const producer: Producer = idempotentProducer(conn);
   await producer.connect();
   const ledgerSender: RecordSender = await recordSender(options.brokers, `${clientId}-ledger`, {

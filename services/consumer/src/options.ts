@@ -14,8 +14,9 @@ export const LimitsSchema = Type.Object(
      * Most records applied, relayed and committed as one unit; a larger Kafka batch is cut into
      * these. A consumer that is behind gets full fetches (maxBytesPerPartition), so its units are
      * large and a member's many records share one load, apply, encode and write; below this
-     * limit a unit takes what the last units' pace allows in a sixth of sessionTimeoutMs
-     * (unit-size.ts), so it ends inside the session however loaded the machine is.
+     * limit a unit takes what the last units' pace allows in a third of sessionTimeoutMs (at
+     * most a sixth of rebalanceTimeoutMs; unit-size.ts), so it ends inside the session however
+     * loaded the machine is.
      */
     batchRecords: Type.Integer({ minimum: 1, maximum: 200_000, default: 100_000 }),
     /** Members loaded or written in one Redis pipeline (one round trip). */
