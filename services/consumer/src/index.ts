@@ -36,6 +36,4 @@ export {
   type MemberWrite,
   type OutboxEntry,
   outboxEntries,
-  packOutbox,
-  unpackOutbox,
 } from "./store.ts";

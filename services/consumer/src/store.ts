@@ -217,10 +217,7 @@ export class MemberStore {
     const out: WriteResult[] = [];
     for (const round of chunks(writes, this.membersPerRound)) {
       const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
-      const encoded: Buffer[][] = [];
       for (const w of round) {
-        const values = w.outbox;
-        encoded.push(values);
         const next = w.expectedVersion + 1;
         const args: (string | Buffer)[] = [
           String(w.expectedVersion),
@@ -230,7 +227,7 @@ export class MemberStore {
           String(next),
         ];
         for (const [field, offset] of w.offsets) args.push(field, offset.toString());
-        if (values.length > 0) args.push(outboxField(next), packOutbox(values));
+        if (w.outbox.length > 0) args.push(outboxField(next), packOutbox(w.outbox));
         pipeline.cfWriteMember(this.keys.member(w.userId).member, ...args);
       }
       const results = await execPipeline(
@@ -239,14 +236,13 @@ export class MemberStore {
       );
       round.forEach((w, i) => {
         const r = results[i] as [number, number];
-        const values = encoded[i]!;
         if (r[0] === 1) {
           const version = r[1];
           out.push({
             ok: true,
             userId: w.userId,
             version,
-            written: values.map((value, index) => ({
+            written: w.outbox.map((value, index) => ({
               userId: w.userId,
               field: outboxField(version),
               index,
