@@ -378,7 +378,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       for (let at = 0; at < batch.messages.length; ) {
         // A unit in hand is finished; the next one waits for the next owner or the next run.
         if (!isRunning() || isStale()) break;
-        const unit = batch.messages.slice(at, at + unitSizer.next());
+        const unit = batch.messages.slice(at, at + unitSizer.next(batch.messages.length - at));
         at += unit.length;
         const unitStarted = performance.now();
         try {

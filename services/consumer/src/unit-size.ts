@@ -19,16 +19,29 @@ export class UnitSizer {
     this.targetMs = targetMs;
   }
 
-  /** Records for the next unit. The first unit is small: nothing is known of the machine yet. */
-  next(): number {
-    if (this.perMs === null) return this.minRecords;
-    const n = Math.floor(this.perMs * this.targetMs);
-    return Math.max(this.minRecords, Math.min(this.maxRecords, n));
+  /**
+   * Records for the next unit of a batch that has `remaining` records left. The first unit is
+   * small: nothing is known of the machine yet. A tail of at most a quarter of the unit is taken
+   * along (the unit then aims at 1.25 times the target): as a unit of its own it would write most
+   * of its members a second time for few records.
+   */
+  next(remaining = Number.POSITIVE_INFINITY): number {
+    let n = this.minRecords;
+    if (this.perMs !== null) {
+      n = Math.floor(this.perMs * this.targetMs);
+      n = Math.max(this.minRecords, Math.min(this.maxRecords, n));
+    }
+    return remaining - n <= n / 4 ? remaining : n;
   }
 
-  /** A unit of `records` took `ms` from its start to its commit. */
+  /**
+   * A unit of `records` took `ms` from its start to its commit. A faster unit counts in full (a
+   * small unit is slower per record than a big one: its members' fixed costs are spread over fewer
+   * records, so averaging would hold the ramp-up back for several units, each a pass over most of
+   * the partition's members); a slower one is averaged with what was known.
+   */
   observe(records: number, ms: number): void {
     const rate = records / Math.max(ms, 1);
-    this.perMs = this.perMs === null ? rate : (this.perMs + rate) / 2;
+    this.perMs = this.perMs === null || rate > this.perMs ? rate : (this.perMs + rate) / 2;
   }
 }
