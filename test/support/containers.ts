@@ -42,7 +42,15 @@ export async function startContainers(): Promise<{ urls: StackUrls; stop: () => 
     .withWaitStrategy(Wait.forHttp("/apis/ccompat/v7/subjects", 8080));
   const redis = new GenericContainer(images.redis)
     .withExposedPorts({ container: 6379, host: port.redis })
-    .withCommand(["redis-server", "--appendonly", "yes", "--appendfsync", "everysec"])
+    .withCommand([
+      "redis-server",
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "everysec",
+      "--auto-aof-rewrite-min-size",
+      "1gb",
+    ])
     .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/));
   const clickhouse = new GenericContainer(images.clickhouse)
     .withExposedPorts({ container: 8123, host: port.clickhouse })
