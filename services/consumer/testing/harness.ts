@@ -108,6 +108,7 @@ export async function waitCaughtUp(
   groupId: string,
   topics: string[],
   timeoutMs = 60_000,
+  pollMs = 250,
 ): Promise<void> {
   const admin = conn.kafka.admin();
   await admin.connect();
@@ -129,7 +130,7 @@ export async function waitCaughtUp(
       }
       if (behind === 0) return;
       if (Date.now() > deadline) throw new Error(`group ${groupId} still ${behind} records behind`);
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, pollMs));
     }
   } finally {
     await admin.disconnect();
