@@ -39,6 +39,8 @@ describe("UnitSizer", () => {
     expect(s.next(50_000)).toBe(50_000); // a tail of 10,000: a quarter, taken
     expect(s.next(50_001)).toBe(40_000);
     expect(s.next(300)).toBe(300);
+    s.observe(100_000, 1_000); // 100/ms: units at the maximum
+    expect(s.next(110_000)).toBe(100_000); // the tail would go past batchRecords: left
   });
 
   it("keeps a maximum below the minimum", () => {

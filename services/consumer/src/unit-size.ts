@@ -22,8 +22,8 @@ export class UnitSizer {
   /**
    * Records for the next unit of a batch that has `remaining` records left. The first unit is
    * small: nothing is known of the machine yet. A tail of at most a quarter of the unit is taken
-   * along (the unit then aims at 1.25 times the target): as a unit of its own it would write most
-   * of its members a second time for few records.
+   * along (the unit then aims at up to 1.25 times the target, never past maxRecords): as a unit of
+   * its own it would write most of its members a second time for few records.
    */
   next(remaining = Number.POSITIVE_INFINITY): number {
     let n = this.minRecords;
@@ -31,7 +31,7 @@ export class UnitSizer {
       n = Math.floor(this.perMs * this.targetMs);
       n = Math.max(this.minRecords, Math.min(this.maxRecords, n));
     }
-    return remaining - n <= n / 4 ? remaining : n;
+    return remaining - n <= n / 4 && remaining <= this.maxRecords ? remaining : n;
   }
 
   /**
