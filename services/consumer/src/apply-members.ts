@@ -256,18 +256,10 @@ function emptyResult(cacheGeneration: number): UnitResult {
 }
 
 /**
- * Called with each round's entries to relay (its leftovers first, then what it wrote) as soon as
- * the round is written, so that the relay of a round overlaps the compute of the next.
- */
-export type OnRoundWritten = (toRelay: OutboxEntry[]) => void;
-
-/**
  * Applies a unit of member work to Redis; see the README for why this is exactly once. The
  * members are taken in rounds (each loaded, applied and written on its own, two at a time); the
  * result lists the rounds in unit order. A round that fails fails the unit, but only once every
  * round in flight has settled: nothing of a failed unit reaches the member cache afterwards.
- * `onRoundWritten` hears of each round once it is written (the rounds' members are distinct, so
- * the order between rounds does not matter to any member's ledger).
  */
 export async function applyToMembers(
   store: MemberStore,
@@ -275,16 +267,12 @@ export async function applyToMembers(
   ctx: EngineContext,
   maxCasRetries: number,
   cache?: MemberCache,
-  onRoundWritten?: OnRoundWritten,
 ): Promise<UnitResult> {
   const size = store.membersPerRound;
   const generation = cache?.generation ?? 0;
-  const round = async (part: MemberWork[]) => {
-    const r = await applyRound(store, part, ctx, maxCasRetries, cache, generation);
-    onRoundWritten?.(r.toRelay);
-    return r;
-  };
-  if (works.length <= size) return round(works);
+  if (works.length <= size) {
+    return applyRound(store, works, ctx, maxCasRetries, cache, generation);
+  }
   const rounds: MemberWork[][] = [];
   for (let i = 0; i < works.length; i += size) rounds.push(works.slice(i, i + size));
   const parts: UnitResult[] = new Array(rounds.length);
@@ -294,7 +282,7 @@ export async function applyToMembers(
     while (!failed && next < rounds.length) {
       const i = next++;
       try {
-        parts[i] = await round(rounds[i]!);
+        parts[i] = await applyRound(store, rounds[i]!, ctx, maxCasRetries, cache, generation);
       } catch (error) {
         failed = true;
         throw error;

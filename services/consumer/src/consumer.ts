@@ -29,7 +29,7 @@ import {
   resolveLimits,
 } from "./options.ts";
 import { type DeadLetter, KafkaOut } from "./relay.ts";
-import { MemberStore, type OutboxEntry } from "./store.ts";
+import { MemberStore } from "./store.ts";
 import { UnitSizer } from "./unit-size.ts";
 
 /** Partitions of the consumer's own output topics when it has to create them. */
@@ -129,91 +129,30 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   const ctxNow = (): EngineContext => ({ config: options.config, nowMs: clock() });
 
-  /**
-   * A unit's ledger relay, round by round as applyToMembers writes them: each round's entries are
-   * relayed (acknowledged), then deleted from their outboxes, one round at a time in the order
-   * written, while the next rounds are computed. The first failure stops it (later rounds' entries
-   * stay in their outboxes for the unit's redelivery); `done` reports it. Never rejects on its
-   * own, so a relay that fails while rounds are still being written is no unhandled rejection.
-   */
-  function unitRelay(unit: number) {
-    let chain: Promise<void> = Promise.resolve();
-    let failure: unknown = null;
-    let first = true;
-    const push = (entries: OutboxEntry[]) => {
-      if (entries.length === 0) return;
-      metrics.outboxBacklog.inc(entries.length);
-      chain = chain.then(async () => {
-        try {
-          if (failure !== null) return;
-          if (first) {
-            first = false;
-            // Written, nothing of the unit relayed yet.
-            faultPoint(unit, "after_write");
-          }
-          await out.relayLedger(entries);
-          metrics.ledgerEntries.inc(entries.length);
-          faultPoint(unit, "after_relay");
-          await store.release(entries);
-        } catch (error) {
-          failure ??= error;
-        } finally {
-          // On failure the entries stay in their outboxes and are relayed by the redelivery.
-          metrics.outboxBacklog.dec(entries.length);
-        }
-      });
-    };
-    /** Every round pushed so far relayed and released, or the first failure thrown. */
-    const done = async () => {
-      await chain;
-      if (failure !== null) throw failure;
-    };
-    /** Waits for the relays in flight, whatever their outcome (a failed unit, before it throws). */
-    const settled = () => chain;
-    /** Whether any round had entries to relay. */
-    const any = () => !first;
-    return { push, done, settled, any };
-  }
-  type UnitRelay = ReturnType<typeof unitRelay>;
-
-  /** Applies a unit's member work with its relay running round by round beside it. */
-  async function applyWithRelay(
-    works: MemberWork[],
-    ctx: EngineContext,
-    relay: UnitRelay,
-  ): Promise<UnitResult> {
-    try {
-      return await applyToMembers(store, works, ctx, limits.maxCasRetries, cache, relay.push);
-    } catch (error) {
-      // Nothing of the failed unit may still be relaying when its redelivery starts.
-      await relay.settled();
-      throw error;
-    }
-  }
-
-  /**
-   * Waits for the unit's relay, sends its dead letters, indexes deadlines; the order is the
-   * README's.
-   */
+  /** Relays, deletes relayed outbox entries, indexes deadlines; the order is the README's. */
   async function finishUnit(
     result: UnitResult,
-    relay: UnitRelay,
     deadLetters: DeadLetter[],
     unit = 0,
   ): Promise<void> {
+    faultPoint(unit, "after_write");
     if (options.faultPause !== undefined && options.faultPause.unit === unit) {
       log.warn({ unit, ms: options.faultPause.ms }, "fault injection: pause");
       await new Promise((resolve) => setTimeout(resolve, options.faultPause?.ms));
     }
     metrics.leftovers.inc(result.leftovers);
     metrics.casConflicts.inc(result.casConflicts);
-    await Promise.all([relay.done(), out.sendDeadLetters(deadLetters)]);
-    if (!relay.any()) {
-      // A unit with nothing to relay (e.g. all of it applied before) passes these points here.
-      faultPoint(unit, "after_write");
+    metrics.outboxBacklog.inc(result.toRelay.length);
+    try {
+      await Promise.all([out.relayLedger(result.toRelay), out.sendDeadLetters(deadLetters)]);
+      metrics.ledgerEntries.inc(result.toRelay.length);
       faultPoint(unit, "after_relay");
+      await store.release(result.toRelay);
+      faultPoint(unit, "after_release");
+    } finally {
+      // On failure the entries stay in their outboxes and are relayed by the unit's redelivery.
+      metrics.outboxBacklog.dec(result.toRelay.length);
     }
-    faultPoint(unit, "after_release");
     // Only now may the unit's members be taken from the cache: their outboxes are empty.
     fillCache(cache, result);
     // After the relay: a crash before this line leaves a swept member's old (due) deadline in the
@@ -280,8 +219,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       work.records.push(c.record);
     }
     const applyStarted = performance.now();
-    const relay = unitRelay(unit);
-    const result = await applyWithRelay([...byUser.values()], ctxNow(), relay);
+    const result = await applyToMembers(
+      store,
+      [...byUser.values()],
+      ctxNow(),
+      limits.maxCasRetries,
+      cache,
+    );
     metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
     // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
     await heartbeat();
@@ -293,7 +237,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       deadLetters.push({ raw: f.raw, reason: "engine_failed", detail: f.detail.slice(0, 500) });
     }
     const relayStarted = performance.now();
-    await finishUnit(result, relay, deadLetters, unit);
+    await finishUnit(result, deadLetters, unit);
     const commitStarted = performance.now();
     const last = messages[messages.length - 1]!;
     try {
@@ -414,13 +358,14 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       const due = await store.dueMembers(now, limits.sweeperBatch);
       if (due.length === 0) return total;
       const result = await clearingCacheOnFailure(async () => {
-        const relay = unitRelay(0);
-        const swept = await applyWithRelay(
+        const swept = await applyToMembers(
+          store,
           due.map((userId) => ({ userId, records: [] })),
           { config: options.config, nowMs: now },
-          relay,
+          limits.maxCasRetries,
+          cache,
         );
-        await finishUnit(swept, relay, []);
+        await finishUnit(swept, []);
         return swept;
       });
       metrics.sweptMembers.inc(result.swept);

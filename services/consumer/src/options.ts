@@ -104,17 +104,12 @@ export interface ConsumerOptions {
   faultKill?: { unit: number; stage: FaultStage };
   /**
    * Test hook for slow-machine tests: the `unit`-th unit of this process waits `ms` after its
-   * writes, before the end of its relay and its commit. Never set in production.
+   * write, before its relay and commit. Never set in production.
    */
   faultPause?: { unit: number; ms: number };
 }
 
-/**
- * Points between the steps of a unit where a crash test may kill the process: after its first
- * round is written (nothing relayed yet), after its first round's entries are relayed (not yet
- * deleted from their outboxes), once all its entries are relayed and deleted (not yet committed),
- * after its commit.
- */
+/** Points between the steps of a unit where a crash test may kill the process. */
 export const FAULT_STAGES = [
   "after_write",
   "after_relay",
