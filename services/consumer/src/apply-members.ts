@@ -16,7 +16,13 @@ import {
   openMember,
 } from "@creditflow/engine";
 import type { CachedMember, MemberCache } from "./cache.ts";
-import type { InputRecord, RawRecord } from "./classify.ts";
+import type {
+  Classified,
+  DeadLetterReason,
+  InputRecord,
+  RawRecord,
+  ReadRecord,
+} from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import { offsetField } from "./keys.ts";
 import {
@@ -33,6 +39,22 @@ export interface MemberWork {
   userId: string;
   /** Empty for the sweeper: only the time that passed is applied. */
   records: InputRecord[];
+  /**
+   * Records as read, keyed by this member, not decoded yet: a unit's records are decoded in their
+   * member's round (`Decode`), so a round's decoded records are garbage once it is written instead
+   * of living (and being promoted by the garbage collector) for the whole unit.
+   */
+  undecoded?: ReadRecord[];
+}
+
+/** Decodes and classifies records of one source partition, in order (classify.ts). */
+export type Decode = (records: ReadRecord[]) => Promise<Classified[]>;
+
+/** A record that cannot be applied, for the dead-letter topic. */
+export interface Rejected {
+  raw: RawRecord;
+  reason: DeadLetterReason;
+  detail: string;
 }
 
 export interface UnitResult {
@@ -44,6 +66,8 @@ export interface UnitResult {
   counts: { applied: number; duplicate: number; refused: number; skipped: number };
   /** Records the engine failed on (a bug): dead-lettered, the member's state left as it was. */
   engineFailures: { raw: RawRecord; detail: string }[];
+  /** Records that did not decode or validate (or whose key is not their member): dead letters. */
+  rejected: Rejected[];
   casConflicts: number;
   leftovers: number;
   /** Members the sweeper wrote (entries made by time alone). */
@@ -249,6 +273,7 @@ function emptyResult(cacheGeneration: number): UnitResult {
     deadlines: [],
     counts: { applied: 0, duplicate: 0, refused: 0, skipped: 0 },
     engineFailures: [],
+    rejected: [],
     casConflicts: 0,
     leftovers: 0,
     swept: 0,
@@ -267,11 +292,12 @@ export async function applyToMembers(
   ctx: EngineContext,
   maxCasRetries: number,
   cache?: MemberCache,
+  decode?: Decode,
 ): Promise<UnitResult> {
   const size = store.membersPerRound;
   const generation = cache?.generation ?? 0;
   if (works.length <= size) {
-    return applyRound(store, works, ctx, maxCasRetries, cache, generation);
+    return applyRound(store, works, ctx, maxCasRetries, cache, generation, decode);
   }
   const rounds: MemberWork[][] = [];
   for (let i = 0; i < works.length; i += size) rounds.push(works.slice(i, i + size));
@@ -282,7 +308,15 @@ export async function applyToMembers(
     while (!failed && next < rounds.length) {
       const i = next++;
       try {
-        parts[i] = await applyRound(store, rounds[i]!, ctx, maxCasRetries, cache, generation);
+        parts[i] = await applyRound(
+          store,
+          rounds[i]!,
+          ctx,
+          maxCasRetries,
+          cache,
+          generation,
+          decode,
+        );
       } catch (error) {
         failed = true;
         throw error;
@@ -299,6 +333,7 @@ export async function applyToMembers(
     for (const e of part.toRelay) result.toRelay.push(e);
     for (const d of part.deadlines) result.deadlines.push(d);
     for (const f of part.engineFailures) result.engineFailures.push(f);
+    for (const r of part.rejected) result.rejected.push(r);
     addCounts(result.counts, part.counts);
     result.casConflicts += part.casConflicts;
     result.leftovers += part.leftovers;
@@ -315,8 +350,69 @@ async function applyRound(
   maxCasRetries: number,
   cache: MemberCache | undefined,
   generation: number,
+  decode: Decode | undefined,
 ): Promise<UnitResult> {
   const result = emptyResult(generation);
+  const decodedHere = works.filter((w) => w.undecoded !== undefined);
+  try {
+    const decoded = await decodeRound(works, decode, result);
+    await writeRound(store, decoded, ctx, maxCasRetries, cache, result);
+  } finally {
+    // The records decoded for this round are garbage from here on, though the unit's lists still
+    // name their works.
+    for (const w of decodedHere) {
+      w.records = [];
+      w.undecoded = undefined;
+    }
+  }
+  return result;
+}
+
+/**
+ * Decodes the round's undecoded records in one call; the members left with no record to apply
+ * (every one a dead letter) are dropped from the round, so nothing is loaded or written for them.
+ */
+async function decodeRound(
+  works: MemberWork[],
+  decode: Decode | undefined,
+  result: UnitResult,
+): Promise<MemberWork[]> {
+  const all: ReadRecord[] = [];
+  for (const w of works) if (w.undecoded !== undefined) for (const r of w.undecoded) all.push(r);
+  if (all.length === 0) return works;
+  if (decode === undefined) {
+    throw new ConsumerError("invalid_options", "undecoded records need a decode function");
+  }
+  const classified = await decode(all);
+  const kept: MemberWork[] = [];
+  let at = 0;
+  for (const w of works) {
+    if (w.undecoded === undefined) {
+      kept.push(w);
+      continue;
+    }
+    const records: InputRecord[] = [];
+    for (let i = 0; i < w.undecoded.length; i++) {
+      const c = classified[at++]!;
+      if (c.ok) records.push(c.record);
+      else result.rejected.push({ raw: c.raw, reason: c.reason, detail: c.detail });
+    }
+    w.undecoded = undefined;
+    w.records = records;
+    if (records.length > 0) kept.push(w);
+  }
+  return kept;
+}
+
+/** Load, apply, CAS write, redo the refused ones. */
+async function writeRound(
+  store: MemberStore,
+  works: MemberWork[],
+  ctx: EngineContext,
+  maxCasRetries: number,
+  cache: MemberCache | undefined,
+  result: UnitResult,
+): Promise<void> {
   // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
   // this unit wrote are in new fields (`x:<the new version>`), never a leftover's.
   const relayed = new Set<string>();
@@ -395,7 +491,6 @@ async function applyRound(
     }
     pending = pending.filter((w) => retry.has(w.userId));
   }
-  return result;
 }
 
 function addCounts(into: UnitResult["counts"], from: UnitResult["counts"]): void {

@@ -80,6 +80,9 @@ describe("classifyRecords", () => {
       [raw(encode({ model: "nope" })), "unknown_model"],
       [raw(encode({ userId: "" }), ""), "missing_user"],
       [raw(encode({}), "someone-else"), "key_mismatch"],
+      // The key compared byte by byte: same length, one byte off; no key at all.
+      [raw(encode({}), "u2"), "key_mismatch"],
+      [raw(encode({}), null), "key_mismatch"],
     ];
     const out = await classifyRecords(
       cases.map((c) => c[0]),

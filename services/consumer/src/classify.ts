@@ -40,6 +40,9 @@ export interface RawRecord {
   headers?: Record<string, unknown>;
 }
 
+/** A record as the Kafka client hands it, before its topic and partition are attached. */
+export type ReadRecord = Pick<RawRecord, "offset" | "key" | "value" | "headers">;
+
 /** A record ready for the engine, with where it was read. */
 export interface InputRecord {
   topic: string;
@@ -159,12 +162,24 @@ function classifyDecoded(
     input = commandFromRecord(r);
   }
   // One member's records must sit on one partition, in order: that is what the key promises.
-  const key = raw.key?.toString("utf8") ?? null;
-  if (key !== input.userId) {
+  if (!keyIs(raw.key, input.userId)) {
+    const key = raw.key?.toString("utf8") ?? null;
     return fail("key_mismatch", `record key ${JSON.stringify(key)} is not userId ${input.userId}`);
   }
   return {
     ok: true,
     record: { topic: raw.topic, partition: raw.partition, offset: BigInt(raw.offset), input, raw },
   };
+}
+
+/** Whether the key's bytes are the id's UTF-8, without decoding the key (ids are mostly ASCII). */
+function keyIs(key: Buffer | null, userId: string): boolean {
+  if (key === null) return false;
+  if (key.length !== userId.length) return key.toString("utf8") === userId;
+  for (let i = 0; i < key.length; i++) {
+    const c = userId.charCodeAt(i);
+    if (c > 0x7f) return key.toString("utf8") === userId;
+    if (key[i] !== c) return false;
+  }
+  return true;
 }

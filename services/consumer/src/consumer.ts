@@ -16,9 +16,15 @@ import {
 import { Redis } from "ioredis";
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import { pino } from "pino";
-import { applyToMembers, fillCache, type MemberWork, type UnitResult } from "./apply-members.ts";
+import {
+  applyToMembers,
+  type Decode,
+  fillCache,
+  type MemberWork,
+  type UnitResult,
+} from "./apply-members.ts";
 import { MemberCache } from "./cache.ts";
-import { type Classified, classifyRecords, type RawRecord, type SourceKind } from "./classify.ts";
+import { classifyRecords, type RawRecord, type ReadRecord, type SourceKind } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
 import { keySpace } from "./keys.ts";
 import { ConsumerMetrics, serveMetrics } from "./metrics.ts";
@@ -189,43 +195,48 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   ): Promise<void> {
     const started = performance.now();
     const unit = ++unitsStarted;
-    const raws: RawRecord[] = messages.map((m) => ({
+    const toRaw = (m: ReadRecord): RawRecord => ({
       topic,
       partition,
       offset: m.offset,
       key: m.key,
       value: m.value,
       headers: m.headers,
-    }));
-    const classified: Classified[] = await classifyRecords(
-      raws,
-      kind,
-      codec,
-      options.config.rateCard,
-    );
-    const deadLetters: DeadLetter[] = [];
+    });
+    const decode: Decode = (records) =>
+      classifyRecords(records.map(toRaw), kind, codec, options.config.rateCard);
+    // Grouped by key, decoded in each member's round (apply-members.ts): a record whose value
+    // names another member is a key_mismatch dead letter either way, and so is one with no key.
     const byUser = new Map<string, MemberWork>();
-    for (const c of classified) {
-      if (!c.ok) {
-        deadLetters.push({ raw: c.raw, reason: c.reason, detail: c.detail });
+    const unkeyed: ReadRecord[] = [];
+    for (const m of messages) {
+      if (m.key === null) {
+        unkeyed.push(m);
         continue;
       }
-      const userId = c.record.input.userId;
-      let work = byUser.get(userId);
-      if (work === undefined) {
-        work = { userId, records: [] };
-        byUser.set(userId, work);
-      }
-      work.records.push(c.record);
+      const userId = m.key.toString("utf8");
+      const work = byUser.get(userId);
+      if (work?.undecoded === undefined)
+        byUser.set(userId, { userId, records: [], undecoded: [m] });
+      else work.undecoded.push(m);
+    }
+    const deadLetters: DeadLetter[] = [];
+    for (const c of await decode(unkeyed)) {
+      if (!c.ok) deadLetters.push({ raw: c.raw, reason: c.reason, detail: c.detail });
     }
     const applyStarted = performance.now();
+    const members = byUser.size;
+    const works = [...byUser.values()];
+    byUser.clear();
     const result = await applyToMembers(
       store,
-      [...byUser.values()],
+      works,
       ctxNow(),
       limits.maxCasRetries,
       cache,
+      decode,
     );
+    for (const r of result.rejected) deadLetters.push(r);
     metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
     // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
     await heartbeat();
@@ -261,8 +272,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
           topic,
           partition,
           records: messages.length,
-          members: byUser.size,
-          decodeMs: ms(started, applyStarted),
+          members,
+          groupMs: ms(started, applyStarted),
           applyMs: ms(applyStarted, relayStarted),
           relayMs: ms(relayStarted, commitStarted),
           commitMs: ms(commitStarted, performance.now()),
