@@ -6,6 +6,10 @@
 // and writes one Redis key per record (no engine, no idempotency, no ledger). Prints events/s, the
 // ratio, the consumer's peak RSS and Redis memory per member.
 //   node test/bench/consumer.bench.ts [--events 1000000] [--members 100000] [--partitions 12]
+//     [--pairs 1]
+// --pairs N runs the baseline and the consumer N times each, alternating, over the same topic
+// (each run in its own group and, for the consumer, its own Redis keys) and prints every pair's
+// ratio and their median: on a shared machine one pair's ratio moves by several points.
 // Uses the running local stack (./creditflow up); its names are unique per run and removed after.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -23,12 +27,15 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "1000000" },
     members: { type: "string", default: "100000" },
     partitions: { type: "string", default: "12" },
+    pairs: { type: "string", default: "1" },
     keep: { type: "boolean", default: false },
   },
 });
 const EVENTS = Number(args.events);
 const MEMBERS = Number(args.members);
 const PARTITIONS = Number(args.partitions);
+const PAIRS = Number(args.pairs);
+if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error("--pairs: a whole number, 1 or more");
 
 const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
 const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7";
@@ -95,8 +102,10 @@ async function redisUsedBytes(): Promise<number> {
 }
 
 /** The baseline: decode each record, write one key per record (pipelined per batch). */
-async function baseline(): Promise<{ seconds: number; perSecond: number; cpuSeconds: number }> {
-  const groupId = `${runId}-baseline`;
+async function baseline(
+  pair: number,
+): Promise<{ seconds: number; perSecond: number; cpuSeconds: number }> {
+  const groupId = `${runId}-baseline-${pair}`;
   const consumer = conn.kafka.consumer({
     groupId,
     maxBytesPerPartition: 1_048_576,
@@ -167,13 +176,16 @@ function peakRssMiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-async function consumerRun(): Promise<{
+async function consumerRun(
+  pair: number,
+  prefix: string,
+): Promise<{
   seconds: number;
   perSecond: number;
   peakRss: number;
   cpuSeconds: number;
 }> {
-  const groupId = `${runId}-consumer`;
+  const groupId = `${runId}-consumer-${pair}`;
   const t0 = performance.now();
   // CF_BENCH_PROFILE=<dir>: write a CPU profile of the consumer process there.
   const profile = process.env.CF_BENCH_PROFILE;
@@ -193,7 +205,7 @@ async function consumerRun(): Promise<{
         SCHEMA_REGISTRY_URL: registryUrl,
         REDIS_URL: redisUrl,
         CF_TOPIC_PREFIX: topicPrefix,
-        CF_KEY_PREFIX: keyPrefix,
+        CF_KEY_PREFIX: prefix,
         CF_CONSUMER_GROUP: groupId,
         CF_CONSUMER_LIMITS: process.env.CF_CONSUMER_LIMITS ?? "",
       },
@@ -223,25 +235,13 @@ async function consumerRun(): Promise<{
   return { seconds, perSecond: EVENTS / seconds, peakRss, cpuSeconds };
 }
 
-async function main(): Promise<void> {
-  log(`run ${runId}: ${fmt(EVENTS)} events, ${fmt(MEMBERS)} members, ${PARTITIONS} partitions`);
-  const costs = await prefill();
-
-  const base = await baseline();
-  log(`baseline: ${base.seconds.toFixed(1)} s`);
-  await deleteKeys(`${keyPrefix}base:*`);
-
-  const before = await redisUsedBytes();
-  const run = await consumerRun();
-  const after = await redisUsedBytes();
-  log(`consumer: ${run.seconds.toFixed(1)} s`);
-
-  // Check a sample of members: balance = free allowance - the cost of their events.
+/** Checks a sample of members: balance = free allowance - the cost of their events. */
+async function checkBalances(prefix: string, costs: Map<string, number>): Promise<number> {
   const free = config.tiersById.get(config.plans.freeTierId)!.monthlyAllowanceMicros;
   let checked = 0;
   for (let i = 0; i < MEMBERS; i += Math.max(1, Math.floor(MEMBERS / 500))) {
     const userId = `m${i}`;
-    const m = await readMember(redis, keyPrefix, userId);
+    const m = await readMember(redis, prefix, userId);
     const expected = free - (costs.get(userId) ?? 0);
     if (m.state === null || ledgerBalanceMicros(m.state) !== expected) {
       throw new Error(
@@ -250,32 +250,101 @@ async function main(): Promise<void> {
     }
     checked++;
   }
-  const sampleKeys = [`${keyPrefix}{m0}:m`];
-  const hashBytes = Number(await redis.call("MEMORY", "USAGE", sampleKeys[0]!));
+  return checked;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+/** "a" for one value, "a to b" for several. */
+const range = (xs: number[], f: (x: number) => string) => {
+  const lo = f(Math.min(...xs));
+  const hi = f(Math.max(...xs));
+  return lo === hi ? lo : `${lo} to ${hi}`;
+};
+
+async function main(): Promise<void> {
+  log(
+    `run ${runId}: ${fmt(EVENTS)} events, ${fmt(MEMBERS)} members, ${PARTITIONS} partitions, ${PAIRS} pair(s)`,
+  );
+  const costs = await prefill();
+
+  type Pair = {
+    base: Awaited<ReturnType<typeof baseline>>;
+    run: Awaited<ReturnType<typeof consumerRun>>;
+    bytesPerMember: number;
+    checked: number;
+    hashBytes: number;
+  };
+  const pairs: Pair[] = [];
+  for (let pair = 1; pair <= PAIRS; pair++) {
+    const base = await baseline(pair);
+    log(`baseline ${pair}: ${base.seconds.toFixed(1)} s`);
+    await deleteKeys(`${keyPrefix}base:*`);
+
+    const prefix = PAIRS === 1 ? keyPrefix : `${keyPrefix}${pair}:`;
+    const before = await redisUsedBytes();
+    const run = await consumerRun(pair, prefix);
+    const after = await redisUsedBytes();
+    log(`consumer ${pair}: ${run.seconds.toFixed(1)} s`);
+    const checked = await checkBalances(prefix, costs);
+    const hashBytes = Number(await redis.call("MEMORY", "USAGE", `${prefix}{m0}:m`));
+    pairs.push({ base, run, bytesPerMember: (after - before) / MEMBERS, checked, hashBytes });
+    // The next pair's Redis starts as this one's did.
+    if (pair < PAIRS) await deleteKeys(`${prefix}*`);
+  }
 
   console.log(
     `\n### Deduction consumer, end to end (${fmt(EVENTS)} usage events, ${fmt(MEMBERS)} members, ${PARTITIONS} partitions)\n`,
   );
   console.log("| consumer | seconds | events/s |");
   console.log("|---|---:|---:|");
+  pairs.forEach(({ base, run }, i) => {
+    const n = PAIRS === 1 ? "" : ` (pair ${i + 1})`;
+    console.log(
+      `| baseline: decode + one Redis SET per record${n} | ${base.seconds.toFixed(1)} | ${fmt(base.perSecond)} |`,
+    );
+    console.log(
+      `| creditflow consumer (engine, atomic CAS write, outbox, ledger relay, commit)${n} | ${run.seconds.toFixed(1)} | ${fmt(run.perSecond)} |`,
+    );
+  });
+  const ratios = pairs.map((p) => p.run.perSecond / p.base.perSecond);
   console.log(
-    `| baseline: decode + one Redis SET per record | ${base.seconds.toFixed(1)} | ${fmt(base.perSecond)} |`,
-  );
-  console.log(
-    `| creditflow consumer (engine, atomic CAS write, outbox, ledger relay, commit) | ${run.seconds.toFixed(1)} | ${fmt(run.perSecond)} |`,
-  );
-  console.log(
-    `\n- ratio consumer / baseline: ${((run.perSecond / base.perSecond) * 100).toFixed(0)}%`,
+    PAIRS === 1
+      ? `\n- ratio consumer / baseline: ${pct(ratios[0]!)}`
+      : `\n- ratio consumer / baseline: median ${pct(median(ratios))} (pairs in order: ${ratios.map(pct).join(", ")})`,
   );
   const cpuPerK = (cpu: number) => ((cpu * 1000) / (EVENTS / 1000)).toFixed(1);
   console.log(
-    `- CPU per 1,000 events: consumer process ${cpuPerK(run.cpuSeconds)} ms, baseline ${cpuPerK(base.cpuSeconds)} ms (less sensitive than events/s to what else runs on the machine; Redis's and Kafka's CPU not counted)`,
+    `- CPU per 1,000 events: consumer process ${range(
+      pairs.map((p) => p.run.cpuSeconds),
+      cpuPerK,
+    )} ms, baseline ${range(
+      pairs.map((p) => p.base.cpuSeconds),
+      cpuPerK,
+    )} ms (less sensitive than events/s to what else runs on the machine; Redis's and Kafka's CPU not counted)`,
   );
-  console.log(`- consumer process peak RSS: ${run.peakRss.toFixed(0)} MiB`);
   console.log(
-    `- Redis memory per member: ${fmt((after - before) / MEMBERS)} bytes (used_memory delta / members; member hash alone ${fmt(hashBytes)} bytes)`,
+    `- consumer process peak RSS: ${range(
+      pairs.map((p) => p.run.peakRss),
+      (x) => x.toFixed(0),
+    )} MiB`,
   );
-  console.log(`- balances checked against the rate card: ${checked} members, all exact`);
+  console.log(
+    `- Redis memory per member: ${range(
+      pairs.map((p) => p.bytesPerMember),
+      fmt,
+    )} bytes (used_memory delta / members; member hash alone ${range(
+      pairs.map((p) => p.hashBytes),
+      fmt,
+    )} bytes)`,
+  );
+  console.log(
+    `- balances checked against the rate card: ${pairs[0]!.checked} members${PAIRS === 1 ? "" : " per pair"}, all exact`,
+  );
   console.log(
     "- both timed from their group join (so both include their first fetch) to the last commit (consumer, polled every 100 ms) or the last Redis write (baseline)\n",
   );
