@@ -1,11 +1,13 @@
 // Goal: a write's ledger entries packed into one outbox field come back out whole and in order
 // (any sizes, the empty entry included); a value cut short is refused, never read as fewer
 // entries; and a field of the earlier one-entry-per-field layout still reads as its one entry.
+// The member writes' own protocol bytes (respCommands) are what the Redis protocol says, for
+// any arguments (text of several bytes per character, binary, empty).
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConsumerError } from "./errors.ts";
-import { outboxEntries, packOutbox, unpackOutbox } from "./store.ts";
+import { outboxEntries, packOutbox, respCommands, unpackOutbox } from "./store.ts";
 
 const entries = fc.array(
   fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a)),
@@ -56,5 +58,35 @@ describe("packOutbox", () => {
     expect(legacy.map((e) => [e.field, e.index, e.value.toString()])).toEqual([
       ["x:7:4", 4, "first"],
     ]);
+  });
+});
+
+/** The Redis protocol's array of bulk strings, written the plain way. */
+function respOf(args: (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const a of args) {
+    const bytes = typeof a === "string" ? Buffer.from(a, "utf8") : a;
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from("\r\n"));
+  }
+  return Buffer.concat(parts);
+}
+
+describe("respCommands", () => {
+  it("writes each command as the Redis protocol's array of bulk strings", () => {
+    expect(respCommands([["EVALSHA", "ab", "1", Buffer.from([0, 13, 10, 255])]])[0]).toEqual(
+      Buffer.from("*4\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n1\r\n$4\r\n\x00\r\n\xff\r\n", "latin1"),
+    );
+    const arg = fc.oneof(
+      fc.string({ unit: "binary", maxLength: 40 }),
+      fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.array(arg, { maxLength: 12 }), { maxLength: 8 }), (commands) => {
+        const views = respCommands(commands);
+        expect(views.map((v) => v.toString("hex"))).toEqual(
+          commands.map((c) => respOf(c).toString("hex")),
+        );
+      }),
+    );
   });
 });
