@@ -3,7 +3,7 @@
 // it loaded before is refused by the version check; redone, it finds the records applied (their
 // offsets are stored with the state) and writes nothing, so no credit and no ledger entry doubles.
 
-import { applyToMembers, type MemberWork, type OutboxEntry } from "@creditflow/consumer";
+import { applyToMembers, type MemberWork, type OutboxField } from "@creditflow/consumer";
 import { encodeState, ledgerBalanceMicros } from "@creditflow/engine";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
@@ -61,7 +61,7 @@ describe("zombie writer", () => {
     // Redone through the normal path, the zombie skips every record: nothing written, no entry.
     const redo = await applyToMembers(store, [batch], ctx, 4);
     expect(redo.counts).toEqual({ applied: 0, duplicate: 0, refused: 0, skipped: 2 });
-    const same = (a: OutboxEntry, b: OutboxEntry) => a.field === b.field && a.index === b.index;
+    const same = (a: OutboxField, b: OutboxField) => a.field === b.field && a.userId === b.userId;
     expect(redo.toRelay.filter((e) => !owner.toRelay.some((o) => same(o, e)))).toEqual([]);
     const final = await readMember(redis, iso.keyPrefix, user);
     expect(final.version).toBe(2);

@@ -31,7 +31,7 @@ import {
   type LoadedMember,
   type MemberStore,
   type MemberWrite,
-  type OutboxEntry,
+  type OutboxField,
 } from "./store.ts";
 
 /** A member and its records of this unit, in offset order per source partition. */
@@ -58,8 +58,8 @@ export interface Rejected {
 }
 
 export interface UnitResult {
-  /** Outbox entries to relay: leftovers found at load first, then the new ones. */
-  toRelay: OutboxEntry[];
+  /** Outbox fields to relay: leftovers found at load first, then the new ones. */
+  toRelay: OutboxField[];
   /** Each member's next deadline at the version now stored. */
   deadlines: { userId: string; version: number; deadlineMs: number | null }[];
   /** Outcome counts by kind. */
@@ -416,12 +416,12 @@ async function writeRound(
   // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
   // this unit wrote are in new fields (`x:<the new version>`), never a leftover's.
   const relayed = new Set<string>();
-  const relayLeftover = (e: OutboxEntry) => {
-    const key = `${e.userId}\u0000${e.field}\u0000${e.index}`;
+  const relayLeftover = (f: OutboxField) => {
+    const key = `${f.userId}\u0000${f.field}`;
     if (relayed.has(key)) return;
     relayed.add(key);
-    result.leftovers++;
-    result.toRelay.push(e);
+    result.leftovers += f.count;
+    result.toRelay.push(f);
   };
   let pending = works;
   for (let attempt = 0; pending.length > 0; attempt++) {
@@ -461,7 +461,7 @@ async function writeRound(
     written.forEach((r, i) => {
       const w = writes[i]!;
       if (r.ok) {
-        for (const e of r.written) result.toRelay.push(e);
+        if (r.written !== null) result.toRelay.push(r.written);
         if (cache !== undefined) {
           const indexed = fromCache.has(r.userId)
             ? cache.indexed(r.userId, w.expectedVersion)

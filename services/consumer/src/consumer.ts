@@ -148,16 +148,18 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
     metrics.leftovers.inc(result.leftovers);
     metrics.casConflicts.inc(result.casConflicts);
-    metrics.outboxBacklog.inc(result.toRelay.length);
+    let entries = 0;
+    for (const f of result.toRelay) entries += f.count;
+    metrics.outboxBacklog.inc(entries);
     try {
       await Promise.all([out.relayLedger(result.toRelay), out.sendDeadLetters(deadLetters)]);
-      metrics.ledgerEntries.inc(result.toRelay.length);
+      metrics.ledgerEntries.inc(entries);
       faultPoint(unit, "after_relay");
       await store.release(result.toRelay);
       faultPoint(unit, "after_release");
     } finally {
       // On failure the entries stay in their outboxes and are relayed by the unit's redelivery.
-      metrics.outboxBacklog.dec(result.toRelay.length);
+      metrics.outboxBacklog.dec(entries);
     }
     // Only now may the unit's members be taken from the cache: their outboxes are empty.
     fillCache(cache, result);

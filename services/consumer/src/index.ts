@@ -35,5 +35,6 @@ export {
   MemberStore,
   type MemberWrite,
   type OutboxEntry,
+  type OutboxField,
   outboxEntries,
 } from "./store.ts";

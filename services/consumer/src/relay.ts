@@ -8,7 +8,7 @@ import type { TopicNames } from "@creditflow/contracts";
 import type { Producer, RecordSender } from "@creditflow/producer";
 import type { DeadLetterReason, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
-import type { OutboxEntry } from "./store.ts";
+import { type OutboxField, outboxValues } from "./store.ts";
 
 /**
  * Messages per dead-letter send: small enough for kafkajs, whose grouping of a send's messages by
@@ -97,12 +97,15 @@ export class KafkaOut {
   }
 
   /**
-   * Produces outbox entries to the ledger topic, keyed by user, in the given order: one send in
-   * flight at a time, each acknowledged (acks=all) before the next.
+   * Produces the fields' entries to the ledger topic, keyed by user, in the given order: one send
+   * in flight at a time, each acknowledged (acks=all) before the next.
    */
-  async relayLedger(entries: OutboxEntry[]): Promise<void> {
+  async relayLedger(fields: OutboxField[]): Promise<void> {
     const topic = this.topics.ledger;
-    const records = entries.map((e) => ({ topic, key: e.userId, value: e.value }));
+    const records: { topic: string; key: string; value: Buffer }[] = [];
+    for (const f of fields) {
+      for (const value of outboxValues(f)) records.push({ topic, key: f.userId, value });
+    }
     for (const chunk of sendChunks(records, MAX_LEDGER_MESSAGES_PER_SEND)) {
       try {
         await this.ledger.send(chunk);

@@ -7,7 +7,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConsumerError } from "./errors.ts";
-import { outboxEntries, packOutbox, respCommands, unpackOutbox } from "./store.ts";
+import {
+  outboxEntries,
+  outboxValues,
+  packOutbox,
+  readOutboxField,
+  respCommands,
+  unpackOutbox,
+} from "./store.ts";
 
 const entries = fc.array(
   fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a)),
@@ -58,6 +65,24 @@ describe("packOutbox", () => {
     expect(legacy.map((e) => [e.field, e.index, e.value.toString()])).toEqual([
       ["x:7:4", 4, "first"],
     ]);
+  });
+
+  it("reads a field as one relay item: its entries, their count, either layout", () => {
+    const a = Buffer.from("first");
+    const b = Buffer.from("second");
+    const field = readOutboxField("u1", "x:7", packOutbox([a, b]));
+    expect([field.userId, field.field, field.count]).toEqual(["u1", "x:7", 2]);
+    expect(outboxValues(field).map(String)).toEqual(["first", "second"]);
+    const legacy = readOutboxField("u1", "x:7:4", a);
+    expect([legacy.field, legacy.count, outboxValues(legacy).map(String)]).toEqual([
+      "x:7:4",
+      1,
+      ["first"],
+    ]);
+    expect(() => readOutboxField("u1", "x:8", packOutbox([a]).subarray(0, 6))).toThrow(
+      ConsumerError,
+    );
+    expect(() => outboxValues({ ...field, count: 3 })).toThrow(ConsumerError);
   });
 });
 

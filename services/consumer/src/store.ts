@@ -32,9 +32,10 @@ const WRITE_MEMBER_SHA = createHash("sha1").update(WRITE_MEMBER).digest("hex");
 
 /**
  * A command whose bytes the caller built (respCommands); ioredis sends them and reads the reply
- * as for any command. ioredis's own builder took more time than the rest of a member's write
- * (the consumer bench's profile: 1.3 s of 2.9): it makes a string or a buffer per argument
- * and copies the command twice.
+ * as for any command. Used for the member writes and the outbox releases, a command per member
+ * each: ioredis's own builder took more time than the rest of a member's write (the consumer
+ * bench's profile: 1.3 s of 2.9), making a string or a buffer per argument and copying the
+ * command twice.
  */
 class PrebuiltCommand extends Command {
   private readonly bytes: Buffer;
@@ -114,6 +115,29 @@ export interface OutboxEntry {
   value: Buffer;
 }
 
+/**
+ * A write's ledger entries as its member's outbox field holds them, relayed and deleted
+ * together: one object per field, not per entry, for what waits on the relay.
+ */
+export interface OutboxField {
+  userId: string;
+  /** `x:<version that wrote it>`, or `x:<version>:<i>` of earlier versions (one entry). */
+  field: string;
+  /** The entries packed (packOutbox), each a ledger record as the ledger topic carries it. */
+  packed: Buffer;
+  /** How many entries `packed` holds. */
+  count: number;
+}
+
+/** The entries of a field (views into it). */
+export function outboxValues(f: OutboxField): Buffer[] {
+  const values = unpackOutbox(f.packed);
+  if (values === null || values.length !== f.count) {
+    throw new ConsumerError("state_corrupt", `outbox ${f.field} of ${f.userId} is cut short`);
+  }
+  return values;
+}
+
 /** Encodes a ledger record for the outbox and the ledger topic (AvroCodec.encode("ledger")). */
 export type EncodeLedgerEntry = (record: LedgerEntryRecord) => Buffer;
 
@@ -168,9 +192,23 @@ export function outboxEntries(userId: string, field: string, value: Buffer): Out
   return values.map((v, index) => ({ userId, field, index, value: v }));
 }
 
-/** Orders outbox entries as written: by version, then index. */
-function outboxOrder(a: OutboxEntry, b: OutboxEntry): number {
-  return Number(a.field.split(":")[1]) - Number(b.field.split(":")[1]) || a.index - b.index;
+/** An outbox field as stored (see outboxEntries for the two layouts). */
+export function readOutboxField(userId: string, field: string, value: Buffer): OutboxField {
+  if (field.split(":").length === 3) {
+    return { userId, field, packed: packOutbox([value]), count: 1 };
+  }
+  const values = unpackOutbox(value);
+  if (values === null) {
+    throw new ConsumerError("state_corrupt", `outbox ${field} of ${userId} is cut short`);
+  }
+  return { userId, field, packed: value, count: values.length };
+}
+
+/** Orders outbox fields as written: by version, then (earlier layout) index. */
+function outboxOrder(a: OutboxField, b: OutboxField): number {
+  const [, av, ai] = a.field.split(":");
+  const [, bv, bi] = b.field.split(":");
+  return Number(av) - Number(bv) || Number(ai ?? 0) - Number(bi ?? 0);
 }
 
 export interface LoadedMember {
@@ -183,8 +221,8 @@ export interface LoadedMember {
   stateText: string | null;
   /** Last applied offset per `o:<topic>:<partition>` field. */
   offsets: Map<string, bigint>;
-  /** Entries a predecessor wrote but may not have relayed. */
-  leftovers: OutboxEntry[];
+  /** Entries a predecessor wrote but may not have relayed, in write order. */
+  leftovers: OutboxField[];
 }
 
 export interface MemberWrite {
@@ -201,7 +239,7 @@ export interface MemberWrite {
 }
 
 export type WriteResult =
-  | { ok: true; userId: string; version: number; written: OutboxEntry[] }
+  | { ok: true; userId: string; version: number; written: OutboxField | null }
   | { ok: false; userId: string; currentVersion: number };
 
 function chunks<T>(items: T[], size: number): T[][] {
@@ -267,21 +305,28 @@ export class MemberStore {
   async write(writes: MemberWrite[]): Promise<WriteResult[]> {
     const out: WriteResult[] = [];
     for (const round of chunks(writes, this.membersPerRound)) {
-      const results = await this.sendWrites(respCommands(round.map((w) => this.writeArgs(w))));
+      const packed = round.map((w) => (w.outbox.length > 0 ? packOutbox(w.outbox) : null));
+      const results = await this.sendWrites(
+        respCommands(round.map((w, i) => this.writeArgs(w, packed[i]!))),
+      );
       round.forEach((w, i) => {
         const r = results[i] as [number, number];
         if (r[0] === 1) {
           const version = r[1];
+          const entries = packed[i]!;
           out.push({
             ok: true,
             userId: w.userId,
             version,
-            written: w.outbox.map((value, index) => ({
-              userId: w.userId,
-              field: outboxField(version),
-              index,
-              value,
-            })),
+            written:
+              entries === null
+                ? null
+                : {
+                    userId: w.userId,
+                    field: outboxField(version),
+                    packed: entries,
+                    count: w.outbox.length,
+                  },
           });
         } else {
           out.push({ ok: false, userId: w.userId, currentVersion: r[1] });
@@ -292,7 +337,7 @@ export class MemberStore {
   }
 
   /** EVALSHA of WRITE_MEMBER for one member, its arguments as the script's comment lists them. */
-  private writeArgs(w: MemberWrite): (string | Buffer)[] {
+  private writeArgs(w: MemberWrite, outbox: Buffer | null): (string | Buffer)[] {
     const next = w.expectedVersion + 1;
     const args: (string | Buffer)[] = [
       "EVALSHA",
@@ -306,7 +351,7 @@ export class MemberStore {
       String(next),
     ];
     for (const [field, offset] of w.offsets) args.push(field, offset.toString());
-    if (w.outbox.length > 0) args.push(outboxField(next), packOutbox(w.outbox));
+    if (outbox !== null) args.push(outboxField(next), outbox);
     return args;
   }
 
@@ -325,15 +370,11 @@ export class MemberStore {
           throw new ConsumerError("redis_failed", "write members: load the script", { cause });
         }
       }
-      const pipeline = this.redis.pipeline() as unknown as Pipeline;
-      for (const i of todo) pipeline.sendCommand(new PrebuiltCommand("evalsha", commands[i]!));
-      let answers: [Error | null, unknown][] | null;
-      try {
-        answers = await pipeline.exec();
-      } catch (cause) {
-        throw new ConsumerError("redis_failed", "write members: pipeline failed", { cause });
-      }
-      if (answers === null) throw new ConsumerError("redis_failed", "write members: discarded");
+      const answers = await this.execPrebuilt(
+        "evalsha",
+        todo.map((i) => commands[i]!),
+        "write members",
+      );
       const again: number[] = [];
       answers.forEach(([error, value], j) => {
         const i = todo[j]!;
@@ -354,22 +395,46 @@ export class MemberStore {
    * Deletes relayed entries' fields from their members' hashes (harmless when someone already
    * did). A field's entries are always relayed together: written in one step, found together.
    */
-  async release(entries: OutboxEntry[]): Promise<void> {
+  async release(fields: OutboxField[]): Promise<void> {
     const byUser = new Map<string, string[]>();
-    for (const e of entries) {
+    for (const e of fields) {
       const fields = byUser.get(e.userId);
       if (fields === undefined) byUser.set(e.userId, [e.field]);
       else if (!fields.includes(e.field)) fields.push(e.field);
     }
     // Every round sent at once: one wait instead of one per round (a release is idempotent).
     await Promise.all(
-      chunks([...byUser], this.membersPerRound).map((round) => {
-        const pipeline = this.redis.pipeline();
-        for (const [userId, fields] of round)
-          pipeline.hdel(this.keys.member(userId).member, ...fields);
-        return execPipeline(pipeline, "release outbox");
+      chunks([...byUser], this.membersPerRound).map(async (round) => {
+        const commands = respCommands(
+          round.map(([userId, fields]) => ["HDEL", this.keys.member(userId).member, ...fields]),
+        );
+        for (const [error] of await this.execPrebuilt("hdel", commands, "release outbox")) {
+          if (error !== null) {
+            throw new ConsumerError("redis_failed", `release outbox: ${error.message}`, {
+              cause: error,
+            });
+          }
+        }
       }),
     );
+  }
+
+  /** One pipeline of commands built by respCommands: each one's error or reply, in order. */
+  private async execPrebuilt(
+    name: string,
+    commands: Buffer[],
+    what: string,
+  ): Promise<[Error | null, unknown][]> {
+    const pipeline = this.redis.pipeline() as unknown as Pipeline;
+    for (const c of commands) pipeline.sendCommand(new PrebuiltCommand(name, c));
+    let answers: [Error | null, unknown][] | null;
+    try {
+      answers = await pipeline.exec();
+    } catch (cause) {
+      throw new ConsumerError("redis_failed", `${what}: pipeline failed`, { cause });
+    }
+    if (answers === null) throw new ConsumerError("redis_failed", `${what}: pipeline discarded`);
+    return answers;
   }
 
   /** Records each member's next deadline, tagged with the version it was computed from. */
@@ -410,7 +475,7 @@ function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember
   let state: MemberState | null = null;
   let stateText: string | null = null;
   const offsets = new Map<string, bigint>();
-  const leftovers: OutboxEntry[] = [];
+  const leftovers: OutboxField[] = [];
   for (const field in hash) {
     const value = hash[field]!;
     if (field === "v") version = Number(value.toString("latin1"));
@@ -418,9 +483,7 @@ function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember
       stateText = value.toString("utf8");
       state = decodeStoredState(userId, stateText);
     } else if (field.startsWith("o:")) offsets.set(field, BigInt(value.toString("latin1")));
-    else if (field.startsWith("x:")) {
-      for (const e of outboxEntries(userId, field, value)) leftovers.push(e);
-    }
+    else if (field.startsWith("x:")) leftovers.push(readOutboxField(userId, field, value));
   }
   leftovers.sort(outboxOrder);
   return { userId, version, state, stateText, offsets, leftovers };
