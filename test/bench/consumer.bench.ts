@@ -2,9 +2,10 @@
 // 1,000,000 over 100,000 members) is consumed by a consumer process (main.ts as a child) until
 // Redis holds the final balances (the group's committed offsets reach the end, which the consumer
 // moves only after the atomic writes), timed from its group join. Next to it, in the same run and
-// timed from its own group join, a baseline consumer of the same topic that decodes each record
-// and writes one Redis key per record (no engine, no idempotency, no ledger). Prints events/s, the
-// ratio, the consumer's peak RSS and Redis memory per member.
+// timed from its own group join, a baseline consumer of the same topic, also a fresh child
+// process (consumer-baseline.ts), that decodes each record and writes one Redis key per record
+// (no engine, no idempotency, no ledger). Prints events/s, the ratio, the consumer's peak RSS and
+// Redis memory per member.
 //   node test/bench/consumer.bench.ts [--events 1000000] [--members 100000] [--partitions 12]
 //     [--pairs 1]
 // --pairs N runs the baseline and the consumer N times each, alternating, over the same topic
@@ -101,57 +102,50 @@ async function redisUsedBytes(): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)![1]);
 }
 
-/** The baseline: decode each record, write one key per record (pipelined per batch). */
+/**
+ * The baseline (consumer-baseline.ts): decode each record, write one key per record (pipelined
+ * per batch), in a fresh process of its own as the consumer is. Until 2026-12-02 it ran inside
+ * this process, whose code the prefill and earlier pairs had warmed up: with --pairs 3 its
+ * second and third runs took 8.3 and 7.7 s against 12.5 s for its first.
+ */
 async function baseline(
   pair: number,
 ): Promise<{ seconds: number; perSecond: number; cpuSeconds: number }> {
-  const groupId = `${runId}-baseline-${pair}`;
-  const consumer = conn.kafka.consumer({
-    groupId,
-    maxBytesPerPartition: 1_048_576,
-    maxWaitTimeInMs: 100,
-  });
-  const writer = new Redis(redisUrl);
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topics.usage], fromBeginning: true });
-  let seen = 0;
-  // Timed from the group join, as the consumer is: both include their first fetch.
-  let started = 0;
-  let cpuAtStart = process.cpuUsage();
-  let firstBatch = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    if (started !== 0) return;
-    started = performance.now();
-    cpuAtStart = process.cpuUsage();
-  });
-  const done = new Promise<number>((resolve) => {
-    void consumer.run({
-      partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch }) => {
-        firstBatch ||= performance.now();
-        const pipeline = writer.pipeline();
-        for (const m of batch.messages) {
-          const d = await codec.decode("usage", m.value);
-          if (!d.ok) continue;
-          const r = d.value as UsageEventRecord;
-          pipeline.set(
-            `${keyPrefix}base:{${r.userId}}:${r.eventId}`,
-            r.inputTokens + r.outputTokens,
-          );
-        }
-        await pipeline.exec();
-        seen += batch.messages.length;
-        if (seen >= EVENTS) resolve(performance.now());
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./consumer-baseline.ts", import.meta.url))],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        KAFKAJS_NO_PARTITIONER_WARNING: "1",
+        KAFKA_BROKERS: brokers.join(","),
+        SCHEMA_REGISTRY_URL: registryUrl,
+        REDIS_URL: redisUrl,
+        CF_TOPIC_PREFIX: topicPrefix,
+        CF_KEY_PREFIX: keyPrefix,
+        CF_CONSUMER_GROUP: `${runId}-baseline-${pair}`,
+        CF_BENCH_EVENTS: String(EVENTS),
       },
-    });
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  let text = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    text += chunk.toString();
   });
-  const ended = await done;
-  const cpu = process.cpuUsage(cpuAtStart);
-  await consumer.disconnect();
-  writer.disconnect();
-  const seconds = (ended - started) / 1000;
-  log(`baseline: first batch ${((firstBatch - started) / 1000).toFixed(1)} s after the join`);
-  return { seconds, perSecond: EVENTS / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  const code = await new Promise<number | null>((r) => child.on("exit", r));
+  const line = text.trim().split("\n").at(-1) ?? "";
+  if (code !== 0 || !line.startsWith("{")) {
+    throw new Error(`baseline process exited with ${code}: ${text.slice(-500)}`);
+  }
+  const { seconds, cpuSeconds, firstBatchSeconds } = JSON.parse(line) as {
+    seconds: number;
+    cpuSeconds: number;
+    firstBatchSeconds: number;
+  };
+  log(`baseline: first batch ${firstBatchSeconds.toFixed(1)} s after the join`);
+  return { seconds, perSecond: EVENTS / seconds, cpuSeconds };
 }
 
 /** CPU seconds (user + system) a process has used so far. */
