@@ -102,6 +102,21 @@ async function redisUsedBytes(): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)![1]);
 }
 
+/** The environment of a child process (the baseline, the consumer) on this run's names. */
+function childEnv(keys: string, groupId: string, more: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KAFKAJS_NO_PARTITIONER_WARNING: "1",
+    KAFKA_BROKERS: brokers.join(","),
+    SCHEMA_REGISTRY_URL: registryUrl,
+    REDIS_URL: redisUrl,
+    CF_TOPIC_PREFIX: topicPrefix,
+    CF_KEY_PREFIX: keys,
+    CF_CONSUMER_GROUP: groupId,
+    ...more,
+  };
+}
+
 /**
  * The baseline (consumer-baseline.ts): decode each record, write one key per record (pipelined
  * per batch), in a fresh process of its own as the consumer is. Until 2026-12-02 it ran inside
@@ -116,17 +131,9 @@ async function baseline(
     [fileURLToPath(new URL("./consumer-baseline.ts", import.meta.url))],
     {
       cwd: repoRoot,
-      env: {
-        ...process.env,
-        KAFKAJS_NO_PARTITIONER_WARNING: "1",
-        KAFKA_BROKERS: brokers.join(","),
-        SCHEMA_REGISTRY_URL: registryUrl,
-        REDIS_URL: redisUrl,
-        CF_TOPIC_PREFIX: topicPrefix,
-        CF_KEY_PREFIX: keyPrefix,
-        CF_CONSUMER_GROUP: `${runId}-baseline-${pair}`,
+      env: childEnv(keyPrefix, `${runId}-baseline-${pair}`, {
         CF_BENCH_EVENTS: String(EVENTS),
-      },
+      }),
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
@@ -192,17 +199,9 @@ async function consumerRun(
     [...nodeArgs, process.env.CF_BENCH_MAIN ?? "services/consumer/src/main.ts"],
     {
       cwd: repoRoot,
-      env: {
-        ...process.env,
-        KAFKAJS_NO_PARTITIONER_WARNING: "1",
-        KAFKA_BROKERS: brokers.join(","),
-        SCHEMA_REGISTRY_URL: registryUrl,
-        REDIS_URL: redisUrl,
-        CF_TOPIC_PREFIX: topicPrefix,
-        CF_KEY_PREFIX: prefix,
-        CF_CONSUMER_GROUP: groupId,
+      env: childEnv(prefix, groupId, {
         CF_CONSUMER_LIMITS: process.env.CF_CONSUMER_LIMITS ?? "",
-      },
+      }),
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

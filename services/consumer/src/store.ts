@@ -248,22 +248,35 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-async function execPipeline(
-  pipeline: ReturnType<Redis["pipeline"]>,
+/** Each command's error or reply, in order; a pipeline failing as a whole is redis_failed. */
+async function pipelineAnswers(
+  pipeline: ReturnType<Redis["pipeline"]> | Pipeline,
   what: string,
-): Promise<unknown[]> {
-  let results: [Error | null, unknown][] | null;
+): Promise<[Error | null, unknown][]> {
+  let answers: [Error | null, unknown][] | null;
   try {
-    results = await pipeline.exec();
+    answers = await pipeline.exec();
   } catch (cause) {
     throw new ConsumerError("redis_failed", `${what}: pipeline failed`, { cause });
   }
-  if (results === null) throw new ConsumerError("redis_failed", `${what}: pipeline discarded`);
-  return results.map(([error, value]) => {
+  if (answers === null) throw new ConsumerError("redis_failed", `${what}: pipeline discarded`);
+  return answers;
+}
+
+/** The replies, in order; any command's error is redis_failed. */
+function repliesOf(answers: [Error | null, unknown][], what: string): unknown[] {
+  return answers.map(([error, value]) => {
     if (error)
       throw new ConsumerError("redis_failed", `${what}: ${error.message}`, { cause: error });
     return value;
   });
+}
+
+async function execPipeline(
+  pipeline: ReturnType<Redis["pipeline"]>,
+  what: string,
+): Promise<unknown[]> {
+  return repliesOf(await pipelineAnswers(pipeline, what), what);
 }
 
 export class MemberStore {
@@ -408,33 +421,20 @@ export class MemberStore {
         const commands = respCommands(
           round.map(([userId, fields]) => ["HDEL", this.keys.member(userId).member, ...fields]),
         );
-        for (const [error] of await this.execPrebuilt("hdel", commands, "release outbox")) {
-          if (error !== null) {
-            throw new ConsumerError("redis_failed", `release outbox: ${error.message}`, {
-              cause: error,
-            });
-          }
-        }
+        repliesOf(await this.execPrebuilt("hdel", commands, "release outbox"), "release outbox");
       }),
     );
   }
 
   /** One pipeline of commands built by respCommands: each one's error or reply, in order. */
-  private async execPrebuilt(
+  private execPrebuilt(
     name: string,
     commands: Buffer[],
     what: string,
   ): Promise<[Error | null, unknown][]> {
     const pipeline = this.redis.pipeline() as unknown as Pipeline;
     for (const c of commands) pipeline.sendCommand(new PrebuiltCommand(name, c));
-    let answers: [Error | null, unknown][] | null;
-    try {
-      answers = await pipeline.exec();
-    } catch (cause) {
-      throw new ConsumerError("redis_failed", `${what}: pipeline failed`, { cause });
-    }
-    if (answers === null) throw new ConsumerError("redis_failed", `${what}: pipeline discarded`);
-    return answers;
+    return pipelineAnswers(pipeline, what);
   }
 
   /** Records each member's next deadline, tagged with the version it was computed from. */
