@@ -7,10 +7,9 @@ import {
   commandFromRecord,
   ID_PATTERN,
   type UsageEventRecord,
-  usageEventFromRecord,
   validateUsage,
 } from "@creditflow/contracts";
-import type { EngineInput, RateCard } from "@creditflow/engine";
+import type { EngineInput, RateCard, UsageEvent } from "@creditflow/engine";
 import type { AvroCodec } from "@creditflow/producer";
 
 export const DEAD_LETTER_REASONS = [
@@ -59,11 +58,13 @@ export type Classified =
 
 export type SourceKind = "usage" | "command";
 
-/** Usage as the producer library validates it, read back from the decoded engine event. */
-function usageProblem(
-  r: UsageEventRecord,
-  rateCard: RateCard,
-): { reason: DeadLetterReason; detail: string } | null {
+type Problem = { reason: DeadLetterReason; detail: string };
+
+/**
+ * The engine's usage event of a decoded record, validated as the producer library validates
+ * usage; what is wrong with it otherwise.
+ */
+function usageEvent(r: UsageEventRecord, rateCard: RateCard): UsageEvent | Problem {
   if (r.userId === "") return { reason: "missing_user", detail: "userId is empty" };
   const checked = validateUsage(
     {
@@ -82,7 +83,7 @@ function usageProblem(
     },
     rateCard,
   );
-  if (checked.ok) return null;
+  if (checked.ok) return checked.value;
   const detail = checked.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
   const codes = new Set(checked.errors.map((e) => e.code));
   if (checked.errors.some((e) => e.field === "userId")) return { reason: "missing_user", detail };
@@ -126,6 +127,10 @@ export async function classifyRecord(
   return classifyDecoded(raw, kind, await codec.decode(kind, raw.value), rateCard);
 }
 
+function fail(raw: RawRecord, reason: DeadLetterReason, detail: string): Classified {
+  return { ok: false, raw, reason, detail: detail.slice(0, 500) };
+}
+
 function classifyDecoded(
   raw: RawRecord,
   kind: SourceKind,
@@ -134,29 +139,22 @@ function classifyDecoded(
     | { ok: false; reason: "bad_frame" | "unknown_schema" | "undecodable"; detail: string },
   rateCard: RateCard,
 ): Classified {
-  const fail = (reason: DeadLetterReason, detail: string): Classified => ({
-    ok: false,
-    raw,
-    reason,
-    detail: detail.slice(0, 500),
-  });
-  if (!decoded.ok) return fail(decoded.reason, decoded.detail);
+  if (!decoded.ok) return fail(raw, decoded.reason, decoded.detail);
   let input: EngineInput;
   if (kind === "usage") {
-    const r = decoded.value as UsageEventRecord;
-    const problem = usageProblem(r, rateCard);
-    if (problem !== null) return fail(problem.reason, problem.detail);
-    input = usageEventFromRecord(r);
+    const event = usageEvent(decoded.value as UsageEventRecord, rateCard);
+    if ("reason" in event) return fail(raw, event.reason, event.detail);
+    input = event;
   } else {
     const r = decoded.value as CreditCommandRecord;
-    if (r.userId === "") return fail("missing_user", "userId is empty");
+    if (r.userId === "") return fail(raw, "missing_user", "userId is empty");
     // The ids as the producer library and the API refuse them: a member id outside the pattern
     // (spaces, 300 characters) would open a member no API route can name.
     if (!ID.test(r.userId)) {
-      return fail("missing_user", "userId must be 1 to 128 characters of [A-Za-z0-9._:-]");
+      return fail(raw, "missing_user", "userId must be 1 to 128 characters of [A-Za-z0-9._:-]");
     }
     if (!ID.test(r.commandId)) {
-      return fail("invalid_field", "commandId must be 1 to 128 characters of [A-Za-z0-9._:-]");
+      return fail(raw, "invalid_field", "commandId must be 1 to 128 characters of [A-Za-z0-9._:-]");
     }
     // Other command checks are the engine's: it refuses naming the field and remembers the id.
     input = commandFromRecord(r);
@@ -164,7 +162,11 @@ function classifyDecoded(
   // One member's records must sit on one partition, in order: that is what the key promises.
   if (!keyIs(raw.key, input.userId)) {
     const key = raw.key?.toString("utf8") ?? null;
-    return fail("key_mismatch", `record key ${JSON.stringify(key)} is not userId ${input.userId}`);
+    return fail(
+      raw,
+      "key_mismatch",
+      `record key ${JSON.stringify(key)} is not userId ${input.userId}`,
+    );
   }
   return {
     ok: true,
