@@ -178,21 +178,10 @@ export function unpackOutbox(packed: Buffer): Buffer[] | null {
 }
 
 /**
- * The entries of an outbox field as stored: packed under `x:<version>`, or one entry under
- * `x:<version>:<i>`, the layout of earlier versions of the consumer (still read, so an upgrade
- * relays what they left).
+ * An outbox field as stored: packed under `x:<version>`, or one entry under `x:<version>:<i>`,
+ * the layout of earlier versions of the consumer (still read, so an upgrade relays what they
+ * left; its entry is packed here like the others).
  */
-export function outboxEntries(userId: string, field: string, value: Buffer): OutboxEntry[] {
-  const parts = field.split(":");
-  if (parts.length === 3) return [{ userId, field, index: Number(parts[2]), value }];
-  const values = unpackOutbox(value);
-  if (values === null) {
-    throw new ConsumerError("state_corrupt", `outbox ${field} of ${userId} is cut short`);
-  }
-  return values.map((v, index) => ({ userId, field, index, value: v }));
-}
-
-/** An outbox field as stored (see outboxEntries for the two layouts). */
 export function readOutboxField(userId: string, field: string, value: Buffer): OutboxField {
   if (field.split(":").length === 3) {
     return { userId, field, packed: packOutbox([value]), count: 1 };
@@ -202,6 +191,17 @@ export function readOutboxField(userId: string, field: string, value: Buffer): O
     throw new ConsumerError("state_corrupt", `outbox ${field} of ${userId} is cut short`);
   }
   return { userId, field, packed: value, count: values.length };
+}
+
+/** The entries of an outbox field as stored (readOutboxField), each with its place. */
+export function outboxEntries(userId: string, field: string, value: Buffer): OutboxEntry[] {
+  const legacyIndex = field.split(":")[2];
+  return outboxValues(readOutboxField(userId, field, value)).map((v, i) => ({
+    userId,
+    field,
+    index: legacyIndex === undefined ? i : Number(legacyIndex),
+    value: v,
+  }));
 }
 
 /** Orders outbox fields as written: by version, then (earlier layout) index. */
