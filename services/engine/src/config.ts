@@ -4,7 +4,13 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { type ConfigIssue, EngineError } from "./errors.ts";
-import { MAX_GRANT_MICROS, MAX_RATE_MICROS_PER_1K } from "./limits.ts";
+import {
+  DEFAULT_DEDUPE_HORIZON_MS,
+  MAX_DEDUPE_HORIZON_MS,
+  MAX_GRANT_MICROS,
+  MAX_RATE_MICROS_PER_1K,
+  MIN_DEDUPE_HORIZON_MS,
+} from "./limits.ts";
 import { CAPABILITIES, FEATURES } from "./types.ts";
 
 const Micros = (max: number) => Type.Integer({ minimum: 0, maximum: max });
@@ -68,6 +74,10 @@ export const PlansSchema = Type.Object(
     freeTierId: Type.String({ minLength: 1 }),
     /** How late usage data may arrive; expiries wait for it. */
     allowedLatenessMs: Type.Integer({ minimum: 0, maximum: 24 * 60 * 60 * 1000 }),
+    /** How long an input id is remembered (default 24 hours; limits.ts). */
+    dedupeHorizonMs: Type.Optional(
+      Type.Integer({ minimum: MIN_DEDUPE_HORIZON_MS, maximum: MAX_DEDUPE_HORIZON_MS }),
+    ),
     /** forgive: the shortfall is recorded and dropped; carry: repaid from the next refresh. */
     overdraft: Type.Union([Type.Literal("forgive"), Type.Literal("carry")]),
     tiers: Type.Array(TierSchema, { minItems: 1 }),
@@ -89,6 +99,8 @@ export interface EngineConfig {
   tiersById: ReadonlyMap<string, Tier>;
   /** Tiers by rank ascending (derived from plans). */
   tiersByRank: readonly Tier[];
+  /** plans.dedupeHorizonMs or its default. */
+  dedupeHorizonMs: number;
 }
 
 const rateCardCheck = TypeCompiler.Compile(RateCardSchema);
@@ -176,5 +188,11 @@ export function parsePlans(value: unknown, sourceName: string): Plans {
 /** Builds the engine configuration from validated parts. */
 export function makeConfig(rateCard: RateCard, plans: Plans): EngineConfig {
   const tiersByRank = [...plans.tiers].sort((a, b) => a.rank - b.rank);
-  return { rateCard, plans, tiersById: new Map(plans.tiers.map((t) => [t.id, t])), tiersByRank };
+  return {
+    rateCard,
+    plans,
+    tiersById: new Map(plans.tiers.map((t) => [t.id, t])),
+    tiersByRank,
+    dedupeHorizonMs: plans.dedupeHorizonMs ?? DEFAULT_DEDUPE_HORIZON_MS,
+  };
 }

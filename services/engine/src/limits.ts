@@ -4,7 +4,10 @@ import { assert } from "./errors.ts";
 
 /** Micro-credits per credit. */
 export const MICROS_PER_CREDIT = 1_000_000;
-/** Ids remembered per member for idempotency (with their entries); older ids are forgotten. */
+/**
+ * Ids remembered per member with their full text (the most recent ones); older ids are kept as
+ * compact fingerprints until the duplicate horizon has passed them (memory.ts).
+ */
 export const MAX_REMEMBERED_IDS = 64;
 /**
  * Of the remembered ids, how many keep the entries they produced, to answer a repeat with them.
@@ -28,6 +31,14 @@ export const MAX_ID_LENGTH = 200;
 /** Allowed lateness of usage data (DESIGN.md: up to 5 minutes); plans may lower or raise it. */
 export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60 * 1000;
 export const HOUR_MS = 60 * 60 * 1000;
+/**
+ * How long an id is remembered (DESIGN.md, "One id, one effect"): a repeat accepted within this
+ * time of its first copy is a duplicate, whatever came in between; an input whose own time is
+ * older than this when it is accepted is refused `too_old`. Plans may set 1 second to 35 days.
+ */
+export const DEFAULT_DEDUPE_HORIZON_MS = 24 * 60 * 60 * 1000;
+export const MIN_DEDUPE_HORIZON_MS = 1000;
+export const MAX_DEDUPE_HORIZON_MS = 35 * 24 * 60 * 60 * 1000;
 export const DAY_MS = 24 * HOUR_MS;
 export const WINDOW_5H_MS = 5 * HOUR_MS;
 export const WINDOW_7D_MS = 7 * DAY_MS;

@@ -282,6 +282,8 @@ export const REFUSAL_REASONS = [
   "already_migrated",
   "unknown_legacy_quota",
   "too_many_grants",
+  /** Older than the duplicate horizon when accepted: it can no longer be told from a repeat. */
+  "too_old",
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
