@@ -1,6 +1,7 @@
 // @creditflow/contracts: what producers and the consumer agree on (topics, subjects, the
 // Confluent wire format, the Avro schemas and their mapping to the engine, input
 // validation). The only public door of the package.
+export { formatHorizon, isOlderThanHorizon, tooOldError } from "./horizon.ts";
 export {
   commandFromRecord,
   ledgerRecordFromEntry,

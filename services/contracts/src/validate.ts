@@ -56,7 +56,9 @@ export interface FieldError {
     | "range"
     | "unknown_field"
     | "unknown_feature"
-    | "unknown_model";
+    | "unknown_model"
+    /** older than the duplicate horizon (horizon.ts) */
+    | "too_old";
   message: string;
 }
 
