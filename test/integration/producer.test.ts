@@ -1,12 +1,12 @@
 // Goal: the producer library a feature service imports does what it promises against the real
 // stack: events land keyed by user in the Confluent wire format and decode with the registry's
-// schema; bad input is refused before Kafka with the field named; a batch with one bad event
-// writes nothing; a slow Kafka makes callers wait instead of growing memory; our schemas evolve
+// schema; bad input is refused before Kafka with the field named; an event older than the
+// duplicate horizon is refused `too_old`; a batch with one bad event writes nothing; a slow Kafka makes callers wait instead of growing memory; our schemas evolve
 // under the registry's BACKWARD rule and old readers read new data.
 
 import { readFileSync } from "node:fs";
 import { topicNames, usageEventSchema, valueSubject } from "@creditflow/contracts";
-import { parseRateCard } from "@creditflow/engine";
+import { DEFAULT_DEDUPE_HORIZON_MS, parseRateCard } from "@creditflow/engine";
 import {
   AvroCodec,
   CreditProducer,
@@ -26,6 +26,8 @@ const rateCard = parseRateCard(
   "rate-card.json",
 );
 const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+/** Events happen in the minute before the file started: well inside the duplicate horizon. */
+const START_MS = Date.now() - 60_000;
 
 function usage(n: number, user = `user-${n % 7}`) {
   return {
@@ -36,7 +38,7 @@ function usage(n: number, user = `user-${n % 7}`) {
     model: "kimi-k2",
     inputTokens: 1000 + n,
     outputTokens: 200,
-    occurredAt: Date.UTC(2026, 10, 25, 12, 0, n % 60),
+    occurredAt: START_MS + (n % 60) * 1000,
   };
 }
 
@@ -139,6 +141,56 @@ describe("producer library", () => {
       expect((error as ProducerError).fields.map((f) => f.field)).toEqual([field]);
     }
     await producer.flush();
+    expect(await offsetsSum(topics.usage)).toBe(before);
+  });
+
+  it("refuses an event older than the duplicate horizon before Kafka: too_old naming occurredAt", async () => {
+    expect(producer.dedupeHorizonMs).toBe(DEFAULT_DEDUPE_HORIZON_MS);
+    const before = await offsetsSum(topics.usage);
+    const tooOld = Date.now() - DEFAULT_DEDUPE_HORIZON_MS - 60_000;
+    for (const occurredAt of [tooOld, new Date(tooOld).toISOString()]) {
+      const error = await producer
+        .recordUsage({ ...usage(1100), occurredAt })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProducerError);
+      expect(error).toMatchObject({ code: "too_old", retryable: false });
+      expect((error as ProducerError).fields).toEqual([
+        { field: "occurredAt", code: "too_old", message: expect.stringContaining("occurredAt") },
+      ]);
+    }
+    const batch = [usage(1101), { ...usage(1102), occurredAt: tooOld }, usage(1103)];
+    const error = (await producer
+      .recordUsageBatch(batch)
+      .catch((e: unknown) => e)) as ProducerError;
+    expect(error.code).toBe("too_old");
+    expect(error.fields.map((f) => f.field)).toEqual(["events.1.occurredAt"]);
+    await producer.flush();
+    expect(await offsetsSum(topics.usage)).toBe(before);
+
+    // A producer with a shorter horizon refuses sooner; one out of range is refused at create.
+    const hourly = await CreditProducer.create({
+      brokers: urls.kafkaBrokers,
+      schemaRegistryUrl: urls.schemaRegistryUrl,
+      service: "test-service",
+      rateCard,
+      topics,
+      dedupeHorizonMs: 60 * 60 * 1000,
+    });
+    const twoHoursAgo = Date.now() - 2 * 60 * 60 * 1000;
+    await expect(
+      hourly.recordUsage({ ...usage(1104), occurredAt: twoHoursAgo }),
+    ).rejects.toMatchObject({ code: "too_old" });
+    await hourly.close();
+    await expect(
+      CreditProducer.create({
+        brokers: urls.kafkaBrokers,
+        schemaRegistryUrl: urls.schemaRegistryUrl,
+        service: "test-service",
+        rateCard,
+        topics,
+        dedupeHorizonMs: 36 * 24 * 60 * 60 * 1000,
+      }),
+    ).rejects.toMatchObject({ code: "invalid_options", fields: [{ field: "dedupeHorizonMs" }] });
     expect(await offsetsSum(topics.usage)).toBe(before);
   });
 

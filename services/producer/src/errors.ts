@@ -1,5 +1,6 @@
 // The one error class of the producer library, with a closed list of codes. Expected outcomes
-// of a send are not errors; these are bad input (the caller's bug), a closed producer, and
+// of a send are not errors; these are bad input (the caller's bug), an event older than the
+// duplicate horizon (refused, never sent), a closed producer, and
 // infrastructure failures (Kafka, the registry), each saying whether a retry may help.
 import type { FieldError } from "@creditflow/contracts";
 
@@ -7,6 +8,12 @@ export const PRODUCER_ERROR_CODES = {
   invalid_input: {
     retryable: false,
     doc: "the input failed validation; `fields` names each field",
+  },
+  too_old: {
+    retryable: false,
+    doc:
+      "the event is older than the duplicate horizon (`dedupeHorizonMs`) by the producer's " +
+      "clock; `fields` names its occurredAt. It can no longer be told from a duplicate: never sent",
   },
   invalid_options: { retryable: false, doc: "an option is out of its range; `fields` names it" },
   closed: { retryable: false, doc: "the producer was closed before the record was sent" },

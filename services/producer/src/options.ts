@@ -2,7 +2,12 @@
 // option fails fast naming its field, never at the first send.
 
 import type { TopicNames } from "@creditflow/contracts";
-import { type RateCard, RateCardSchema } from "@creditflow/engine";
+import {
+  MAX_DEDUPE_HORIZON_MS,
+  MIN_DEDUPE_HORIZON_MS,
+  type RateCard,
+  RateCardSchema,
+} from "@creditflow/engine";
 import { type Static, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { ProducerError } from "./errors.ts";
@@ -50,6 +55,13 @@ export interface ProducerOptions {
   compression?: "gzip" | "none";
   limits?: Partial<ProducerLimits>;
   clientId?: string;
+  /**
+   * The duplicate horizon (DESIGN.md, "One id, one effect"), the same as the consumer's plans:
+   * a resend with the same id within it is a duplicate; an event whose occurredAt is older than
+   * it by the producer's clock is refused `too_old`. Default DEFAULT_DEDUPE_HORIZON_MS (24 h),
+   * MIN_DEDUPE_HORIZON_MS (1 s) to MAX_DEDUPE_HORIZON_MS (35 days).
+   */
+  dedupeHorizonMs?: number;
 }
 
 const checkLimits = TypeCompiler.Compile(LimitsSchema);
@@ -81,4 +93,16 @@ export function checkOptions(o: ProducerOptions): void {
     throw bad("service", "1 to 64 characters");
   }
   if (!checkRateCard.Check(o.rateCard)) throw bad("rateCard", "a parsed rate card (parseRateCard)");
+  const horizon = o.dedupeHorizonMs;
+  if (
+    horizon !== undefined &&
+    (!Number.isSafeInteger(horizon) ||
+      horizon < MIN_DEDUPE_HORIZON_MS ||
+      horizon > MAX_DEDUPE_HORIZON_MS)
+  ) {
+    const message = `milliseconds from ${MIN_DEDUPE_HORIZON_MS} to ${MAX_DEDUPE_HORIZON_MS} (got ${horizon})`;
+    throw new ProducerError("invalid_options", `dedupeHorizonMs: ${message}`, {
+      fields: [{ field: "dedupeHorizonMs", code: "range", message }],
+    });
+  }
 }

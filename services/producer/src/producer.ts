@@ -3,17 +3,13 @@
 // recordUsage waits for room instead of growing memory without end. Batches go to Kafka
 // through the adapter's RecordSender (kafka.ts); the hot path costs one promise per event.
 import {
-  type FieldError,
   ID_PATTERN,
   recordFromCommand,
   type TopicNames,
   topicNames,
-  type UsageEventRecord,
   type UsageInput,
-  usageRecordFromEvent,
-  validateUsage,
 } from "@creditflow/contracts";
-import type { CreditCommand, RateCard } from "@creditflow/engine";
+import { type CreditCommand, DEFAULT_DEDUPE_HORIZON_MS } from "@creditflow/engine";
 import { AvroCodec } from "./codec.ts";
 import { ProducerError } from "./errors.ts";
 import { type OutgoingRecord, type RecordSender, recordSender } from "./kafka.ts";
@@ -23,6 +19,12 @@ import {
   type ProducerOptions,
   resolveLimits,
 } from "./options.ts";
+import {
+  type UsageRules,
+  usageInputError,
+  usageRecordOf,
+  usageRecordsOf,
+} from "./usage-records.ts";
 
 /** What Kafka acknowledged for one record. */
 export interface Acknowledged {
@@ -51,8 +53,9 @@ const idPattern = new RegExp(ID_PATTERN);
 export class CreditProducer {
   readonly topics: TopicNames;
   readonly limits: ProducerLimits;
-  private readonly service: string;
-  private readonly rateCard: RateCard;
+  /** Events older than this by the producer's clock are refused `too_old`. */
+  readonly dedupeHorizonMs: number;
+  private readonly rules: UsageRules;
   private readonly codec: AvroCodec;
   private readonly sender: RecordSender;
   /** The batch taking new records; sent when full, or after lingerMs when a slot is free. */
@@ -71,8 +74,12 @@ export class CreditProducer {
   private constructor(options: ProducerOptions, codec: AvroCodec, sender: RecordSender) {
     this.topics = options.topics ?? topicNames();
     this.limits = resolveLimits(options.limits);
-    this.service = options.service;
-    this.rateCard = options.rateCard;
+    this.dedupeHorizonMs = options.dedupeHorizonMs ?? DEFAULT_DEDUPE_HORIZON_MS;
+    this.rules = {
+      rateCard: options.rateCard,
+      service: options.service,
+      dedupeHorizonMs: this.dedupeHorizonMs,
+    };
     this.codec = codec;
     this.sender = sender;
   }
@@ -98,18 +105,16 @@ export class CreditProducer {
   }
 
   /**
-   * Record one usage event. Rejects with ProducerError(invalid_input) naming each bad field
-   * before anything is sent; resolves once Kafka acknowledged the record.
+   * Record one usage event. Rejects before anything is sent with ProducerError(invalid_input)
+   * naming each bad field, or ProducerError(too_old) when its occurredAt is older than the
+   * duplicate horizon by this process's clock; resolves once Kafka acknowledged the record.
    */
   recordUsage(input: UsageInput): Promise<Acknowledged> {
     // Not async: one promise per event (the one enqueue returns) is all the hot path pays for.
     try {
-      const checked = validateUsage(input, this.rateCard);
-      if (!checked.ok) {
-        const first = checked.errors[0]!;
-        throw new ProducerError("invalid_input", first.message, { fields: checked.errors });
-      }
-      const record = usageRecordFromEvent(checked.value, input.service ?? this.service);
+      const checked = usageRecordOf(input, this.rules, Date.now());
+      if (!checked.ok) throw usageInputError(checked.errors);
+      const record = checked.record;
       return this.enqueue(
         this.topics.usage,
         record.userId,
@@ -122,23 +127,12 @@ export class CreditProducer {
   }
 
   /**
-   * Record a batch: every event is validated first and none is sent if one is bad (the error
-   * names `events.N.field`); then all are sent and the promise resolves when every one is
-   * acknowledged.
+   * Record a batch: every event is checked first (validation, then the duplicate horizon) and
+   * none is sent if one is refused (the error names `events.N.field`; its code is the first
+   * refusal's); then all are sent and the promise resolves when every one is acknowledged.
    */
   async recordUsageBatch(inputs: UsageInput[]): Promise<Acknowledged[]> {
-    const records: UsageEventRecord[] = [];
-    let errors: FieldError[] = [];
-    for (const [i, input] of inputs.entries()) {
-      const checked = validateUsage(input, this.rateCard, `events.${i}`);
-      if (!checked.ok) errors = errors.concat(checked.errors);
-      else if (errors.length === 0) {
-        records.push(usageRecordFromEvent(checked.value, input.service ?? this.service));
-      }
-    }
-    if (errors.length > 0) {
-      throw new ProducerError("invalid_input", errors[0]!.message, { fields: errors });
-    }
+    const records = usageRecordsOf(inputs, this.rules, Date.now());
     return Promise.all(
       records.map((record) =>
         this.enqueue(
