@@ -1,6 +1,7 @@
 // Goal: the load generator sends what it says against the real Kafka: the records on the topic
 // are its reported events plus duplicates (and its commands), the recorded ids are exactly the
-// unique events on the topic, the feature mix is plausible, and one seed is one run.
+// unique events on the topic, late duplicates sit on the topic behind at least the asked number of
+// newer events of their member, the feature mix is plausible, and one seed is one run.
 
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,13 +34,16 @@ async function highWaterMarks(topic: string): Promise<number> {
   }
 }
 
-/** The event ids of every usage record on the topic, decoded with the registry's schema. */
-async function usageIds(expected: number, timeoutMs = 30_000): Promise<string[]> {
+/** Every usage record on the topic (one member's in their order), decoded with the registry's schema. */
+async function usageRecords(
+  expected: number,
+  timeoutMs = 30_000,
+): Promise<Array<{ eventId: string; userId: string }>> {
   const codec = new AvroCodec(urls.schemaRegistryUrl);
   const consumer = conn.kafka.consumer({ groupId: iso.group("read"), maxWaitTimeInMs: 200 });
   await consumer.connect();
   await consumer.subscribe({ topic: topics.usage, fromBeginning: true });
-  const ids: string[] = [];
+  const ids: Array<{ eventId: string; userId: string }> = [];
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, timeoutMs);
     consumer
@@ -48,7 +52,8 @@ async function usageIds(expected: number, timeoutMs = 30_000): Promise<string[]>
           for (const message of batch.messages) {
             const decoded = await codec.decode("usage", message.value);
             if (!decoded.ok) throw new Error(`undecodable: ${decoded.detail}`);
-            ids.push((decoded.value as { eventId: string }).eventId);
+            const { eventId, userId } = decoded.value as { eventId: string; userId: string };
+            ids.push({ eventId, userId });
           }
           if (ids.length >= expected) {
             clearTimeout(timer);
@@ -77,12 +82,18 @@ describe("load generator", () => {
       seed: 42,
       duplicates: 0.02,
       late: 0.05,
+      lateDuplicates: 0.5,
+      lateDuplicateDistance: 20,
       withGrants: true,
       recordPath,
     });
     expect(report.failed).toBe(0);
     expect(report.events).toBe(600);
     expect(report.duplicates).toBeGreaterThan(0);
+    expect(report.lateDuplicates).toBeGreaterThan(0);
+    expect(report.lateDuplicates).toBeLessThan(report.duplicates);
+    expect(report.lateDuplicatesAtDistance).toBeGreaterThan(0);
+    expect(report.lateDuplicateMaxDistance).toBeGreaterThanOrEqual(20);
     expect(report.late).toBeGreaterThan(0);
     // Paced: about 3 s for 600 events at 200/s, not a burst.
     expect(report.elapsedMs).toBeGreaterThan(2_500);
@@ -104,9 +115,29 @@ describe("load generator", () => {
     expect(recorded.every((r) => Number.isSafeInteger(r.costMicros) && r.costMicros > 0)).toBe(
       true,
     );
-    const onTopic = await usageIds(report.events + report.duplicates);
+    const onTopic = await usageRecords(report.events + report.duplicates);
     expect(onTopic).toHaveLength(report.events + report.duplicates);
-    expect(new Set(onTopic)).toEqual(new Set(recorded.map((r) => r.id)));
+    expect(new Set(onTopic.map((r) => r.eventId))).toEqual(new Set(recorded.map((r) => r.id)));
+    // On the topic, a member's records keep their order: the late duplicates come after at least
+    // 20 newer events of their member, as reported.
+    const countOf = new Map<string, number>();
+    const countAtFirst = new Map<string, number>();
+    const distances: number[] = [];
+    for (const { eventId, userId } of onTopic) {
+      const first = countAtFirst.get(eventId);
+      if (first !== undefined) {
+        distances.push((countOf.get(userId) ?? 0) - first);
+        continue;
+      }
+      const count = (countOf.get(userId) ?? 0) + 1;
+      countOf.set(userId, count);
+      countAtFirst.set(eventId, count);
+    }
+    expect(distances).toHaveLength(report.duplicates);
+    expect(distances.filter((d) => d >= 20).length).toBeGreaterThanOrEqual(
+      report.lateDuplicatesAtDistance,
+    );
+    expect(Math.max(...distances)).toBeGreaterThanOrEqual(report.lateDuplicateMaxDistance);
     expect(recorded.reduce((s, r) => s + r.costMicros, 0)).toBe(
       Object.values(report.perFeature).reduce((s, f) => s + f.costMicros, 0),
     );

@@ -1,10 +1,18 @@
 // Goal: the generated load is the realistic mix it claims, with no I/O: event shares per
 // feature near their targets, typical task costs on DESIGN.md's free-tier examples with the
-// shipped rate card, duplicates and late events at the asked fractions, one seed one plan.
+// shipped rate card, duplicates and late events at the asked fractions, late duplicates sent
+// after at least the asked number of newer events of their member, one seed one plan.
 import { readFileSync } from "node:fs";
 import { type Feature, parseRateCard, priceUsage } from "@creditflow/engine";
 import { describe, expect, it } from "vitest";
-import { EVENT_SHARE, planCommands, planMembers, planUsage } from "./generate.ts";
+import {
+  EVENT_SHARE,
+  type PlannedSend,
+  type PlanOptions,
+  planCommands,
+  planMembers,
+  planUsage,
+} from "./generate.ts";
 
 const rateCard = parseRateCard(
   JSON.parse(
@@ -82,6 +90,108 @@ describe("planUsage", () => {
     expect(multi / perTask.size).toBeGreaterThan(0.5);
     const again = [...planUsage(o, planMembers(o))];
     expect(again).toEqual(sends);
+  });
+});
+
+/** For each duplicate send: the unique events of its member between the original and it. */
+function recountDistances(plan: PlannedSend[]): number[] {
+  const countOf = new Map<string, number>();
+  const countAtOriginal = new Map<string, number>();
+  const distances: number[] = [];
+  for (const s of plan) {
+    const { eventId, userId } = s.input;
+    if (s.duplicate) {
+      distances.push((countOf.get(userId) ?? 0) - countAtOriginal.get(eventId)!);
+      continue;
+    }
+    const count = (countOf.get(userId) ?? 0) + 1;
+    countOf.set(userId, count);
+    countAtOriginal.set(eventId, count);
+  }
+  return distances;
+}
+
+describe("planUsage with late duplicates", () => {
+  // The chaos run's shape: 2,000 members, 1,000 events/s for 2 minutes.
+  const lo: PlanOptions = {
+    users: 2_000,
+    events: 120_000,
+    ratePerSecond: 1_000,
+    seed: 1,
+    startMs: Date.UTC(2026, 10, 25),
+    duplicates: 0.01,
+    late: 0.02,
+    lateDuplicates: 0.25,
+    lateDuplicateDistance: 300,
+  };
+  const plan = [...planUsage(lo, planMembers(lo))];
+  const duplicates = plan.filter((s) => s.duplicate);
+  const lateDuplicates = plan.filter((s) => s.lateDuplicate);
+
+  it("sends the asked share of the duplicates late, exact copies of events sent before", () => {
+    const events = plan.length - duplicates.length;
+    expect(events).toBe(lo.events);
+    expect(duplicates.length / events).toBeGreaterThan(0.008);
+    expect(duplicates.length / events).toBeLessThan(0.012);
+    const share = lateDuplicates.length / duplicates.length;
+    expect(share).toBeGreaterThan(0.2);
+    expect(share).toBeLessThan(0.3);
+    expect(lateDuplicates.every((s) => s.duplicate && !s.late)).toBe(true);
+    const original = new Map(plan.filter((s) => !s.duplicate).map((s) => [s.input.eventId, s]));
+    for (const s of duplicates) {
+      const first = original.get(s.input.eventId);
+      expect(first).toBeDefined();
+      expect(s.input).toEqual(first!.input);
+      expect(plan.indexOf(s)).toBeGreaterThan(plan.indexOf(first!));
+    }
+  });
+
+  it("sends each late duplicate after at least the asked newer events of its member", () => {
+    const recounted = recountDistances(plan);
+    expect(duplicates.map((s) => s.newerOfMember)).toEqual(recounted);
+    // Every one reaches the distance in a run this long; the regular ones come within 50 events.
+    for (const s of lateDuplicates) expect(s.newerOfMember).toBeGreaterThanOrEqual(300);
+    expect(Math.max(...lateDuplicates.map((s) => s.newerOfMember))).toBeLessThanOrEqual(450);
+    for (const s of duplicates) if (!s.lateDuplicate) expect(s.newerOfMember).toBeLessThan(50);
+    // Spread over the run, not all at its end.
+    const endMs = (lo.events * 1000) / lo.ratePerSecond;
+    const beforeEnd = lateDuplicates.filter((s) => s.offsetMs < endMs).length;
+    expect(beforeEnd / lateDuplicates.length).toBeGreaterThan(0.9);
+    // Another asked distance, another population: 300 members, so heavier ones.
+    const farther = { ...o, lateDuplicates: 0.5, lateDuplicateDistance: 1_000 };
+    const sends = [...planUsage(farther, planMembers(farther))].filter((s) => s.lateDuplicate);
+    expect(sends.length).toBeGreaterThan(500);
+    for (const s of sends) expect(s.newerOfMember).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("sends them at the end, nearer, when the run is too short for the distance", () => {
+    const short = { ...lo, users: 20, events: 2_000, ratePerSecond: 200, duplicates: 0.05 };
+    const sends = [...planUsage(short, planMembers(short))];
+    const late = sends.filter((s) => s.lateDuplicate);
+    const all = sends.filter((s) => s.duplicate);
+    expect(late.length / all.length).toBeGreaterThan(0.15);
+    expect(late.length / all.length).toBeLessThan(0.35);
+    expect(late.every((s) => s.offsetMs === 10_000 && s.newerOfMember < 300)).toBe(true);
+    expect(sends.filter((s) => s.duplicate).map((s) => s.newerOfMember)).toEqual(
+      recountDistances(sends),
+    );
+  });
+
+  it("gives the same plan for the same seed, another for another seed", () => {
+    expect([...planUsage(lo, planMembers(lo))]).toEqual(plan);
+    const other = { ...lo, seed: 2 };
+    const ids = (p: PlannedSend[]) => p.filter((s) => s.lateDuplicate).map((s) => s.input.eventId);
+    expect(ids([...planUsage(other, planMembers(other))])).not.toEqual(ids(plan));
+  });
+
+  it("refuses a share outside [0, 1] and a distance that is not a positive integer", () => {
+    const members = planMembers(lo);
+    expect(() => planUsage({ ...lo, lateDuplicates: 1.5 }, members).next()).toThrow(
+      /lateDuplicates/,
+    );
+    expect(() => planUsage({ ...lo, lateDuplicateDistance: 0 }, members).next()).toThrow(
+      /lateDuplicateDistance/,
+    );
   });
 });
 

@@ -1,7 +1,8 @@
 // The load generator's plan, pure and seeded: members (tiers, bonus grants, subscriptions as
 // credit commands) and a stream of usage events with a realistic mix (features in plausible
-// proportions, heavy-tailed token counts, tasks of several events, a few exact duplicates and
-// late events). No clock and no I/O: the start time is passed in, so one seed is one run.
+// proportions, heavy-tailed token counts, tasks of several events, a few exact duplicates (some
+// of them held back for hundreds of newer events of their member) and late events). No clock and
+// no I/O: the start time is passed in, so one seed is one run.
 import type { UsageInput } from "@creditflow/contracts";
 import {
   type AgentTaskKind,
@@ -22,6 +23,16 @@ export const MAX_LATENESS_MS = 4 * MINUTE_MS;
 const MIN_LATENESS_MS = 10_000;
 /** A duplicate is sent again within this many later events. */
 const MAX_DUPLICATE_DISTANCE = 50;
+/** A late duplicate waits for at least this many newer events of its member, by default. */
+export const DEFAULT_LATE_DUPLICATE_DISTANCE = 300;
+/** Largest distance a late duplicate may be asked to wait (held copies stay in memory). */
+export const MAX_LATE_DUPLICATE_DISTANCE = 100_000;
+/**
+ * A late duplicate is taken from a member expected to send this many times the asked distance in
+ * the rest of the run (its share of activity times the events left), and waits for 1 to 1.5 times
+ * that distance: so nearly all reach it before the end.
+ */
+const LATE_DUPLICATE_HEADROOM = 2;
 
 export interface PlanOptions {
   users: number;
@@ -35,6 +46,14 @@ export interface PlanOptions {
   duplicates: number;
   /** Fraction of events whose occurredAt is up to 4 minutes before their send time. */
   late: number;
+  /**
+   * Share of the duplicates sent late (default 0): each is held until its member has sent
+   * between lateDuplicateDistance and 1.5 times that many newer events, or the run ends. They
+   * copy events of members active enough to get there (the heavy users).
+   */
+  lateDuplicates?: number;
+  /** Newer events of the same member a late duplicate waits for, at least (default 300). */
+  lateDuplicateDistance?: number;
   /** Prefix of every id of the run; default derived from seed and start time. */
   runId?: string;
 }
@@ -55,6 +74,10 @@ export interface PlannedSend {
   input: UsageInput & { occurredAt: number };
   duplicate: boolean;
   late: boolean;
+  /** A duplicate held back for newer events of its member (PlanOptions.lateDuplicates). */
+  lateDuplicate: boolean;
+  /** For a duplicate: unique events of the same member sent between the original and it; else 0. */
+  newerOfMember: number;
 }
 
 interface TaskShape {
@@ -255,6 +278,8 @@ export function planCommands(members: Member[], seed: number, startMs: number): 
 interface OpenTask {
   taskId: string;
   userId: string;
+  /** The member's index in the run's members. */
+  member: number;
   feature: Feature;
   taskKind: AgentTaskKind | null;
   shape: TaskShape;
@@ -263,8 +288,8 @@ interface OpenTask {
   step: number;
 }
 
-/** A member drawn in proportion to activity (binary search over cumulative weights). */
-function memberPicker(members: Member[], random: Random): () => Member {
+/** A member's index drawn in proportion to activity (binary search over cumulative weights). */
+function memberPicker(members: Member[], random: Random): () => number {
   const cumulative: number[] = [];
   let total = 0;
   for (const m of members) {
@@ -280,16 +305,39 @@ function memberPicker(members: Member[], random: Random): () => Member {
       if (cumulative[mid]! > r) hi = mid;
       else lo = mid + 1;
     }
-    return members[lo]!;
+    return lo;
   };
+}
+
+/** A copy of a sent event waiting for its turn. */
+interface HeldCopy {
+  input: UsageInput & { occurredAt: number };
+  member: number;
+  /** The member's count of unique events when the original was sent (the original included). */
+  sentAtCount: number;
+  /** For a late duplicate: the member's count of unique events that releases it. */
+  releaseAtCount: number;
 }
 
 /**
  * The sends of a run, in order, lazily: unique events paced at the rate, each possibly late,
- * and exact duplicates of some sent again a few events later.
+ * exact duplicates of some sent again a few events later, and (lateDuplicates) a share of the
+ * duplicates held until their member has sent hundreds of newer events.
  */
 export function* planUsage(o: PlanOptions, members: Member[]): Generator<PlannedSend> {
   if (!(members.length > 0)) throw new Error("assertion: a run has at least one member");
+  const lateShare = o.lateDuplicates ?? 0;
+  const lateDistance = o.lateDuplicateDistance ?? DEFAULT_LATE_DUPLICATE_DISTANCE;
+  if (!(lateShare >= 0 && lateShare <= 1))
+    throw new RangeError(`lateDuplicates: a share in [0, 1] (got ${lateShare})`);
+  if (
+    !Number.isSafeInteger(lateDistance) ||
+    lateDistance < 1 ||
+    lateDistance > MAX_LATE_DUPLICATE_DISTANCE
+  )
+    throw new RangeError(
+      `lateDuplicateDistance: an integer in [1, ${MAX_LATE_DUPLICATE_DISTANCE}] (got ${lateDistance})`,
+    );
   const random = seededRandom(o.seed ^ 0x5eed_0003);
   const runId = o.runId ?? defaultRunId(o.seed, o.startMs);
   const nextMember = memberPicker(members, random);
@@ -302,7 +350,8 @@ export function* planUsage(o: PlanOptions, members: Member[]): Generator<Planned
       taskKind === null ? SHAPES[feature as Exclude<Feature, "agent">] : AGENT_SHAPES[taskKind];
     return {
       taskId: `${runId}-t${taskCount++}`,
-      userId: member.userId,
+      userId: members[member]!.userId,
+      member,
       feature,
       taskKind,
       shape,
@@ -316,13 +365,40 @@ export function* planUsage(o: PlanOptions, members: Member[]): Generator<Planned
     { length: Math.min(64, Math.max(1, Math.ceil(members.length / 2))) },
     openTask,
   );
-  const dueDuplicates = new Map<number, Array<UsageInput & { occurredAt: number }>>();
+  const dueDuplicates = new Map<number, HeldCopy[]>();
+  /** Unique events each member has sent so far. */
+  const memberEvents = new Uint32Array(members.length);
+  /** Late duplicates by member, waiting for their member's newer events. */
+  const heldLate = new Map<number, HeldCopy[]>();
+  // Late duplicates copy events of members active enough to reach the distance: a member is,
+  // while its share of the events left is at least LATE_DUPLICATE_HEADROOM times the distance,
+  // which gives it about share * events - headroom * distance such events. Their expected total
+  // sets the chance that one of them is copied, so the run gets its share of late duplicates.
+  // When those are too few (a short run), the rest copy any event: such a copy goes out when
+  // its member reaches the distance, or at the end of the run, nearer.
+  const totalActivity = members.reduce((sum, m) => sum + m.activity, 0);
+  const needed = LATE_DUPLICATE_HEADROOM * lateDistance;
+  const activeEnough = (member: number, k: number) =>
+    ((o.events - k - 1) * members[member]!.activity) / totalActivity >= needed;
+  const lateWanted = o.events * o.duplicates * lateShare;
+  const eligibleEvents = members.reduce(
+    (sum, m) => sum + Math.max(0, (o.events * m.activity) / totalActivity - needed),
+    0,
+  );
+  const lateChance = eligibleEvents > 0 ? Math.min(1, lateWanted / eligibleEvents) : 0;
+  const fallbackChance = Math.max(0, lateWanted - eligibleEvents) / o.events;
+  const copySend = (c: HeldCopy, offsetMs: number, lateDuplicate: boolean): PlannedSend => ({
+    offsetMs,
+    input: c.input,
+    duplicate: true,
+    late: false,
+    lateDuplicate,
+    newerOfMember: memberEvents[c.member]! - c.sentAtCount,
+  });
 
   for (let k = 0; k < o.events; k++) {
     const offsetMs = Math.floor((k * 1000) / o.ratePerSecond);
-    for (const input of dueDuplicates.get(k) ?? []) {
-      yield { offsetMs, input, duplicate: true, late: false };
-    }
+    for (const c of dueDuplicates.get(k) ?? []) yield copySend(c, offsetMs, false);
     dueDuplicates.delete(k);
 
     const slot = Math.floor(random() * open.length);
@@ -347,22 +423,47 @@ export function* planUsage(o: PlanOptions, members: Member[]): Generator<Planned
       cachedInputTokens: Math.round(inputTokens * cachedShare),
       occurredAt: o.startMs + offsetMs - lateByMs,
     };
-    yield { offsetMs, input, duplicate: false, late };
+    yield { offsetMs, input, duplicate: false, late, lateDuplicate: false, newerOfMember: 0 };
+    const member = task.member;
+    const count = ++memberEvents[member]!;
 
-    if (random() < o.duplicates) {
+    // Late duplicates of this member whose newer events are now enough.
+    const waiting = heldLate.get(member);
+    if (waiting !== undefined) {
+      const ready = waiting.filter((c) => c.releaseAtCount <= count);
+      if (ready.length > 0) {
+        const rest = waiting.filter((c) => c.releaseAtCount > count);
+        if (rest.length === 0) heldLate.delete(member);
+        else heldLate.set(member, rest);
+        for (const c of ready) yield copySend(c, offsetMs, true);
+      }
+    }
+
+    // Of the duplicates drawn here, the late share is left out: late ones are drawn below.
+    if (random() < o.duplicates && !(lateShare > 0 && random() < lateShare)) {
       const at = k + intBetween(random, 1, MAX_DUPLICATE_DISTANCE);
       const list = dueDuplicates.get(at) ?? [];
       if (list.length === 0) dueDuplicates.set(at, list);
-      list.push(input);
+      list.push({ input, member, sentAtCount: count, releaseAtCount: 0 });
+    }
+    if (
+      lateShare > 0 &&
+      ((lateChance > 0 && activeEnough(member, k) && random() < lateChance) ||
+        (fallbackChance > 0 && random() < fallbackChance))
+    ) {
+      const distance = lateDistance + intBetween(random, 0, Math.floor(lateDistance / 2));
+      const list = heldLate.get(member) ?? [];
+      if (list.length === 0) heldLate.set(member, list);
+      list.push({ input, member, sentAtCount: count, releaseAtCount: count + distance });
     }
     task.step++;
     task.remaining--;
     if (task.remaining === 0) open[slot] = openTask();
   }
-  // Duplicates due after the last event go out at the end.
+  // Duplicates due after the last event go out at the end, then late ones still held.
   const endMs = Math.floor((o.events * 1000) / o.ratePerSecond);
   for (const at of [...dueDuplicates.keys()].sort((a, b) => a - b)) {
-    for (const input of dueDuplicates.get(at)!)
-      yield { offsetMs: endMs, input, duplicate: true, late: false };
+    for (const c of dueDuplicates.get(at)!) yield copySend(c, endMs, false);
   }
+  for (const c of [...heldLate.values()].flat()) yield copySend(c, endMs, true);
 }

@@ -1,8 +1,10 @@
 // @creditflow/loadgen: a seeded, realistic load of usage events and credit commands for
 // creditflow (CLI, tests, chaos harness). The package's only public door.
 export {
+  DEFAULT_LATE_DUPLICATE_DISTANCE,
   defaultRunId,
   EVENT_SHARE,
+  MAX_LATE_DUPLICATE_DISTANCE,
   MAX_LATENESS_MS,
   type Member,
   type PlannedSend,

@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { topicNames } from "@creditflow/contracts";
 import { parseRateCard } from "@creditflow/engine";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { formatReport, runLoadgen } from "./index.ts";
+import { DEFAULT_LATE_DUPLICATE_DISTANCE, formatReport, runLoadgen } from "./index.ts";
 
 const number = (what: string) => (raw: string) => {
   const value = Number(raw);
@@ -48,6 +48,18 @@ const program = new Command("loadgen")
   .option("--seed <n>", "seed: the same seed gives the same run", number("seed"), 1)
   .option("--duplicates <fraction>", "events sent twice (same id)", number("duplicates"), 0.01)
   .option("--late <fraction>", "events up to 4 minutes late", number("late"), 0.02)
+  .option(
+    "--late-duplicates <fraction>",
+    "share of the duplicates sent after hundreds of newer events of their member",
+    number("late-duplicates"),
+    0,
+  )
+  .option(
+    "--late-duplicate-distance <events>",
+    "newer events of the same member a late duplicate waits for, at least",
+    number("late-duplicate-distance"),
+    DEFAULT_LATE_DUPLICATE_DISTANCE,
+  )
   .option("--with-grants", "first send subscriptions and bonus grants for the members", false)
   .option("--record <path>", "write accepted events as JSON lines (id, userId, costMicros)")
   .option("--run-id <id>", "prefix of every id (default from seed and start time)")
@@ -78,6 +90,8 @@ try {
     seed: o.seed,
     duplicates: o.duplicates,
     late: o.late,
+    lateDuplicates: o.lateDuplicates,
+    lateDuplicateDistance: o.lateDuplicateDistance,
     withGrants: o.withGrants,
     recordPath: o.record,
     runId: o.runId,

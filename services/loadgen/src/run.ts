@@ -17,7 +17,9 @@ import {
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import {
+  DEFAULT_LATE_DUPLICATE_DISTANCE,
   defaultRunId,
+  MAX_LATE_DUPLICATE_DISTANCE,
   type PlannedSend,
   planCommands,
   planMembers,
@@ -31,6 +33,8 @@ export const LoadSettingsSchema = Type.Object({
   seed: Type.Integer({ minimum: 0, maximum: 0xffff_ffff }),
   duplicates: Type.Number({ minimum: 0, maximum: 0.5 }),
   late: Type.Number({ minimum: 0, maximum: 0.5 }),
+  lateDuplicates: Type.Number({ minimum: 0, maximum: 1 }),
+  lateDuplicateDistance: Type.Integer({ minimum: 1, maximum: MAX_LATE_DUPLICATE_DISTANCE }),
   withGrants: Type.Boolean(),
 });
 
@@ -47,6 +51,10 @@ export interface LoadgenOptions {
   duplicates?: number;
   /** Fraction of events up to 4 minutes late; default 0.02. */
   late?: number;
+  /** Share of the duplicates held for newer events of their member; default 0. */
+  lateDuplicates?: number;
+  /** Newer events of the same member a late duplicate waits for, at least; default 300. */
+  lateDuplicateDistance?: number;
   /** First send grant and subscription commands for the members. */
   withGrants?: boolean;
   /** Write one JSON line per accepted event (id, userId, taskId, feature, costMicros). */
@@ -75,6 +83,14 @@ export interface LoadgenReport {
   events: number;
   /** Extra sends of an already-sent event (same id, same content), acknowledged. */
   duplicates: number;
+  /** Of the duplicates, those sent after newer events of their member (lateDuplicates). */
+  lateDuplicates: number;
+  /** The asked distance: newer events of the same member a late duplicate waits for. */
+  lateDuplicateDistance: number;
+  /** Late duplicates sent after at least that many newer events of their member. */
+  lateDuplicatesAtDistance: number;
+  /** The most newer events of its member any late duplicate was sent after. */
+  lateDuplicateMaxDistance: number;
   late: number;
   commands: number;
   commandsByType: Record<string, number>;
@@ -97,6 +113,8 @@ function checkSettings(o: LoadgenOptions) {
     seed: o.seed ?? 1,
     duplicates: o.duplicates ?? 0.01,
     late: o.late ?? 0.02,
+    lateDuplicates: o.lateDuplicates ?? 0,
+    lateDuplicateDistance: o.lateDuplicateDistance ?? DEFAULT_LATE_DUPLICATE_DISTANCE,
     withGrants: o.withGrants ?? false,
   };
   const first = Value.Errors(LoadSettingsSchema, settings).First();
@@ -143,6 +161,10 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenReport
     users: s.users,
     events: 0,
     duplicates: 0,
+    lateDuplicates: 0,
+    lateDuplicateDistance: s.lateDuplicateDistance,
+    lateDuplicatesAtDistance: 0,
+    lateDuplicateMaxDistance: 0,
     late: 0,
     commands: 0,
     commandsByType: {},
@@ -187,6 +209,14 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenReport
       const { input } = send;
       if (send.duplicate) {
         report.duplicates++;
+        if (send.lateDuplicate) {
+          report.lateDuplicates++;
+          if (send.newerOfMember >= s.lateDuplicateDistance) report.lateDuplicatesAtDistance++;
+          report.lateDuplicateMaxDistance = Math.max(
+            report.lateDuplicateMaxDistance,
+            send.newerOfMember,
+          );
+        }
         return;
       }
       const feature = input.feature as Feature;
@@ -258,6 +288,12 @@ export function formatReport(r: LoadgenReport): string {
     `rate: target ${r.targetRate}/s, achieved ${r.achievedRate}/s over ${(r.elapsedMs / 1000).toFixed(1)} s` +
       `  (waited for room ${r.waitedForRoom}x)`,
   ];
+  if (r.lateDuplicates > 0) {
+    lines.push(
+      `late duplicates ${r.lateDuplicates}: ${r.lateDuplicatesAtDistance} after >= ${r.lateDuplicateDistance}` +
+        ` newer events of their member, at most ${r.lateDuplicateMaxDistance}`,
+    );
+  }
   if (r.commands > 0) {
     lines.push(
       `commands: ${Object.entries(r.commandsByType)
