@@ -1,27 +1,44 @@
 // Goal: the HTTP ingest keeps its promises against the real Kafka and registry: 202 only once
 // the broker acknowledged (the record is then on the topic with the same id), 401 without a
-// valid service token, 400 naming the field, 413 for too many events or too large a body,
-// 415 for a body that is not JSON, and a batch with one bad event writes nothing.
+// valid service token, 400 naming the field (`too_old` for an event older than the duplicate
+// horizon), 413 for too many events or too large a body, 415 for a body that is not JSON, and a
+// batch with one bad event writes nothing. A batch resent after its 202 is answered as the first
+// time and debited once by the real deduction consumer.
 
-import { readFileSync } from "node:fs";
+import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
-import { parseRateCard } from "@creditflow/engine";
+import {
+  DEFAULT_DEDUPE_HORIZON_MS,
+  type EngineInput,
+  ledgerBalanceMicros,
+  type UsageEvent,
+} from "@creditflow/engine";
 import { buildIngest, type Ingest, IngestOptionError } from "@creditflow/ingest";
 import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  loadConfig,
+  readMember,
+  replayMember,
+  startTestConsumer,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
 const topics = topicNames(`t_${iso.id}`);
-const rateCard = parseRateCard(
-  JSON.parse(readFileSync(new URL("../../deploy/config/rate-card.json", import.meta.url), "utf8")),
-  "rate-card.json",
-);
+const config = loadConfig();
+const rateCard = config.rateCard;
 const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
 const AGENT_SECRET = "agent-secret-0123456789";
 const CHAT_SECRET = "chat-secret-0123456789";
 const auth = { authorization: `Bearer ${AGENT_SECRET}` };
+/** The consumer's processing clock, pinned so the engine replay sees the same time. */
+const NOW_MS = Date.now();
+/** Events happen in the minute before NOW_MS: well inside the duplicate horizon. */
+const START_MS = NOW_MS - 60_000;
 
 function usage(n: number, user = `user-${n % 5}`) {
   return {
@@ -32,7 +49,24 @@ function usage(n: number, user = `user-${n % 5}`) {
     model: "kimi-k2",
     inputTokens: 2000 + n,
     outputTokens: 300,
-    occurredAt: new Date(Date.UTC(2026, 10, 25, 12, 0, n % 60)).toISOString(),
+    occurredAt: new Date(START_MS + (n % 60) * 1000).toISOString(),
+  };
+}
+
+/** The engine's usage event of what usage(n, user) sends. */
+function asEvent(u: ReturnType<typeof usage>): UsageEvent {
+  return {
+    type: "usage",
+    id: u.eventId,
+    userId: u.userId,
+    taskId: u.taskId,
+    feature: "code",
+    taskKind: null,
+    model: u.model,
+    inputTokens: u.inputTokens,
+    outputTokens: u.outputTokens,
+    cachedInputTokens: 0,
+    eventAtMs: Date.parse(u.occurredAt),
   };
 }
 
@@ -82,6 +116,9 @@ async function readUsage(expected: number, timeoutMs = 20_000) {
 
 describe("HTTP ingest", () => {
   let ingest: Ingest;
+  let consumer: RunningConsumer;
+  let redis: Redis;
+  const groupId = iso.group("consumer");
   const post = (payload: unknown, headers: Record<string, string> = auth) =>
     ingest.app.inject({ method: "POST", url: "/v1/usage", headers, payload: payload as never });
 
@@ -99,9 +136,21 @@ describe("HTTP ingest", () => {
       limits: { maxBatchEvents: 50, maxBodyBytes: 64 * 1024 },
       logger: false,
     });
+    redis = new Redis(urls.redisUrl);
+    // The real deduction consumer applies what the ingest produced, into this file's keys.
+    consumer = await startTestConsumer(urls, {
+      topics,
+      keyPrefix: iso.keyPrefix,
+      groupId,
+      config,
+      clock: () => NOW_MS,
+    });
+    await consumer.joined;
   });
   afterAll(async () => {
     await ingest?.close();
+    await consumer?.stop();
+    redis?.disconnect();
   });
 
   it("answers 202 once Kafka acknowledged; the records are then on the topic with their ids", async () => {
@@ -181,6 +230,54 @@ describe("HTTP ingest", () => {
     expect(await highWaterMarks(topics.usage)).toBe(before);
   });
 
+  it("answers an event older than the duplicate horizon 400 too_old naming occurredAt, and writes nothing", async () => {
+    expect(ingest.dedupeHorizonMs).toBe(DEFAULT_DEDUPE_HORIZON_MS);
+    const before = await highWaterMarks(topics.usage);
+    const tooOld = new Date(Date.now() - DEFAULT_DEDUPE_HORIZON_MS - 60_000).toISOString();
+    const single = await post({ ...usage(40), occurredAt: tooOld });
+    expect(single.statusCode).toBe(400);
+    expect(single.json()).toEqual({
+      error: { code: "too_old", field: "occurredAt", message: expect.stringContaining(tooOld) },
+    });
+    const events = [usage(41), usage(42), { ...usage(43), occurredAt: tooOld }, usage(44)];
+    const batch = await post({ events });
+    expect(batch.statusCode).toBe(400);
+    expect(batch.json()).toEqual({
+      error: { code: "too_old", field: "events.2.occurredAt", message: expect.any(String) },
+    });
+    // An event inside the horizon, even hours old, is taken.
+    const hoursOld = new Date(Date.now() - 20 * 60 * 60 * 1000).toISOString();
+    await ingest.producer.flush();
+    expect(await highWaterMarks(topics.usage)).toBe(before);
+    const late = await post({ ...usage(45, "late-user"), occurredAt: hoursOld });
+    expect(late.statusCode).toBe(202);
+    expect(await highWaterMarks(topics.usage)).toBe(before + 1);
+  });
+
+  it("answers a batch resent after its 202 as the first time, and the consumer debits it once", async () => {
+    const user = "resend-user";
+    const events = [usage(60, user), usage(61, user), usage(62, user)];
+    const before = await highWaterMarks(topics.usage);
+    const first = await post({ events });
+    expect(first.statusCode).toBe(202);
+    // The sender never saw the answer (a timeout, a lost connection): it resends the same batch.
+    const again = await post({ events });
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toEqual(first.json());
+    expect(first.json()).toEqual({ accepted: ["evt-60", "evt-61", "evt-62"] });
+    // Both copies are on the topic: the ingest keeps no memory of ids, the consumer does.
+    expect(await highWaterMarks(topics.usage)).toBe(before + 6);
+
+    await waitCaughtUp(conn, groupId, [topics.usage]);
+    const stored = await readMember(redis, iso.keyPrefix, user);
+    const once: EngineInput[] = events.map(asEvent);
+    const expected = replayMember(user, once, config, NOW_MS)!;
+    const untouched = replayMember(user, once.slice(0, 1), config, NOW_MS)!;
+    expect(ledgerBalanceMicros(stored.state!)).toBe(ledgerBalanceMicros(expected));
+    // The three events did cost something: debited once is not debited never.
+    expect(ledgerBalanceMicros(expected)).toBeLessThan(ledgerBalanceMicros(untouched));
+  });
+
   it("answers 413 for a batch over the limit or a body over the limit", async () => {
     const before = await highWaterMarks(topics.usage);
     const tooMany = await post({ events: Array.from({ length: 51 }, (_, n) => usage(100 + n)) });
@@ -235,5 +332,11 @@ describe("HTTP ingest", () => {
     await expect(
       buildIngest({ ...base, tokens: [{ name: "svc", secret: "short" }] }),
     ).rejects.toMatchObject({ field: "tokens.0.secret" });
+    for (const dedupeHorizonMs of [999, 36 * 24 * 60 * 60 * 1000]) {
+      await expect(buildIngest({ ...base, tokens, dedupeHorizonMs })).rejects.toMatchObject({
+        name: IngestOptionError.name,
+        field: "dedupeHorizonMs",
+      });
+    }
   });
 });

@@ -8,6 +8,12 @@ export const INGEST_ERROR_CODES = {
     status: 400,
     doc: "the body failed validation; `field` names the first bad field",
   },
+  too_old: {
+    status: 400,
+    doc:
+      "an event's occurredAt is older than the duplicate horizon (`dedupeHorizonMs`); `field` " +
+      "names it. It can no longer be told from a duplicate: never send it again",
+  },
   invalid_json: { status: 400, doc: "the body is not well-formed JSON" },
   batch_too_large: { status: 413, doc: "more events in one batch than `maxBatchEvents`" },
   body_too_large: { status: 413, doc: "a body longer than `maxBodyBytes`" },

@@ -14,6 +14,7 @@ export {
   type IngestLimits,
   type IngestOptions,
   parseTokens,
+  resolveDedupeHorizon,
   resolveLimits,
   type ServiceToken,
 } from "./options.ts";

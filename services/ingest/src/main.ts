@@ -1,14 +1,19 @@
-// Runnable entry of the HTTP ingest: reads Kafka, registry, port, topic prefix, tokens and the
-// rate card from the environment, listens until SIGTERM/SIGINT, then drains and stops.
+// Runnable entry of the HTTP ingest: reads Kafka, registry, port, topic prefix, tokens, the
+// rate card and the plans (CF_PLANS: the duplicate horizon, the same as the consumer's) from the
+// environment, listens until SIGTERM/SIGINT, then drains and stops.
 //   CF_INGEST_TOKENS=agent:0123456789abcdef node services/ingest/src/main.ts
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { topicNames } from "@creditflow/contracts";
-import { parseRateCard } from "@creditflow/engine";
+import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
 import { pino } from "pino";
 import { buildIngest, type IngestLimits, parseTokens } from "./index.ts";
 
 const log = pino({ level: process.env.CF_INGEST_LOG_LEVEL ?? "info" });
+const repoRoot = new URL("../../../", import.meta.url);
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, "utf8"));
+}
 
 /** An integer from the environment; NaN (refused by validation, naming the field) when malformed. */
 function intFromEnv(name: string): number | undefined {
@@ -19,8 +24,12 @@ function intFromEnv(name: string): number | undefined {
 }
 
 try {
-  const rateCardPath = resolve(process.env.CF_RATE_CARD ?? "deploy/config/rate-card.json");
-  const rateCard = parseRateCard(JSON.parse(readFileSync(rateCardPath, "utf8")), rateCardPath);
+  const rateCardPath =
+    process.env.CF_RATE_CARD ?? new URL("deploy/config/rate-card.json", repoRoot).pathname;
+  const plansPath = process.env.CF_PLANS ?? new URL("deploy/config/plans.json", repoRoot).pathname;
+  const rateCard = parseRateCard(readJson(rateCardPath), rateCardPath);
+  // The same horizon as the consumer's: plans.json's dedupeHorizonMs or its default.
+  const { dedupeHorizonMs } = makeConfig(rateCard, parsePlans(readJson(plansPath), plansPath));
   const limits: Partial<IngestLimits> = {};
   const maxBatchEvents = intFromEnv("CF_INGEST_MAX_BATCH_EVENTS");
   const maxBodyBytes = intFromEnv("CF_INGEST_MAX_BODY_BYTES");
@@ -37,6 +46,7 @@ try {
     tokens: parseTokens(process.env.CF_INGEST_TOKENS),
     topics: topicNames(process.env.CF_TOPIC_PREFIX ?? "creditflow"),
     limits,
+    dedupeHorizonMs,
     logger: log,
   });
   await ingest.app.listen({ port, host: process.env.CF_INGEST_HOST ?? "127.0.0.1" });

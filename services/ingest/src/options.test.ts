@@ -1,8 +1,20 @@
-// Goal: the ingest's start-up checks and token matching: limits and tokens are refused with
-// the field named, CF_INGEST_TOKENS parses, and only a configured bearer token matches.
+// Goal: the ingest's start-up checks and token matching: limits, the duplicate horizon and
+// tokens are refused with the field named, CF_INGEST_TOKENS parses, and only a configured bearer
+// token matches.
+import {
+  DEFAULT_DEDUPE_HORIZON_MS,
+  MAX_DEDUPE_HORIZON_MS,
+  MIN_DEDUPE_HORIZON_MS,
+} from "@creditflow/engine";
 import { describe, expect, it } from "vitest";
 import { TokenVerifier } from "./auth.ts";
-import { checkTokens, DEFAULT_INGEST_LIMITS, parseTokens, resolveLimits } from "./options.ts";
+import {
+  checkTokens,
+  DEFAULT_INGEST_LIMITS,
+  parseTokens,
+  resolveDedupeHorizon,
+  resolveLimits,
+} from "./options.ts";
 
 describe("ingest options", () => {
   it("resolves limits over the defaults and names a bad one", () => {
@@ -12,6 +24,15 @@ describe("ingest options", () => {
     });
     expect(() => resolveLimits({ maxBatchEvents: 0 })).toThrow(/limits\.maxBatchEvents/);
     expect(() => resolveLimits({ maxBodyBytes: 100 })).toThrow(/limits\.maxBodyBytes/);
+  });
+
+  it("takes the duplicate horizon or its default and names one out of range", () => {
+    expect(resolveDedupeHorizon(undefined)).toBe(DEFAULT_DEDUPE_HORIZON_MS);
+    expect(resolveDedupeHorizon(MIN_DEDUPE_HORIZON_MS)).toBe(MIN_DEDUPE_HORIZON_MS);
+    expect(resolveDedupeHorizon(MAX_DEDUPE_HORIZON_MS)).toBe(MAX_DEDUPE_HORIZON_MS);
+    for (const ms of [MIN_DEDUPE_HORIZON_MS - 1, MAX_DEDUPE_HORIZON_MS + 1, 1500.5, Number.NaN]) {
+      expect(() => resolveDedupeHorizon(ms)).toThrow(/^dedupeHorizonMs: /);
+    }
   });
 
   it("parses CF_INGEST_TOKENS and checks names and secrets", () => {

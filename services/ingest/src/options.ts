@@ -2,7 +2,12 @@
 // stops the service before it listens, with the field named.
 import { createHash } from "node:crypto";
 import type { TopicNames } from "@creditflow/contracts";
-import type { RateCard } from "@creditflow/engine";
+import {
+  DEFAULT_DEDUPE_HORIZON_MS,
+  MAX_DEDUPE_HORIZON_MS,
+  MIN_DEDUPE_HORIZON_MS,
+  type RateCard,
+} from "@creditflow/engine";
 import type { ProducerLimits } from "@creditflow/producer";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
@@ -52,6 +57,12 @@ export interface IngestOptions {
   /** Passed to the producer library (batching, back-pressure). */
   producerLimits?: Partial<ProducerLimits>;
   compression?: "gzip" | "none";
+  /**
+   * The duplicate horizon, the consumer's (plans.json `dedupeHorizonMs`): an event whose
+   * occurredAt is older than it by the ingest's clock is refused 400 `too_old`. Default
+   * DEFAULT_DEDUPE_HORIZON_MS (24 h); MIN_DEDUPE_HORIZON_MS (1 s) to MAX_DEDUPE_HORIZON_MS (35 d).
+   */
+  dedupeHorizonMs?: number;
   /** A pino logger, or false for none (tests). Default: pino at info. */
   logger?: Logger | false;
 }
@@ -64,6 +75,18 @@ export function resolveLimits(partial: Partial<IngestLimits> | undefined): Inges
     throw new IngestOptionError(field, `${first.message} (got ${JSON.stringify(first.value)})`);
   }
   return limits;
+}
+
+/** The duplicate horizon, checked: the option or its default, refused by name out of range. */
+export function resolveDedupeHorizon(horizonMs: number | undefined): number {
+  const ms = horizonMs ?? DEFAULT_DEDUPE_HORIZON_MS;
+  if (!Number.isSafeInteger(ms) || ms < MIN_DEDUPE_HORIZON_MS || ms > MAX_DEDUPE_HORIZON_MS) {
+    throw new IngestOptionError(
+      "dedupeHorizonMs",
+      `milliseconds from ${MIN_DEDUPE_HORIZON_MS} to ${MAX_DEDUPE_HORIZON_MS} (got ${horizonMs})`,
+    );
+  }
+  return ms;
 }
 
 /** The tokens, checked: names unique and well-formed, secrets long enough and distinct. */

@@ -1,7 +1,8 @@
 // HTTP ingest for services that cannot speak Kafka: `POST /v1/usage` takes one usage event or
 // `{ "events": [...] }`, authenticates the service token, validates with the producer
-// library's rules (all-or-nothing for a batch) and answers 202 only once Kafka acknowledged
-// every event. The producer library does the Kafka side; this module is the HTTP edge.
+// library's rules (all-or-nothing for a batch; an event older than the duplicate horizon is
+// refused `too_old`) and answers 202 only once Kafka acknowledged every event. A resend of the
+// same events is answered as the first time: the consumer applies each id once. The producer library does the Kafka side; this module is the HTTP edge.
 import { type UsageInput, UsageInputSchema } from "@creditflow/contracts";
 import { CreditProducer, ProducerError } from "@creditflow/producer";
 import swagger from "@fastify/swagger";
@@ -16,7 +17,13 @@ import { pino } from "pino";
 import { TokenVerifier } from "./auth.ts";
 import { errorBody, INGEST_ERROR_CODES, type IngestErrorCode } from "./errors.ts";
 import { createMetrics, type IngestMetrics } from "./metrics.ts";
-import { checkTokens, type IngestLimits, type IngestOptions, resolveLimits } from "./options.ts";
+import {
+  checkTokens,
+  type IngestLimits,
+  type IngestOptions,
+  resolveDedupeHorizon,
+  resolveLimits,
+} from "./options.ts";
 
 /** The service name given to the producer; each event carries its token's name instead. */
 const PRODUCER_SERVICE = "ingest";
@@ -26,6 +33,8 @@ export interface Ingest {
   producer: CreditProducer;
   metrics: IngestMetrics;
   limits: IngestLimits;
+  /** Events older than this by the ingest's clock are refused `too_old`. */
+  dedupeHorizonMs: number;
   /** Stop taking requests, flush what Kafka still owes, disconnect. */
   close(): Promise<void>;
 }
@@ -77,6 +86,7 @@ function fromFastifyError(error: FastifyError): [IngestErrorCode, string] {
 export async function buildIngest(options: IngestOptions): Promise<Ingest> {
   const limits = resolveLimits(options.limits);
   checkTokens(options.tokens, limits);
+  const dedupeHorizonMs = resolveDedupeHorizon(options.dedupeHorizonMs);
   const verifier = new TokenVerifier(options.tokens);
   const metrics = createMetrics();
   const logger = options.logger === false ? false : (options.logger ?? pino({ level: "info" }));
@@ -90,6 +100,7 @@ export async function buildIngest(options: IngestOptions): Promise<Ingest> {
     compression: options.compression,
     limits: options.producerLimits,
     clientId: "creditflow-ingest",
+    dedupeHorizonMs,
   });
 
   // The router's own refusal (a path that is not valid percent-encoding) in the error body.
@@ -220,9 +231,12 @@ export async function buildIngest(options: IngestOptions): Promise<Ingest> {
         metrics.eventsAccepted.inc({ service }, acks.length);
         return reply.code(202).send({ accepted: acks.map((a) => a.id) });
       } catch (error) {
-        if (error instanceof ProducerError && error.code === "invalid_input") {
+        if (
+          error instanceof ProducerError &&
+          (error.code === "invalid_input" || error.code === "too_old")
+        ) {
           const first = error.fields[0];
-          const r = refuse("invalid_input", first?.field ?? "", first?.message ?? error.message);
+          const r = refuse(error.code, first?.field ?? "", first?.message ?? error.message);
           return reply.code(r.status).send(r.body);
         }
         if (error instanceof ProducerError && error.retryable) {
@@ -245,6 +259,7 @@ export async function buildIngest(options: IngestOptions): Promise<Ingest> {
     producer,
     metrics,
     limits,
+    dedupeHorizonMs,
     async close() {
       await app.close();
       await producer.close();
