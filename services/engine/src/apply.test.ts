@@ -224,13 +224,15 @@ describe("one id, one effect", () => {
     });
   });
 
-  it("remembers at most MAX_REMEMBERED_IDS ids", async () => {
+  it("keeps MAX_REMEMBERED_IDS ids with their text, and older ones as compact records", async () => {
     const { MAX_REMEMBERED_IDS } = await import("./limits.ts");
     let s = newMember();
     for (let i = 0; i < MAX_REMEMBERED_IDS + 5; i++)
       s = applyOk(s, usage(`e${i}`, T0, 10), T0).state;
     expect(s.applied.length).toBe(MAX_REMEMBERED_IDS);
     expect(s.applied.at(0)?.id).toBe("e5");
+    expect(s.applied.compact.count).toBe(5);
+    expect(apply(s, usage("e0", T0, 10), ctxAt(T0)).outcome.status).toBe("duplicate");
   });
 });
 

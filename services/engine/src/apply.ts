@@ -104,21 +104,38 @@ function checkInput(input: EngineInput): Refusal | null {
 /**
  * Applies a usage event or a credit command at processing time `ctx.nowMs`: first the time that
  * passed (resets, expiries), then the input. Idempotency is checked first, before any limit.
+ *
+ * `acceptedAtMs` is when creditflow accepted the input (the Kafka record's timestamp; processing
+ * time when there is none). Ids are remembered for `config.dedupeHorizonMs` of the member's
+ * acceptance clock (the latest acceptance time seen), and an input whose own time is older than
+ * the horizon by that clock is refused `too_old`: its first copy may already be forgotten, so it
+ * can no longer be told from a repeat. A copy accepted within the horizon of its first copy always
+ * finds it: the first copy is kept while max(own time, acceptance time) is inside the horizon.
  */
-export function apply(state: MemberState, input: EngineInput, ctx: EngineContext): ApplyResult {
+export function apply(
+  state: MemberState,
+  input: EngineInput,
+  ctx: EngineContext,
+  acceptedAtMs: number = ctx.nowMs,
+): ApplyResult {
   assert(Number.isSafeInteger(ctx.nowMs) && ctx.nowMs >= 0, "ctx.nowMs is epoch ms");
+  assert(Number.isSafeInteger(acceptedAtMs) && acceptedAtMs >= 0, "acceptedAtMs is epoch ms");
+  const memory = state.applied;
+  const horizonMs = ctx.config.dedupeHorizonMs;
+  const ownMs = input.type === "usage" ? input.eventAtMs : input.atMs;
+  const horizonClockMs = Math.max(memory.clockMs, acceptedAtMs);
+  if (isTime(ownMs) && ownMs < horizonClockMs - horizonMs) {
+    // Past the horizon its first copy may be forgotten: refused whether or not it still is, so
+    // the answer never depends on what the memory happens to hold. Not remembered: the horizon's
+    // clock only moves forward, so a repeat is refused the same way.
+    return refused(state, tooOld(input, horizonClockMs, horizonMs));
+  }
   const fingerprint = fingerprintInput(input);
   const idHash = typeof input.id === "string" ? hash53(input.id) : 0;
   // Ids remembered with their content fingerprint: a repeat answers as the first time.
-  const memory = state.applied;
   const seen = memory.indexOf(input.id, idHash);
   if (seen >= 0) {
-    if (memory.fingerprintAt(seen) !== fingerprint) {
-      return refused(
-        state,
-        refusal("conflict", "id", `id ${input.id} was used with other content`),
-      );
-    }
+    if (memory.fingerprintAt(seen) !== fingerprint) return refused(state, conflictWith(input.id));
     const firstRefusal = memory.refusalAt(seen);
     if (firstRefusal !== null) return refused(state, firstRefusal);
     const known = memory.entriesAt(seen);
@@ -128,12 +145,29 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
       outcome: { status: "duplicate", entriesKnown: known !== null },
     };
   }
+  const older = typeof input.id === "string" ? memory.findCompact(input.id) : null;
+  if (older !== null) {
+    if (older.fingerprint !== fingerprint) return refused(state, conflictWith(input.id));
+    if (older.refusal !== null) return refused(state, older.refusal);
+    return { state, entries: [], outcome: { status: "duplicate", entriesKnown: false } };
+  }
   const bad = checkInput(input);
   if (bad !== null) {
     // An input without a usable id or for another member cannot be remembered here.
     if (bad.field === "id" || bad.field === "userId") return refused(state, bad);
-    return refusedAndRemembered(state, input.id, idHash, fingerprint, bad);
+    const atSec = Math.ceil(acceptedAtMs / 1000);
+    return refusedAndRemembered(
+      state,
+      input.id,
+      idHash,
+      fingerprint,
+      bad,
+      atSec,
+      acceptedAtMs,
+      horizonMs,
+    );
   }
+  const atSec = Math.ceil(Math.max(ownMs, acceptedAtMs) / 1000);
   if (input.userId !== state.userId) {
     return refused(state, refusal("user_mismatch", "userId", "the input is for another member"));
   }
@@ -157,16 +191,49 @@ export function apply(state: MemberState, input: EngineInput, ctx: EngineContext
     input.type === "usage"
       ? applyUsage(next, input, nowMs, writer, ctx, grantsShared)
       : applyCommand(next, input, nowMs, writer, ctx);
-  if (result !== null) return refusedAndRemembered(state, input.id, idHash, fingerprint, result);
+  if (result !== null) {
+    return refusedAndRemembered(
+      state,
+      input.id,
+      idHash,
+      fingerprint,
+      result,
+      atSec,
+      acceptedAtMs,
+      horizonMs,
+    );
+  }
 
   // An exact-size copy: the entries stay in the id memory (the list grown by push has spare room).
   const made = entries.slice();
-  next.applied = state.applied.remember(input.id, idHash, fingerprint, made, null);
+  next.applied = state.applied.remember(
+    input.id,
+    idHash,
+    fingerprint,
+    made,
+    null,
+    atSec,
+    acceptedAtMs,
+    horizonMs,
+  );
   return { state: next, entries: made, outcome: { status: "applied" } };
 }
 
 function refused(state: MemberState, r: Refusal): ApplyResult {
   return { state, entries: [], outcome: { status: "refused", refusal: r } };
+}
+
+function conflictWith(id: string): Refusal {
+  return refusal("conflict", "id", `id ${id} was used with other content`);
+}
+
+function tooOld(input: EngineInput, horizonClockMs: number, horizonMs: number): Refusal {
+  const field = input.type === "usage" ? "eventAtMs" : "atMs";
+  return refusal(
+    "too_old",
+    field,
+    `${field} is older than the duplicate horizon (${horizonMs} ms before ${new Date(horizonClockMs).toISOString()})`,
+  );
 }
 
 /**
@@ -179,9 +246,21 @@ function refusedAndRemembered(
   idHash: number,
   fingerprint: number,
   r: Refusal,
+  atSec: number,
+  acceptedAtMs: number,
+  horizonMs: number,
 ): ApplyResult {
   const next = shallowCopy(state);
-  next.applied = state.applied.remember(id, idHash, fingerprint, null, r);
+  next.applied = state.applied.remember(
+    id,
+    idHash,
+    fingerprint,
+    null,
+    r,
+    atSec,
+    acceptedAtMs,
+    horizonMs,
+  );
   return refused(next, r);
 }
 

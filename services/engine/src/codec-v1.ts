@@ -126,7 +126,8 @@ function decodeEntries(userId: string, recordId: string, v: unknown): LedgerEntr
   });
 }
 
-function decodeApplied(userId: string, raw: unknown): AppliedRecord {
+/** A version 1 record: its horizon time is taken as the state's clock (`atSec`). */
+function decodeApplied(userId: string, raw: unknown, atSec: number): AppliedRecord {
   const a = arr(raw, "applied");
   const id = str(a[0], "applied.id");
   const r = a[3] === undefined ? null : arr(a[3], "refusal");
@@ -142,6 +143,7 @@ function decodeApplied(userId: string, raw: unknown): AppliedRecord {
             field: strOrNull(r[1], "refusal.field"),
             message: str(r[2], "refusal.message"),
           },
+    atSec,
   };
 }
 
@@ -154,7 +156,8 @@ export function decodeStateV1(v: unknown[]): MemberState {
     const a = arr(w, "window");
     return { startMs: int(a[0], "window.start"), usedMicros: int(a[1], "window.used") };
   };
-  const applied = arr(v[10], "applied").map((raw) => decodeApplied(userId, raw));
+  const atSec = Math.ceil(int(v[2], "clockMs") / 1000);
+  const applied = arr(v[10], "applied").map((raw) => decodeApplied(userId, raw, atSec));
   return {
     userId,
     clockMs: int(v[2], "clockMs"),

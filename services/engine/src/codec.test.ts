@@ -54,7 +54,7 @@ describe("state codec", () => {
 
   it("rejects another version and corrupt values with state_invalid", () => {
     const text = encodeState(newMember());
-    expect(() => decodeState(text.replace(/^\[2,/, "[3,"))).toThrow(EngineError);
+    expect(() => decodeState(text.replace(/^\[3,/, "[4,"))).toThrow(EngineError);
     expect(() => decodeState("{")).toThrow(/not JSON/);
     expect(() => decodeState('[1,"u1",0]')).toThrow(/tier is not an array/);
     try {

@@ -1,16 +1,21 @@
 // The compact, versioned form of a member's state for Redis. decodeState(encodeState(s)) equals s
 // exactly, and encodeState(decodeState(text)) === text.
 //
-// Version 2 is the JSON array [2, "<body>"]: the body is one text read front to back. Numbers are
+// Version 3 is the JSON array [3, "<body>"]: the body is one text read front to back. Numbers are
 // base-64 digits (5 bits each, low first; a digit >= 32 says "more follow"; signed numbers carry
 // the sign in the first digit), most of them short: times relative to the state's clock, amounts
 // as spent, codes for names, flags for fields left at their default. Strings are their length then
-// their characters. Remembered ids are stored after the prefix they share with the previous id,
-// remembered entries by what differs from the entry before. Written byte by byte (no JSON.stringify
+// their characters. Recent remembered ids are stored after the prefix they share with the previous
+// id, with their horizon time, remembered entries by what differs from the entry before; older
+// remembered ids are the id memory's compact records, copied as one run of characters (never
+// decoded here: a member with thousands of ids in its horizon costs one copy, not a parse). Written byte by byte (no JSON.stringify
 // of an object tree) and read with one JSON.parse of a single string (none when it has no escape).
-// Version 1 states (stored before) are still read (codec-v1.ts).
+// Version 2 states (the same without the horizon's clock, compact ids and record times: read with
+// clock 0, no compact ids, and every record at the state's clock) and version 1 states
+// (codec-v1.ts) are still read.
 
 import { decodeStateV1, STATE_CODEC_V1 } from "./codec-v1.ts";
+import { CompactIds, RECORD_CHARS } from "./compact-ids.ts";
 import { EngineError } from "./errors.ts";
 import { finish53, HASH53_M1, HASH53_M2, HASH53_SEED1, HASH53_SEED2 } from "./fingerprint.ts";
 import { MemoryBuilder } from "./memory.ts";
@@ -33,7 +38,8 @@ import {
   type UsageWindow,
 } from "./types.ts";
 
-export const STATE_CODEC_VERSION = 2;
+export const STATE_CODEC_VERSION = 3;
+const STATE_CODEC_V2 = 2;
 
 const CLASSES: readonly GrantClass[] = ["bonus", "subscription"];
 const SOURCES: readonly GrantSource[] = [
@@ -103,7 +109,7 @@ const E_PROCESSED = 2048; // processed at another time than the event's
 /** An entry's feature code when it has none. */
 const NO_FEATURE = FEATURES.length;
 
-const HEAD = '[2,"';
+const HEAD = '[3,"';
 const TAIL = '"]';
 /** Characters of a fingerprint: 53 bits as nine base-64 digits. */
 const FP_DIGITS = 9;
@@ -114,6 +120,7 @@ for (let i = 0; i < 64; i++) {
   DIGIT_CODE[i] = DIGITS.charCodeAt(i);
   DIGIT_VALUE[DIGITS.charCodeAt(i)] = i;
 }
+const DIGITS_ONLY = /^[A-Za-z0-9_-]*$/;
 const TWO_24 = 16_777_216;
 const TWO_29 = 536_870_912;
 const TWO_30 = 1_073_741_824;
@@ -287,7 +294,7 @@ function sharedPrefix(a: string, b: string): number {
   return i;
 }
 
-/** The state as a compact string: the JSON array [2, "<body>"] (version first). */
+/** The state as a compact string: the JSON array [3, "<body>"] (version first). */
 export function encodeState(state: MemberState): string {
   const w = writer;
   w.reset();
@@ -374,8 +381,18 @@ export function encodeState(state: MemberState): string {
     if (kind === KIND_TEXT) w.str(k.taskKind as string);
   }
 
-  // Remembered ids: the length shared with the previous id, the rest, the fingerprint.
+  // The id memory: the horizon's clock, the compact records as they are, then the recent ids
+  // (the length shared with the previous id, the rest, the fingerprint, the horizon time).
   const applied = state.applied;
+  const baseSec = Math.ceil(base / 1000);
+  w.int(base - applied.clockMs);
+  const compact = applied.compact;
+  w.u(compact.count);
+  if (compact.count > 0) {
+    w.int(baseSec - compact.minAtSec);
+    w.flush();
+    w.parts.push(compact.joined());
+  }
   const idCount = applied.length;
   w.u(idCount);
   let prevId = "";
@@ -386,6 +403,7 @@ export function encodeState(state: MemberState): string {
     w.u(id.length - shared);
     w.chars(id, shared);
     w.fingerprint(applied.fingerprintAt(r));
+    w.int(baseSec - applied.atSecAt(r));
     prevId = id;
   }
 
@@ -632,8 +650,8 @@ function hashStates(length: number): Int32Array {
   return states;
 }
 
-/** Reads a version 2 body: text from start to end. */
-function decodeBody(text: string, start: number, end: number): MemberState {
+/** Reads a version 3 (or 2) body: text from start to end. */
+function decodeBody(text: string, start: number, end: number, version: number): MemberState {
   const r = new Reader(text, start, end);
   const userId = r.str("userId");
   const base = r.int("clockMs");
@@ -662,6 +680,19 @@ function decodeBody(text: string, start: number, end: number): MemberState {
   const recentTasks: TaskSummary[] = [];
   for (let i = 0; i < taskCount; i++) recentTasks.push(readTask(r, base));
 
+  const baseSec = Math.ceil(base / 1000);
+  let horizonClockMs = 0;
+  let compact = CompactIds.EMPTY;
+  if (version === STATE_CODEC_VERSION) {
+    horizonClockMs = r.time(base, "applied.clock");
+    const compactCount = r.count("applied.compact");
+    if (compactCount > 0) {
+      const minAtSec = baseSec - r.int("applied.compact.min");
+      const records = r.chars(compactCount * RECORD_CHARS, "applied.compact");
+      if (!DIGITS_ONLY.test(records)) fail("applied.compact has a bad digit");
+      compact = CompactIds.fromText(records, minAtSec);
+    }
+  }
   const idCount = r.count("applied");
   const memory = new MemoryBuilder(idCount);
   // The ids again, to read the answers' entry ids against (a record's entries are `${id}#${i}`).
@@ -685,7 +716,8 @@ function decodeBody(text: string, start: number, end: number): MemberState {
       states[2 * k + 2] = h1;
       states[2 * k + 3] = h2;
     }
-    memory.add(id, finish53(h1, h2), fingerprint);
+    const atSec = version === STATE_CODEC_VERSION ? baseSec - r.int("applied.at") : baseSec;
+    memory.add(id, finish53(h1, h2), fingerprint, atSec);
     ids.push(id);
     prevId = id;
   }
@@ -762,7 +794,7 @@ function decodeBody(text: string, start: number, end: number): MemberState {
     window7d,
     migrated: (flags & S_MIGRATED) !== 0,
     recentTasks,
-    applied: memory.finish(),
+    applied: memory.finish(compact, horizonClockMs),
   };
 }
 
@@ -775,7 +807,7 @@ export function decodeState(text: string): MemberState {
     text.indexOf("\\", HEAD.length) < 0 &&
     text.indexOf('"', HEAD.length) === text.length - TAIL.length
   ) {
-    return decodeBody(text, HEAD.length, text.length - TAIL.length);
+    return decodeBody(text, HEAD.length, text.length - TAIL.length, STATE_CODEC_VERSION);
   }
   let root: unknown;
   try {
@@ -784,9 +816,9 @@ export function decodeState(text: string): MemberState {
     throw new EngineError("state_invalid", "stored member state is not JSON", [], cause);
   }
   if (!Array.isArray(root)) fail("state is not an array");
-  if (root[0] === STATE_CODEC_VERSION) {
-    if (root.length !== 2 || typeof root[1] !== "string") fail("state is not [2, body]");
-    return decodeBody(root[1], 0, root[1].length);
+  if (root[0] === STATE_CODEC_VERSION || root[0] === STATE_CODEC_V2) {
+    if (root.length !== 2 || typeof root[1] !== "string") fail("state is not [version, body]");
+    return decodeBody(root[1], 0, root[1].length, root[0]);
   }
   if (root[0] === STATE_CODEC_V1) return decodeStateV1(root);
   return fail(`unknown version ${String(root[0])}`);

@@ -1,10 +1,12 @@
-// Goal: the shared id memory behaves as the copied array it replaces: every state keeps the records
-// it had (whatever is remembered after it, from it or from an older state), the oldest id goes at
-// MAX_REMEMBERED_IDS, entries are kept for the last MAX_REMEMBERED_ANSWERS only, and two memories
-// are equal (toEqual) exactly when their records are.
+// Goal: the shared id memory behaves as the copied arrays it replaces: every state keeps the records
+// it had (whatever is remembered after it, from it or from an older state), the oldest recent id
+// becomes a compact record at MAX_REMEMBERED_IDS, entries are kept for the last
+// MAX_REMEMBERED_ANSWERS only, compact records go only once the horizon has passed them, and two
+// memories are equal (toEqual) exactly when their records are.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { idKey } from "./compact-ids.ts";
 import { hash53 } from "./fingerprint.ts";
 import { MAX_REMEMBERED_ANSWERS, MAX_REMEMBERED_IDS } from "./limits.ts";
 import { IdMemory } from "./memory.ts";
@@ -31,11 +33,24 @@ function entriesOf(id: string): LedgerEntry[] {
   ];
 }
 
-/** The array rule the memory replaces (apply's former `remember`). */
+/** A recent record as the memory shows it once compact. */
+function compacted(r: AppliedRecord): AppliedRecord {
+  return {
+    id: `#${idKey(r.id)}`,
+    fingerprint: r.fingerprint,
+    entries: null,
+    refusal: r.refusal === null ? null : { reason: r.refusal.reason, field: null, message: "" },
+    atSec: r.atSec,
+  };
+}
+
+/** The array rule (no horizon passed): compact records first, then the recent ones. */
 function rememberInArray(records: AppliedRecord[], record: AppliedRecord): AppliedRecord[] {
   const next = records.slice();
   next.push(record);
-  if (next.length > MAX_REMEMBERED_IDS) next.shift();
+  const firstRecent = next.findIndex((r) => !r.id.startsWith("#"));
+  if (next.length - firstRecent > MAX_REMEMBERED_IDS)
+    next[firstRecent] = compacted(next[firstRecent]!);
   const aging = next.length - 1 - MAX_REMEMBERED_ANSWERS;
   if (aging >= 0 && next[aging]!.entries !== null) next[aging] = { ...next[aging]!, entries: null };
   return next;
@@ -49,11 +64,23 @@ function record(n: number): AppliedRecord {
     fingerprint: n * 1_000_003,
     entries: refused ? null : entriesOf(id),
     refusal: refused ? REFUSAL : null,
+    atSec: 1_000_000 + n,
   };
 }
 
-function rememberRecord(m: IdMemory, r: AppliedRecord): IdMemory {
-  return m.remember(r.id, hash53(r.id), r.fingerprint, r.entries, r.refusal);
+const DAY_MS = 86_400_000;
+
+function rememberRecord(m: IdMemory, r: AppliedRecord, horizonMs = DAY_MS): IdMemory {
+  return m.remember(
+    r.id,
+    hash53(r.id),
+    r.fingerprint,
+    r.entries,
+    r.refusal,
+    r.atSec,
+    r.atSec * 1000,
+    horizonMs,
+  );
 }
 
 describe("id memory", () => {
@@ -72,17 +99,27 @@ describe("id memory", () => {
         for (let k = 0; k < memories.length; k++) {
           const m = memories[k]!;
           expect(m.toArray()).toEqual(arrays[k]);
+          const recent = arrays[k]!.filter((r) => !r.id.startsWith("#"));
           expect(m).toEqual(
             IdMemory.of(
-              arrays[k]!,
-              arrays[k]!.map((r) => hash53(r.id)),
+              recent,
+              recent.map((r) => hash53(r.id)),
+              m.compact,
+              m.clockMs,
             ),
           );
           for (let i = 0; i < m.length; i++) {
-            const id = arrays[k]![i]!.id;
+            const id = recent[i]!.id;
             expect(m.indexOf(id, hash53(id))).toBe(i);
           }
+          for (let n = 0; n < branches.length; n++) {
+            const compact = arrays[k]!.find((r) => r.id === `#${idKey(`e${n}`)}`);
+            const found = m.findCompact(`e${n}`);
+            expect(found?.fingerprint).toBe(compact?.fingerprint);
+            expect(found?.refusal?.reason).toBe(compact?.refusal?.reason);
+          }
           expect(m.indexOf("missing", hash53("missing"))).toBe(-1);
+          expect(m.findCompact("missing")).toBeNull();
         }
       }),
     );
@@ -96,5 +133,35 @@ describe("id memory", () => {
     expect(JSON.parse(JSON.stringify({ applied: a }))).toEqual({ applied: [record(1)] });
     expect(a.at(-1)).toEqual(record(1));
     expect(a.at(1)).toBeUndefined();
+  });
+
+  it("keeps every compact record the horizon has not passed, and drops the passed ones in batches", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 600 }), { minLength: 1, maxLength: 400 }),
+        fc.integer({ min: 1, max: 300 }),
+        (gaps, horizonSec) => {
+          // Records at growing acceptance times (gaps in seconds), a horizon of horizonSec.
+          let m = IdMemory.EMPTY;
+          let atSec = 1_000_000;
+          const times: number[] = [];
+          for (let n = 0; n < gaps.length; n++) {
+            atSec += gaps[n]!;
+            times.push(atSec);
+            m = rememberRecord(m, { ...record(n), atSec }, horizonSec * 1000);
+          }
+          const cutoffSec = atSec - horizonSec;
+          const recentFrom = Math.max(0, gaps.length - MAX_REMEMBERED_IDS);
+          for (let n = 0; n < recentFrom; n++) {
+            const found = m.findCompact(`e${n}`);
+            // Inside the horizon: always found. Past it by more than the slack: gone.
+            if (times[n]! >= cutoffSec) expect(found).not.toBeNull();
+            if (times[n]! * 8 < (cutoffSec - horizonSec / 8) * 8 - horizonSec)
+              expect(found).toBeNull();
+          }
+          expect(m.clockMs).toBe(atSec * 1000);
+        },
+      ),
+    );
   });
 });

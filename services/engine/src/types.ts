@@ -241,6 +241,8 @@ export interface AppliedRecord {
   fingerprint: number;
   entries: LedgerEntry[] | null;
   refusal: Refusal | null;
+  /** Its horizon time: max(the input's own time, its acceptance time), whole seconds rounded up. */
+  atSec: number;
 }
 
 export interface MemberState {
@@ -258,9 +260,10 @@ export interface MemberState {
   /** Newest first, at most MAX_RECENT_TASKS. */
   recentTasks: TaskSummary[];
   /**
-   * Remembered inputs, oldest first, at most MAX_REMEMBERED_IDS: iterable as `AppliedRecord`s
-   * (`length`, `at`, `map`, `find`, `toArray`). Shared with the states before and after: it never
-   * changes, an apply that remembers an id makes a new one.
+   * Remembered inputs for the duplicate horizon, oldest first: the last MAX_REMEMBERED_IDS with
+   * their text (`length`, `at`), older ones as compact records; iterable as `AppliedRecord`s
+   * (`map`, `find`, `toArray`). Shared with the states before and after: it never changes, an
+   * apply that remembers an id makes a new one.
    */
   applied: IdMemory;
 }
