@@ -1,7 +1,8 @@
 // Goal: the chaos checker passes a world the engine itself produced and catches each kind of
-// damage a broken system would leave: a lost debit, a second application, a ledger copy with other
-// content, a balance off the ledger, a grant outside its bounds, an expiry missing or doubled,
-// ClickHouse rows missing or extra, an entry left in an outbox. Every fixture comes from the engine.
+// damage a broken system would leave: a lost debit, a second application (a late duplicate taken
+// for a new event among them), a ledger copy with other content, a balance off the ledger, a grant
+// outside its bounds, an expiry missing or doubled, ClickHouse rows missing or extra, an entry
+// left in an outbox. Every fixture comes from the engine.
 import { readFileSync } from "node:fs";
 import {
   advanceTo,
@@ -116,6 +117,8 @@ function world(): CheckInput {
   ]);
   return {
     accepted: new Map(usageTopic),
+    // e3 sent again after 300 newer events of u2: the engine answered it as a duplicate.
+    lateDuplicates: [{ id: "e3", userId: "u2", newerOfMember: 300 }],
     usageTopic,
     // Each entry relayed twice (a redelivery): identical copies are allowed.
     ledgerTopic: [...ledger.map(copy), ...ledger.slice(0, 3).map(copy)],
@@ -169,6 +172,48 @@ describe("the chaos checker", () => {
     w.ledgerTopic.push(copy(again));
     const v = violated(checkAll(w));
     expect(v["ledger copies of one entry id are identical"]).toMatch(/e1#0 .* different content/);
+  });
+
+  it.each([
+    // u1 has credits left: the copy debits them a second time.
+    { id: "e1", userId: "u1", inputTokens: 20_000, atMs: T0 + 1000, kinds: ["debit"] },
+    // u2 is past its allowance: the copy writes a second overdraft and moves no balance.
+    { id: "e3", userId: "u2", inputTokens: 9_000_000, atMs: T0 + 500, kinds: ["overdraft"] },
+  ])("catches a late duplicate applied as a new event ($kinds of $id)", (d) => {
+    const w = world();
+    w.lateDuplicates = [{ id: d.id, userId: d.userId, newerOfMember: 300 }];
+    // What an engine that forgot the id writes for its late copy: the event's entry ids again,
+    // made from another record at another time, on top of the member's later state.
+    const before = w.redis.get(d.userId)!.state!;
+    const copyOf = { ...usage(d.id, d.userId, d.inputTokens, d.atMs), id: `${d.id}-copy` };
+    const again = apply(before, copyOf, { config, nowMs: T0 + 600_000 });
+    const doubled = again.entries.map((e) => ({
+      ...fact(e),
+      entryId: e.id.replace(`${d.id}-copy#`, `${d.id}#`),
+      source: "creditflow.usage:4:912",
+    }));
+    expect(doubled.map((e) => e.kind)).toEqual(d.kinds);
+    w.ledgerTopic.push(...doubled.map(copy));
+    w.redis.set(d.userId, { state: again.state, outboxLength: 0 });
+    const v = violated(checkAll(w));
+    expect(v["every accepted event debited exactly once"]).toMatch(
+      new RegExp(
+        `event ${d.id} \\(user ${d.userId}\\) applied twice: ${d.id}#0 is on the ledger from two applications: .* from creditflow\\.usage:4:912`,
+      ),
+    );
+    expect(v["every late duplicate changed nothing (its event applied once)"]).toMatch(
+      new RegExp(
+        `late duplicate ${d.id} \\(user ${d.userId}, after 300 newer events of the member\\) applied its event again`,
+      ),
+    );
+  });
+
+  it("catches a late duplicate whose event is not on the usage topic", () => {
+    const w = world();
+    w.lateDuplicates.push({ id: "e8", userId: "u1", newerOfMember: 410 });
+    expect(
+      violated(checkAll(w))["every late duplicate changed nothing (its event applied once)"],
+    ).toMatch(/late duplicate e8 .* no event/);
   });
 
   it("catches an event debited for more than it costs", () => {

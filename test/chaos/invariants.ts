@@ -24,6 +24,16 @@ export interface LedgerFact {
   source?: string;
 }
 
+/**
+ * A duplicate the generator sent after newer events of the same member (same id, same content),
+ * and how many unique events of that member came between the original and it.
+ */
+export interface LateDuplicateFact {
+  id: string;
+  userId: string;
+  newerOfMember: number;
+}
+
 /** One record of the ledger topic: the entry and a digest of its bytes (copies must match). */
 export interface LedgerCopy {
   entry: LedgerFact;
@@ -55,6 +65,8 @@ export interface HistoryLedgerRow {
 export interface CheckInput {
   /** The generator's record: event id -> fact, for every event Kafka acknowledged. */
   accepted: Map<string, UsageFact>;
+  /** The late duplicates Kafka acknowledged to the generator (its record too). */
+  lateDuplicates: LateDuplicateFact[];
   /** Distinct usage events of the usage topic (cost priced from the record). */
   usageTopic: Map<string, UsageFact>;
   /** Every record of the ledger topic; one member's records in topic order. */
@@ -174,15 +186,44 @@ export function acceptedAreDurable(
 }
 
 /**
+ * The events applied more than once, each with how it shows: entry ids derive from the event, so
+ * a second application (an id forgotten, a late duplicate taken for new) writes `<id>#n` again,
+ * made at another time from another record: a copy with other bytes. Relays of one application
+ * are the same bytes.
+ */
+export function reappliedEvents(copies: LedgerCopy[]): Map<string, string> {
+  const first = new Map<string, LedgerCopy>();
+  const out = new Map<string, string>();
+  for (const c of copies) {
+    const seen = first.get(c.entry.entryId);
+    if (seen === undefined) {
+      first.set(c.entry.entryId, c);
+      continue;
+    }
+    const split = splitEntryId(c.entry.entryId);
+    if (seen.digest === c.digest || split === null || out.has(split[0])) continue;
+    const at = (e: LedgerFact) => (e.source === undefined ? "" : ` from ${e.source}`);
+    out.set(
+      split[0],
+      `${c.entry.entryId} is on the ledger from two applications: ${show(seen.entry)}${at(seen.entry)}, then ${show(c.entry)}${at(c.entry)}`,
+    );
+  }
+  return out;
+}
+
+/**
  * Every usage event on the topic (each accepted one among them) is debited exactly once: its
- * entries `<id>#0..#n-1` are all there, debits then at most one overdraft, of its member, and
- * together they cover its cost exactly (a second application would have changed the amounts or
- * left the member's balance off the ledger's sum). And no debit exists without its event.
+ * entries `<id>#0..#n-1` are all there, made by one application (no entry id twice with other
+ * content), debits then at most one overdraft, of its member, and together they cover its cost
+ * exactly (a second application would have changed the amounts or left the member's balance off
+ * the ledger's sum). And no debit exists without its event.
  */
 export function debitedExactlyOnce(
   usageTopic: Map<string, UsageFact>,
   accepted: Map<string, UsageFact>,
   ledger: LedgerFact[],
+  /** reappliedEvents of the ledger topic's copies. */
+  reapplied: Map<string, string>,
 ): InvariantResult {
   const tally = new Tally("every accepted event debited exactly once");
   const byCause = new Map<string, LedgerFact[]>();
@@ -200,6 +241,8 @@ export function debitedExactlyOnce(
     }
   }
   const problemOf = (id: string, fact: UsageFact): string | null => {
+    const twice = reapplied.get(id);
+    if (twice !== undefined) return `event ${id} (user ${fact.userId}) applied twice: ${twice}`;
     const entries = (byCause.get(id) ?? [])
       .slice()
       .sort((a, b) => splitEntryId(a.entryId)![1] - splitEntryId(b.entryId)![1]);
@@ -232,6 +275,31 @@ export function debitedExactlyOnce(
     violations: r.violations + orphan.violations,
     first: r.first ?? orphan.first,
   };
+}
+
+/**
+ * Every late duplicate (an exact copy resent after newer events of its member) changed nothing:
+ * its event was applied once, and the copy came from the event's own member.
+ */
+export function lateDuplicatesChangedNothing(
+  lateDuplicates: LateDuplicateFact[],
+  usageTopic: Map<string, UsageFact>,
+  /** reappliedEvents of the ledger topic's copies. */
+  reapplied: Map<string, string>,
+): InvariantResult {
+  const tally = new Tally("every late duplicate changed nothing (its event applied once)");
+  for (const d of lateDuplicates) {
+    const fact = usageTopic.get(d.id);
+    const twice = reapplied.get(d.id);
+    if (fact === undefined)
+      tally.fail(`late duplicate ${d.id} (user ${d.userId}) has no event on the usage topic`);
+    else if (twice !== undefined)
+      tally.fail(
+        `late duplicate ${d.id} (user ${d.userId}, after ${d.newerOfMember} newer events of the member) applied its event again: ${twice}`,
+      );
+    else tally.ok();
+  }
+  return tally.result();
 }
 
 /** Per member: the balance in Redis equals the sum of its ledger entries. */
@@ -466,9 +534,11 @@ export function outboxesEmpty(redis: Map<string, StoredMember>): InvariantResult
 /** Every invariant of the run, in the order the table prints them. */
 export function checkAll(input: CheckInput): InvariantResult[] {
   const { entries, identical } = dedupLedger(input.ledgerTopic);
+  const reapplied = reappliedEvents(input.ledgerTopic);
   const results = [
     acceptedAreDurable(input.accepted, input.usageTopic),
-    debitedExactlyOnce(input.usageTopic, input.accepted, entries),
+    debitedExactlyOnce(input.usageTopic, input.accepted, entries, reapplied),
+    lateDuplicatesChangedNothing(input.lateDuplicates, input.usageTopic, reapplied),
     identical,
     balancesMatchLedger(input.redis, entries),
     runningBalancesChain(entries),

@@ -1,7 +1,7 @@
 // The chaos run: `npm run chaos -- --minutes N --seed S` (./creditflow chaos). Starts its own stack
 // (three Kafka brokers, own ports and state folder), two or more consumers and the history sink,
-// drives the load generator with grants, duplicates and late events while the seeded fault
-// schedule breaks things, waits for everything to drain, then checks what was accepted against
+// drives the load generator with grants, duplicates (a share of them late: after hundreds of newer
+// events of their member) and late events while the seeded fault schedule breaks things, waits for everything to drain, then checks what was accepted against
 // Redis, the ledger topic and ClickHouse. Prints the faults and invariants tables; exits 1 on a
 // violation (with the first counterexample), 2 when the run itself could not be carried out.
 import { spawn } from "node:child_process";
@@ -57,6 +57,11 @@ const DATABASE = "creditflow";
 const CONSUMER_LIMITS = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 };
 /** A drain whose backlog did not shrink for this long is stuck (whatever the total timeout). */
 const DRAIN_STALL_MS = 180_000;
+/** The load's duplicates: 1% of the events, a quarter of them late. */
+const DUPLICATES = 0.01;
+const LATE_DUPLICATES = 0.25;
+/** A late duplicate comes after at least this many newer events of its member. */
+const LATE_DUPLICATE_DISTANCE = 300;
 
 const positive = (what: string) => (raw: string) => {
   const n = Number(raw);
@@ -427,7 +432,9 @@ async function main(): Promise<number> {
     [
       "services/loadgen/src/main.ts",
       ...["--users", String(o.users), "--rate", String(o.rate), "--duration", String(durationS)],
-      ...["--seed", String(o.seed), "--duplicates", "0.01", "--late", "0.02", "--with-grants"],
+      ...["--seed", String(o.seed), "--duplicates", String(DUPLICATES), "--late", "0.02"],
+      ...["--late-duplicates", String(LATE_DUPLICATES), "--with-grants"],
+      ...["--late-duplicate-distance", String(LATE_DUPLICATE_DISTANCE)],
       ...["--record", acceptedPath, "--run-id", runId, "--start-ms", String(startMs), "--json"],
     ],
     { cwd: root, env: appEnv, stdio: ["ignore", "pipe", "pipe"] },
@@ -490,6 +497,10 @@ async function main(): Promise<number> {
   let report: {
     events: number;
     duplicates: number;
+    lateDuplicates: number;
+    lateDuplicateDistance: number;
+    lateDuplicatesAtDistance: number;
+    lateDuplicateMaxDistance: number;
     late: number;
     commands: number;
     failed: number;
@@ -502,8 +513,9 @@ async function main(): Promise<number> {
       `the load generator exited ${loadgenCode} without a report; read ${loadgenLog}`,
     );
   }
+  const lateDuplicatesLine = `${report!.lateDuplicates} late duplicates (${report!.lateDuplicatesAtDistance} after >= ${report!.lateDuplicateDistance} newer events of their member, at most ${report!.lateDuplicateMaxDistance})`;
   say(
-    `load done at ${(loadEndedMs / 1000).toFixed(1)} s: ${report!.events} events accepted, ${report!.duplicates} duplicate sends, ${report!.late} late, ${report!.commands} commands, ${report!.failed} sends unacknowledged, achieved ${report!.achievedRate}/s`,
+    `load done at ${(loadEndedMs / 1000).toFixed(1)} s: ${report!.events} events accepted, ${report!.duplicates} duplicate sends, ${lateDuplicatesLine}, ${report!.late} late, ${report!.commands} commands, ${report!.failed} sends unacknowledged, achieved ${report!.achievedRate}/s`,
   );
 
   const drainTimeoutMs = (o.drainTimeout ?? Math.max(300, o.minutes * 360)) * 1000;
@@ -513,7 +525,7 @@ async function main(): Promise<number> {
 
   const t0 = Date.now();
   const conn = connectKafka(clients.KAFKA_BROKERS.split(","), "chaos-check");
-  const accepted = await readAccepted(acceptedPath);
+  const { accepted, lateDuplicates } = await readAccepted(acceptedPath);
   const usage = await readUsageTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, rateCard, 600_000);
   const ledger = await readLedgerTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, 600_000);
   const redis = await readRedisMembers(clients.REDIS_URL, KEY_PREFIX);
@@ -522,11 +534,12 @@ async function main(): Promise<number> {
   const deadLetters = await probe.topicSize(topics.deadLetters);
   await probe.close();
   say(
-    `read ${accepted.size} accepted events, ${usage.records} usage records (${usage.events.size} distinct), ${ledger.length} ledger records, ${redis.size} members, ${history.ledger.length} + ${history.usageIds.length} ClickHouse rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `read ${accepted.size} accepted events and ${lateDuplicates.length} late duplicates, ${usage.records} usage records (${usage.events.size} distinct), ${ledger.length} ledger records, ${redis.size} members, ${history.ledger.length} + ${history.usageIds.length} ClickHouse rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 
   const results = checkAll({
     accepted,
+    lateDuplicates,
     usageTopic: usage.events,
     ledgerTopic: ledger,
     redis,
@@ -550,6 +563,7 @@ async function main(): Promise<number> {
     "",
     `chaos run: seed ${o.seed}, ${o.minutes} min at ${o.rate} events/s (achieved ${report!.achievedRate}/s), ${o.users} users, ${o.consumers} consumers, ${CHAOS_BROKERS} Kafka brokers (RF 3, min ISR 2)`,
     `accepted ${report!.events} events (+${report!.duplicates} duplicate sends, ${report!.late} late), ${report!.commands + expiring.commands.length} commands; drained in ${(drainMs / 1000).toFixed(1)} s after the load; wall time ${wallS.toFixed(0)} s`,
+    `of the duplicate sends: ${lateDuplicatesLine}`,
     "",
     "faults injected:",
     faultTable(outcome.records),

@@ -14,6 +14,7 @@ import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/produce
 import { Redis } from "ioredis";
 import type {
   HistoryLedgerRow,
+  LateDuplicateFact,
   LedgerCopy,
   LedgerFact,
   StoredMember,
@@ -391,17 +392,35 @@ export async function readHistory(
   }
 }
 
-/** The generator's record of accepted events (JSON lines: id, userId, costMicros, ...). */
-export async function readAccepted(path: string): Promise<Map<string, UsageFact>> {
-  const out = new Map<string, UsageFact>();
+/**
+ * The generator's record (JSON lines): accepted events (id, userId, costMicros, ...) and the late
+ * duplicates it sent (lateDuplicate: true, id, userId, newerOfMember).
+ */
+export async function readAccepted(
+  path: string,
+): Promise<{ accepted: Map<string, UsageFact>; lateDuplicates: LateDuplicateFact[] }> {
+  const accepted = new Map<string, UsageFact>();
+  const lateDuplicates: LateDuplicateFact[] = [];
   const lines = createInterface({
     input: createReadStream(path),
     crlfDelay: Number.POSITIVE_INFINITY,
   });
   for await (const line of lines) {
     if (line === "") continue;
-    const r = JSON.parse(line) as { id: string; userId: string; costMicros: number };
-    out.set(r.id, { userId: names.of(r.userId), costMicros: r.costMicros });
+    const r = JSON.parse(line) as {
+      id: string;
+      userId: string;
+      costMicros: number;
+      lateDuplicate?: true;
+      newerOfMember?: number;
+    };
+    if (r.lateDuplicate === true)
+      lateDuplicates.push({
+        id: r.id,
+        userId: names.of(r.userId),
+        newerOfMember: r.newerOfMember ?? 0,
+      });
+    else accepted.set(r.id, { userId: names.of(r.userId), costMicros: r.costMicros });
   }
-  return out;
+  return { accepted, lateDuplicates };
 }

@@ -1,6 +1,7 @@
 // Goal: the README's test command proves exactly-once under fire. The 2-minute chaos run (its own
-// 3-broker stack, two consumers and the sink, grants, duplicates and late events, every fault kind
-// at least once) ends with exit 0 and a table where every invariant held. CF_CHAOS_SEED picks
+// 3-broker stack, two consumers and the sink, grants, duplicates, late duplicates resent after at
+// least 300 newer events of their member, late events, every fault kind at least once) ends with
+// exit 0 and a table where every invariant held. CF_CHAOS_SEED picks
 // another seed; the run's logs stay under .state/chaos/runs/.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -42,6 +43,16 @@ it(`a 2-minute chaos run (seed ${seed}) holds every invariant`, async () => {
     expect(row, `fault row "${label}"`).toBeDefined();
     expect(Number(row!.split("|")[2]), `count of "${label}"`).toBeGreaterThanOrEqual(1);
   }
+  // The late duplicates really came late: most after at least 300 newer events of their member.
+  const late =
+    /of the duplicate sends: (\d+) late duplicates \((\d+) after >= 300 newer events of their member, at most (\d+)\)/.exec(
+      output,
+    );
+  expect(late, "the late duplicates line").not.toBeNull();
+  const [sent, atDistance, maxDistance] = late!.slice(1).map(Number) as [number, number, number];
+  expect(sent).toBeGreaterThanOrEqual(100);
+  expect(atDistance).toBeGreaterThanOrEqual(0.9 * sent);
+  expect(maxDistance).toBeGreaterThanOrEqual(300);
   const kills = output
     .split("\n")
     .find((l) => l.startsWith(`| ${FAULT_LABELS["consumer-kill"]} |`));
@@ -50,7 +61,7 @@ it(`a 2-minute chaos run (seed ${seed}) holds every invariant`, async () => {
     .slice(output.indexOf("invariants:"))
     .split("\n")
     .filter((l) => l.startsWith("| ") && !l.startsWith("| invariant") && !l.startsWith("|---"));
-  expect(invariants.length).toBeGreaterThanOrEqual(11);
+  expect(invariants.length).toBeGreaterThanOrEqual(12);
   for (const row of invariants) {
     expect(row).toMatch(/\| held \|$/);
     expect(Number(row.split("|")[2]!.replaceAll(",", "")), row).toBeGreaterThan(0);

@@ -105,12 +105,29 @@ describe("load generator", () => {
     expect(report.commandsByType.grant_bonus).toBeGreaterThan(0);
     expect(await highWaterMarks(topics.commands)).toBe(report.commands);
 
-    // The record file names every unique event once, with its cost; the topic holds those ids
-    // and nothing else, each duplicate being one of them.
-    const recorded = readFileSync(recordPath, "utf8")
+    // The record file names every unique event once, with its cost, and every late duplicate;
+    // the topic holds those ids and nothing else, each duplicate being one of them.
+    const lines = readFileSync(recordPath, "utf8")
       .trim()
       .split("\n")
-      .map((l) => JSON.parse(l) as { id: string; userId: string; costMicros: number });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            id: string;
+            userId: string;
+            costMicros: number;
+            lateDuplicate?: true;
+            newerOfMember?: number;
+          },
+      );
+    const recorded = lines.filter((r) => r.lateDuplicate !== true);
+    const recordedLate = lines.filter((r) => r.lateDuplicate === true);
+    expect(recordedLate).toHaveLength(report.lateDuplicates);
+    expect(Math.max(...recordedLate.map((r) => r.newerOfMember!))).toBe(
+      report.lateDuplicateMaxDistance,
+    );
+    const recordedIds = new Set(recorded.map((r) => r.id));
+    expect(recordedLate.every((r) => recordedIds.has(r.id))).toBe(true);
     expect(recorded).toHaveLength(report.events);
     expect(recorded.every((r) => Number.isSafeInteger(r.costMicros) && r.costMicros > 0)).toBe(
       true,

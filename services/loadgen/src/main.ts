@@ -61,7 +61,10 @@ const program = new Command("loadgen")
     DEFAULT_LATE_DUPLICATE_DISTANCE,
   )
   .option("--with-grants", "first send subscriptions and bonus grants for the members", false)
-  .option("--record <path>", "write accepted events as JSON lines (id, userId, costMicros)")
+  .option(
+    "--record <path>",
+    "write accepted events (id, userId, costMicros) and late duplicates as JSON lines",
+  )
   .option("--run-id <id>", "prefix of every id (default from seed and start time)")
   .option("--start-ms <ms>", "the run's clock origin (default now)", number("start-ms"))
   .option("--json", "print the report as JSON", false);

@@ -1,7 +1,8 @@
 // Runs a load plan against Kafka through the producer library: credit commands first (when
 // asked), then usage events paced at the requested rate, with back-pressure from the producer
 // (never more than its pending bound outstanding). Reports what was acknowledged and can
-// record each accepted event (id, user, cost) as JSON lines for the chaos checker.
+// record each accepted event (id, user, cost) and each late duplicate as JSON lines for the
+// chaos checker.
 import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -57,7 +58,10 @@ export interface LoadgenOptions {
   lateDuplicateDistance?: number;
   /** First send grant and subscription commands for the members. */
   withGrants?: boolean;
-  /** Write one JSON line per accepted event (id, userId, taskId, feature, costMicros). */
+  /**
+   * Write one JSON line per accepted event (id, userId, taskId, feature, costMicros), and one per
+   * acknowledged late duplicate (lateDuplicate: true, id, userId, newerOfMember).
+   */
   recordPath?: string;
   /** The run's clock origin (events' times derive from it); default now. */
   startMs?: number;
@@ -211,6 +215,9 @@ export async function runLoadgen(options: LoadgenOptions): Promise<LoadgenReport
         report.duplicates++;
         if (send.lateDuplicate) {
           report.lateDuplicates++;
+          record?.write(
+            `${JSON.stringify({ lateDuplicate: true, id: input.eventId, userId: input.userId, newerOfMember: send.newerOfMember })}\n`,
+          );
           if (send.newerOfMember >= s.lateDuplicateDistance) report.lateDuplicatesAtDistance++;
           report.lateDuplicateMaxDistance = Math.max(
             report.lateDuplicateMaxDistance,
