@@ -311,6 +311,9 @@ describe("HTTP ingest", () => {
     const openapi = (await ingest.app.inject({ url: "/openapi.json" })).json();
     expect(Object.keys(openapi.paths)).toEqual(["/v1/usage"]);
     expect(openapi.paths["/v1/usage"].post.responses).toHaveProperty("202");
+    const refusal = openapi.paths["/v1/usage"].post.responses["4XX"];
+    const code = refusal.content["application/json"].schema.properties.error.properties.code;
+    expect(code.enum).toContain("too_old");
   });
 
   it("refuses bad named limits and tokens at start-up, naming the field", async () => {

@@ -61,7 +61,15 @@ const AcceptedSchema = Type.Object({
 });
 
 const ErrorSchema = Type.Object({
-  error: Type.Object({ code: Type.String(), field: Type.String(), message: Type.String() }),
+  error: Type.Object({
+    code: Type.Unsafe<IngestErrorCode>({
+      type: "string",
+      enum: Object.keys(INGEST_ERROR_CODES),
+      description: "one of the ingest's error codes (README.md)",
+    }),
+    field: Type.String({ description: "the field at fault: occurredAt, events.3.inputTokens" }),
+    message: Type.String(),
+  }),
 });
 
 /** Fastify's own body errors, translated to our codes. */
