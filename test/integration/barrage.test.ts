@@ -31,7 +31,6 @@ import {
   type CreditCommand,
   DAY_MS,
   type EngineInput,
-  encodeState,
   FEATURES,
   HOUR_MS,
   ledgerBalanceMicros,
@@ -60,6 +59,7 @@ import {
   startTestConsumer,
   sumMicros,
   waitCaughtUp,
+  withoutHorizonTimes,
 } from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
@@ -73,7 +73,9 @@ const config = loadConfig();
 const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
 const groupId = iso.group("consumer");
 /** Every clock (consumer, API) is pinned here, so the engine replay sees the same times. */
-const NOW_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
+// Now (to the minute): Kafka stamps records with their acceptance time, and the duplicate
+// horizon refuses events older than 24 hours by it.
+const NOW_MS = Math.floor(Date.now() / 60_000) * 60_000;
 const JWT_SECRET = randomBytes(32).toString("hex");
 const SERVICE = `svc-${randomBytes(16).toString("hex")}`;
 const ADMIN = `adm-${randomBytes(16).toString("hex")}`;
@@ -785,7 +787,7 @@ describe("bad-input barrage through Kafka", () => {
         NOW_MS,
       )!;
       const stored = await readMember(redis, iso.keyPrefix, user);
-      expect(stored.stateText, user).toBe(encodeState(expected));
+      expect(withoutHorizonTimes(stored.state!), user).toEqual(withoutHorizonTimes(expected));
       expect(stored.outboxLength).toBe(0);
       const validOnly = mine.filter((p) => p.outcome === "applied").map((p) => p.input!);
       const balance = ledgerBalanceMicros(stored.state!);
@@ -1829,7 +1831,7 @@ describe("bad-input barrage over HTTP", () => {
         NOW_MS,
       )!;
       const stored = await readMember(redis, iso.keyPrefix, user);
-      expect(stored.stateText, user).toBe(encodeState(expected));
+      expect(withoutHorizonTimes(stored.state!), user).toEqual(withoutHorizonTimes(expected));
       expect(sumMicros(ledger.get(user)), user).toBe(ledgerBalanceMicros(stored.state!));
     }
   });

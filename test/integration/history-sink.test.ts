@@ -33,7 +33,8 @@ const codec = new AvroCodec(urls.schemaRegistryUrl);
 const ledgerProducer = idempotentProducer(conn);
 let producer: CreditProducer;
 
-const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
+// An hour boundary an hour ago: inside the duplicate horizon the producer library checks.
+const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
 
 function entry(
   n: number,

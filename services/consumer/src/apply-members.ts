@@ -108,6 +108,8 @@ type Computed = {
   /** The next deadline of the state written (of the loaded state when nothing is written). */
   deadlineMs: number | null;
   failures: UnitResult["engineFailures"];
+  /** Records the engine refused too_old: dead letters (their offsets are stored all the same). */
+  tooOld: Rejected[];
   counts: Counts;
 };
 
@@ -119,6 +121,7 @@ function computeMember(
   encode: EncodeLedgerEntry,
 ): Computed {
   const failures: UnitResult["engineFailures"] = [];
+  const tooOld: Rejected[] = [];
   const local: Counts = { applied: 0, duplicate: 0, refused: 0, skipped: 0 };
   let state: MemberState | null = m.state;
   const offsets = new Map<string, bigint>();
@@ -126,10 +129,16 @@ function computeMember(
   let changed = false;
   if (work.records.length === 0) {
     // The sweeper: only time passes.
-    if (state === null) return { write: null, deadlineMs: null, failures, counts: local };
+    if (state === null) return { write: null, deadlineMs: null, failures, tooOld, counts: local };
     const advanced = advanceTo(state, ctx);
     if (advanced.entries.length === 0) {
-      return { write: null, deadlineMs: nextDeadlineMs(state, ctx), failures, counts: local };
+      return {
+        write: null,
+        deadlineMs: nextDeadlineMs(state, ctx),
+        failures,
+        tooOld,
+        counts: local,
+      };
     }
     for (const e of advanced.entries) entries.push(encode(ledgerRecordFromEntry(e)));
     state = advanced.state;
@@ -161,14 +170,20 @@ function computeMember(
         current = opened.state;
         opening.push(...opened.entries);
       }
-      const result = apply(current, r.input, ctx);
+      const result = apply(current, r.input, ctx, r.acceptedAtMs ?? ctx.nowMs);
       state = result.state;
       for (const e of opening) entries.push(encode(withSource(e, r)));
       if (result.outcome.status === "applied") {
         for (const e of result.entries) entries.push(encode(withSource(e, r)));
         local.applied++;
       } else if (result.outcome.status === "duplicate") local.duplicate++;
-      else local.refused++;
+      else {
+        local.refused++;
+        const refusal = result.outcome.refusal;
+        if (refusal.reason === "too_old") {
+          tooOld.push({ raw: r.raw, reason: "too_old", detail: refusal.message });
+        }
+      }
     } catch (error) {
       if (!(error instanceof EngineError)) throw error;
       failures.push({ raw: r.raw, detail: `${error.code}: ${error.message}` });
@@ -176,7 +191,7 @@ function computeMember(
   }
   if (!changed || state === null) {
     const deadlineMs = m.state === null ? null : nextDeadlineMs(m.state, ctx);
-    return { write: null, deadlineMs, failures, counts: local };
+    return { write: null, deadlineMs, failures, tooOld, counts: local };
   }
   // The write carries the encoded state only: the decoded one (with the entries its id memory
   // holds) is garbage once encoded, instead of surviving the round's trip to Redis.
@@ -190,6 +205,7 @@ function computeMember(
     },
     deadlineMs: nextDeadlineMs(state, ctx),
     failures,
+    tooOld,
     counts: local,
   };
 }
@@ -487,6 +503,7 @@ async function writeRound(
     for (const [userId, computed] of computedByUser) {
       if (retry.has(userId)) continue;
       result.engineFailures.push(...computed.failures);
+      result.rejected.push(...computed.tooOld);
       addCounts(result.counts, computed.counts);
     }
     pending = pending.filter((w) => retry.has(w.userId));

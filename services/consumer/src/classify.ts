@@ -22,6 +22,8 @@ export const DEAD_LETTER_REASONS = [
   "unknown_model",
   "invalid_field",
   "engine_failed",
+  /** Older than the duplicate horizon when Kafka accepted it (the engine's too_old). */
+  "too_old",
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
@@ -37,10 +39,12 @@ export interface RawRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers?: Record<string, unknown>;
+  /** When Kafka accepted the record, epoch ms as kafkajs gives it (decimal string). */
+  timestamp?: string;
 }
 
 /** A record as the Kafka client hands it, before its topic and partition are attached. */
-export type ReadRecord = Pick<RawRecord, "offset" | "key" | "value" | "headers">;
+export type ReadRecord = Pick<RawRecord, "offset" | "key" | "value" | "headers" | "timestamp">;
 
 /** A record ready for the engine, with where it was read. */
 export interface InputRecord {
@@ -48,6 +52,11 @@ export interface InputRecord {
   partition: number;
   offset: bigint;
   input: EngineInput;
+  /**
+   * When Kafka accepted the record (its timestamp; the input topics append with LogAppendTime):
+   * the clock of the duplicate horizon. Null when the record carries no usable timestamp.
+   */
+  acceptedAtMs: number | null;
   /** The record as read: dead-lettered as is if the engine fails on it. */
   raw: RawRecord;
 }
@@ -170,8 +179,21 @@ function classifyDecoded(
   }
   return {
     ok: true,
-    record: { topic: raw.topic, partition: raw.partition, offset: BigInt(raw.offset), input, raw },
+    record: {
+      topic: raw.topic,
+      partition: raw.partition,
+      offset: BigInt(raw.offset),
+      input,
+      acceptedAtMs: acceptedAtOf(raw),
+      raw,
+    },
   };
+}
+
+function acceptedAtOf(raw: RawRecord): number | null {
+  if (raw.timestamp === undefined) return null;
+  const ms = Number(raw.timestamp);
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : null;
 }
 
 /** Whether the key's bytes are the id's UTF-8, without decoding the key (ids are mostly ASCII). */

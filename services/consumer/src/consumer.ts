@@ -204,6 +204,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       key: m.key,
       value: m.value,
       headers: m.headers,
+      timestamp: m.timestamp,
     });
     const decode: Decode = (records) =>
       classifyRecords(records.map(toRaw), kind, codec, options.config.rateCard);

@@ -167,6 +167,14 @@ export async function readMember(
   };
 }
 
+/**
+ * A state with its id memory as records without their horizon times (and without the memory's
+ * clock): the consumer takes both from Kafka's timestamps, a replay without them from its clock.
+ */
+export function withoutHorizonTimes(state: MemberState): unknown {
+  return { ...state, applied: state.applied.toArray().map(({ atSec: _, ...record }) => record) };
+}
+
 /** The engine over one member's inputs in order, opened the way the consumer opens a member. */
 export function replayMember(
   userId: string,
@@ -245,6 +253,7 @@ export function usageInputRecord(
     partition,
     offset,
     input,
+    acceptedAtMs: null,
     raw: {
       topic,
       partition,

@@ -127,6 +127,7 @@ function simulate(events: Event[]): {
       partition: 3,
       offset: offsets[ev.topic]++,
       input: ev.input,
+      acceptedAtMs: null,
       raw: { topic: ev.topic, partition: 3, offset: "0", key: null, value: null },
     };
     records.push(record);

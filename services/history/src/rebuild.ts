@@ -401,7 +401,9 @@ export function replayMember(
         current = opened.state;
         entries.push(...opened.entries);
       }
-      const applied = apply(current, r.input, ctx);
+      // At the record's acceptance time, as the consumer applied it: the id memory and its
+      // duplicate horizon come back as they were.
+      const applied = apply(current, r.input, ctx, r.acceptedAtMs ?? ctx.nowMs);
       state = applied.state;
       if (applied.outcome.status === "applied") entries.push(...applied.entries);
       for (const e of entries) {
@@ -639,6 +641,7 @@ async function readSources(
                 key: m.key,
                 value: m.value,
                 headers: m.headers,
+                timestamp: m.timestamp,
               });
               if (++total > limits.maxRecords) {
                 clearTimeout(timer);

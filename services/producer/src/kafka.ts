@@ -226,7 +226,13 @@ export async function ensureTopics(
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length > 0) {
       await admin.createTopics({
-        topics: missing.map((topic) => ({ topic, numPartitions })),
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions,
+          // The broker stamps each record with when it accepted it: the consumer measures an
+          // input's age for the duplicate horizon against that, never against a sender's clock.
+          configEntries: [{ name: "message.timestamp.type", value: "LogAppendTime" }],
+        })),
         waitForLeaders: false,
       });
       await waitForLeaders(admin, missing);
