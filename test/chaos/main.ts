@@ -77,7 +77,7 @@ const whole = (what: string, min: number) => (raw: string) => {
 
 const program = new Command("chaos")
   .description(
-    "Chaos run: own 3-broker stack, consumers and sink under seeded faults, load with duplicates and late events, then the exactly-once checker",
+    "Chaos run: own 3-broker stack, consumers and sink under seeded faults, load with duplicates (a quarter after 300+ newer events of their member) and late events, then the exactly-once checker",
   )
   .option("--minutes <n>", "length of the load", positive("--minutes"), 2)
   .option("--seed <n>", "seed of the load and of the fault schedule", whole("--seed", 0), 1)
