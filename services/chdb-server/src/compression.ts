@@ -40,3 +40,18 @@ export function responseEncoder(name: string): Transform {
   if (!make) throw new Error(`no encoder for ${name}`); // programmer error: pickResponseEncoding chose it
   return make();
 }
+
+const wholeEncoders: Record<string, (data: Buffer) => Buffer> = {
+  gzip: (data) => zlib.gzipSync(data, { level: 3 }),
+  deflate: (data) => zlib.deflateSync(data, { level: 3 }),
+  br: (data) =>
+    zlib.brotliCompressSync(data, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 3 } }),
+  zstd: (data) => zlib.zstdCompressSync(data),
+};
+
+/** A small body (an error text) compressed in one call. */
+export function encodeWhole(name: string, data: Buffer): Buffer {
+  const encode = wholeEncoders[name];
+  if (!encode) throw new Error(`no encoder for ${name}`); // programmer error: pickResponseEncoding chose it
+  return encode(data);
+}

@@ -31,17 +31,69 @@ export interface EngineSummary {
   elapsedSeconds: number;
 }
 
+/**
+ * Settings clickhouse-local starts with that differ from a server's (see system.settings
+ * WHERE changed on a fresh chdb Session): every Session is put back to the server's value,
+ * so SQL behaves as it does on a server (implicit_select=1 would run `invalid_query` as
+ * `SELECT invalid_query`, code 47 instead of 62).
+ */
+export const localOnlySettings = [
+  "implicit_select",
+  "allow_introspection_functions",
+  "storage_file_read_method",
+  "output_format_arrow_use_native_writer",
+] as const;
+
+/**
+ * The setting that marks every query of one Session, so a query whose client left can be
+ * found in system.processes and killed from another Session. `log_comment` is the setting
+ * ClickHouse has for a caller's tag; a client that sets its own for a query hides that query
+ * from the killer (it then ends on its own, bounded by abandonedQueryHoldMs).
+ */
+export const SESSION_TAG_SETTING = "log_comment";
+
 /** One chdb connection on the shared data directory; its calls run one after another. */
 export class EngineSession {
   readonly #session: Session;
+  /** `chdb-server <uuid>`: the value of SESSION_TAG_SETTING on this Session. */
+  readonly tag = `chdb-server ${randomUUID()}`;
+  #inEngine = 0;
   constructor(dataDir: string) {
     this.#session = new Session(dataDir);
+    this.#session.query(
+      [
+        ...localOnlySettings.map((name) => `SET ${name} = DEFAULT`),
+        `SET ${SESSION_TAG_SETTING} = '${this.tag}'`,
+      ].join(";\n"),
+      "TabSeparated",
+    );
+  }
+
+  /** True while a native call runs on this Session (a query, an insert, a stream's fetch). */
+  get inEngine(): boolean {
+    return this.#inEngine > 0;
+  }
+
+  /** The statement that puts `name` back to this Session's starting value after one request. */
+  resetStatement(name: string): string {
+    return name === SESSION_TAG_SETTING ? `SET ${name} = '${this.tag}'` : `SET ${name} = DEFAULT`;
+  }
+
+  async #tracked<T>(call: Promise<T>): Promise<T> {
+    this.#inEngine++;
+    try {
+      return await call;
+    } finally {
+      this.#inEngine--;
+    }
   }
 
   /** Runs statements that return nothing (USE, SET); several at once, separated by `;`. */
   async run(statements: readonly string[]): Promise<void> {
     if (statements.length > 0)
-      await this.#session.queryAsync(statements.join(";\n"), { format: "TabSeparated" });
+      await this.#tracked(
+        this.#session.queryAsync(statements.join(";\n"), { format: "TabSeparated" }),
+      );
   }
 
   /** Runs one query to completion and returns its whole output. */
@@ -49,7 +101,7 @@ export class EngineSession {
     sql: string,
     format: string,
   ): Promise<{ bytes: Uint8Array; summary: EngineSummary }> {
-    const result = await this.#session.queryAsync(sql, { format });
+    const result = await this.#tracked(this.#session.queryAsync(sql, { format }));
     return {
       bytes: result.bytes(),
       summary: {
@@ -62,9 +114,17 @@ export class EngineSession {
     };
   }
 
-  /** Streams a SELECT-like query block by block; the engine refuses DDL and INSERT here (code 36). */
-  stream(sql: string, format: string, signal: AbortSignal): AsyncIterable<StreamChunk> {
-    return this.#session.queryStream(sql, { format, signal });
+  /**
+   * Streams a SELECT-like query block by block; the engine refuses DDL and INSERT here
+   * (code 36). `signal` stops it between blocks; a block in progress ends by a kill.
+   */
+  async *stream(sql: string, format: string, signal: AbortSignal): AsyncIterable<StreamChunk> {
+    this.#inEngine++;
+    try {
+      yield* this.#session.queryStream(sql, { format, signal });
+    } finally {
+      this.#inEngine--;
+    }
   }
 
   /**
@@ -80,17 +140,21 @@ export class EngineSession {
     if (fromFile) {
       await writeFile(fromFile.path, data);
       try {
-        raw = await native.InsertRawAsyncConnection(
-          this.#session.connection,
-          fromFile.statement,
-          Buffer.alloc(0),
-          false,
+        raw = await this.#tracked(
+          native.InsertRawAsyncConnection(
+            this.#session.connection,
+            fromFile.statement,
+            Buffer.alloc(0),
+            false,
+          ),
         );
       } finally {
         await rm(fromFile.path, { force: true });
       }
     } else {
-      raw = await native.InsertRawAsyncConnection(this.#session.connection, statement, data, false);
+      raw = await this.#tracked(
+        native.InsertRawAsyncConnection(this.#session.connection, statement, data, false),
+      );
     }
     return {
       readRows: raw.rowsWritten,
@@ -99,6 +163,36 @@ export class EngineSession {
       writtenBytes: raw.bytesWritten,
       elapsedSeconds: raw.elapsed,
     };
+  }
+
+  close(): void {
+    this.#session.close();
+  }
+}
+
+/**
+ * Kills the query a Session runs, from a Session of its own (chdb has no interrupt call; the
+ * engine's KILL QUERY sets the query's cancel flag, which it checks between blocks and in
+ * long functions). Runs synchronously on the event loop: the libuv threads may all be held
+ * by the very queries it is meant to stop. KILL … ASYNC returns at once (a few ms).
+ */
+export class EngineKiller {
+  readonly #session: Session;
+  constructor(dataDir: string) {
+    this.#session = new Session(dataDir);
+  }
+
+  /** Asks the engine to cancel whatever `target` runs now; false when the engine refused. */
+  kill(target: EngineSession): boolean {
+    try {
+      this.#session.query(
+        `KILL QUERY WHERE Settings['${SESSION_TAG_SETTING}'] = '${target.tag}' ASYNC`,
+        "Null",
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {

@@ -8,8 +8,19 @@ import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
-import { pickResponseEncoding, requestDecoder, responseEncoder } from "./compression.ts";
-import { type EngineSummary, isStreamingUnsupported } from "./engine.ts";
+import type { Registry } from "prom-client";
+import {
+  encodeWhole,
+  pickResponseEncoding,
+  requestDecoder,
+  responseEncoder,
+} from "./compression.ts";
+import {
+  type EngineKiller,
+  type EngineSession,
+  type EngineSummary,
+  isStreamingUnsupported,
+} from "./engine.ts";
 import {
   type ClickHouseFailure,
   engineFailure,
@@ -17,6 +28,7 @@ import {
   frontFailure,
   httpStatusFor,
 } from "./errors.ts";
+import { outputFormatOf, outputShape } from "./formats.ts";
 import type { ChdbServerOptions } from "./options.ts";
 import {
   type HttpQueryRequest,
@@ -29,11 +41,18 @@ import { isFailure, type Lease, type NamedSessions, type SessionPool } from "./s
 
 /** Pause before an in-band exception marker, so it is not coalesced with the rows before it. */
 const MARKER_FLUSH_MS = 5;
+/** While a query whose client left still runs, the kill is sent again this often (it may have raced the query's start). */
+const KILL_RETRY_MS = 100;
+/** ClickHouse's NO_DATA_TO_INSERT, which the server never answers for an empty insert body. */
+const NO_DATA_TO_INSERT = 108;
 
 export interface FrontContext {
   options: ChdbServerOptions;
   pool: SessionPool;
   sessions: NamedSessions;
+  /** Cancels the query of a session whose client left. */
+  killer: EngineKiller;
+  metrics: Registry;
   log: Logger;
   /** `SELECT version()` of the engine, quoted in error texts like the server does. */
   version: string;
@@ -118,21 +137,36 @@ function contentTypeOf(format: string): string {
   return "text/plain; charset=UTF-8";
 }
 
+/** The error as the server sends it; compressed like any response when the client asked for compression. */
 function sendFailure(
   context: FrontContext,
   res: ServerResponse,
   queryId: string,
   failure: ClickHouseFailure,
+  encoding?: string,
 ): string {
-  const body = `${failure.message}\n`;
+  if (res.destroyed) return `error ${failure.code} (client gone)`;
+  const text = Buffer.from(`${failure.message}\n`);
+  const body = encoding ? encodeWhole(encoding, text) : text;
   res.writeHead(httpStatusFor(failure.code), {
     ...baseHeaders(context, queryId),
     "Content-Type": "text/plain; charset=UTF-8",
     "X-ClickHouse-Exception-Code": String(failure.code),
-    "Content-Length": String(Buffer.byteLength(body)),
+    "Content-Length": String(body.length),
+    ...(encoding ? { "Content-Encoding": encoding } : {}),
   });
   res.end(body);
   return `error ${failure.code}`;
+}
+
+/** Resolves when `out` takes more data, or at once when the client has left. */
+async function drained(out: Writable, left: AbortSignal): Promise<void> {
+  if (left.aborted) return;
+  try {
+    await once(out, "drain", { signal: left });
+  } catch {
+    // The client left (or the socket failed): the caller looks at `left`.
+  }
 }
 
 /** Reads the (decoded) body, refusing more than maxBodyBytes. */
@@ -191,11 +225,26 @@ async function handle(
       .end("Ok.\n");
     return "ping";
   }
+  if (url.pathname === "/metrics") {
+    const text = await context.metrics.metrics();
+    res.writeHead(200, { "Content-Type": context.metrics.contentType }).end(text);
+    return "metrics";
+  }
+  // The client's departure: the response closed before it was complete (an abort, a
+  // timeout, a dropped socket). Everything that waits for the client or the engine stops on it.
+  const departure = new AbortController();
+  const left = departure.signal;
+  res.on("close", () => {
+    if (!res.writableFinished) departure.abort();
+  });
   const request = readRequest(url.searchParams, (name) => {
     const value = req.headers[name];
     return Array.isArray(value) ? value[0] : value;
   });
   const queryId = request.queryId || randomUUID();
+  const encoding = request.responseCompression
+    ? pickResponseEncoding(req.headers["accept-encoding"])
+    : undefined;
   if (url.pathname !== "/") {
     return sendFailure(
       context,
@@ -206,6 +255,7 @@ async function handle(
         `There is no handle ${url.pathname}`,
         context.version,
       ),
+      encoding,
     );
   }
   let body: Buffer;
@@ -215,9 +265,10 @@ async function handle(
         ? Buffer.alloc(0)
         : await readBody(context, req);
   } catch (error) {
+    if (left.aborted) return "client went away";
     if (error instanceof Refusal) {
       res.setHeader("Connection", "close");
-      return sendFailure(context, res, queryId, error.failure);
+      return sendFailure(context, res, queryId, error.failure, encoding);
     }
     throw error;
   }
@@ -244,6 +295,7 @@ async function handle(
         res,
         queryId,
         frontFailure(FrontErrorCode.UNKNOWN_SETTING, `Unknown setting '${name}'`, context.version),
+        encoding,
       );
     }
   }
@@ -258,6 +310,7 @@ async function handle(
           `Invalid query parameter name '${name}'`,
           context.version,
         ),
+        encoding,
       );
     }
   }
@@ -268,31 +321,103 @@ async function handle(
         request.sessionCheck,
         request.sessionTimeoutSeconds,
       )
-    : await context.pool.acquire();
+    : await context.pool.acquire(left);
+  if (left.aborted) {
+    if (!isFailure(leased)) {
+      if (request.sessionId) context.sessions.release(request.sessionId);
+      else context.pool.release(leased, true);
+    }
+    return "client went away";
+  }
   if (isFailure(leased)) {
     return sendFailure(
       context,
       res,
       queryId,
       frontFailure(leased.failure.code, leased.failure.text, context.version),
+      encoding,
     );
   }
-  try {
+  const work = (async (): Promise<string> => {
     try {
       await prepareSession(leased, request);
     } catch (error) {
-      return sendFailure(context, res, queryId, engineFailure(error, context.version));
+      return sendFailure(context, res, queryId, engineFailure(error, context.version), encoding);
     }
+    if (left.aborted) return "client went away";
     // The statement in `query` with data in the body is an insert (the server concatenates them
     // the same way); otherwise the whole SQL is in `query` or in the body.
     if (request.urlQuery !== undefined && body.length > 0)
-      return await runInsert(context, leased, request, queryId, body, res);
+      return await runInsert(context, leased, request, queryId, body, res, encoding);
     const sql = request.urlQuery ?? body.toString("utf8");
-    return await runQuery(context, leased, request, queryId, sql, req, res);
+    return await runQuery(context, leased, request, queryId, sql, encoding, left, res);
+  })();
+  let held = true;
+  try {
+    const outcome = await untilDoneOrHeldTooLong(context, leased.engine, work, left);
+    if (outcome !== undefined) return outcome;
+    // The query still runs abandonedQueryHoldMs after its client left: a fresh session takes
+    // its place; chdb closes this one when the native call returns.
+    held = false;
+    if (request.sessionId) context.sessions.retire(request.sessionId);
+    else context.pool.retire(leased);
+    context.log.warn(
+      { queryId, holdMs: context.options.abandonedQueryHoldMs },
+      "abandoned query still running: session retired",
+    );
+    return "client went away (session retired)";
   } finally {
-    if (request.sessionId) context.sessions.release(request.sessionId);
-    else context.pool.release(leased);
+    if (held) {
+      if (request.sessionId) context.sessions.release(request.sessionId);
+      else context.pool.release(leased, left.aborted);
+    }
   }
+}
+
+/**
+ * The request's outcome once its work is done; undefined when its client left and the work
+ * still runs abandonedQueryHoldMs later. As soon as the client leaves, the query running on
+ * the session is killed (again every KILL_RETRY_MS, in case the kill came before the query
+ * was registered), so the session is normally free within a block's time.
+ */
+function untilDoneOrHeldTooLong(
+  context: FrontContext,
+  engine: EngineSession,
+  work: Promise<string>,
+  left: AbortSignal,
+): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    let killer: NodeJS.Timeout | undefined;
+    let bound: NodeJS.Timeout | undefined;
+    const stop = () => {
+      clearInterval(killer);
+      clearTimeout(bound);
+      left.removeEventListener("abort", onLeft);
+    };
+    const killNow = () => {
+      if (engine.inEngine) context.killer.kill(engine);
+    };
+    function onLeft() {
+      killNow();
+      killer = setInterval(killNow, KILL_RETRY_MS);
+      bound = setTimeout(() => {
+        stop();
+        resolve(undefined);
+      }, context.options.abandonedQueryHoldMs);
+    }
+    work.then(
+      (outcome) => {
+        stop();
+        resolve(outcome);
+      },
+      (error: unknown) => {
+        stop();
+        reject(error);
+      },
+    );
+    if (left.aborted) onLeft();
+    else left.addEventListener("abort", onLeft, { once: true });
+  });
 }
 
 /**
@@ -313,7 +438,7 @@ async function prepareSession(lease: Lease, request: HttpQueryRequest): Promise<
   }
   const names = request.settings.map(([name]) => name);
   if (lease.kind === "pooled") {
-    lease.resetStatements = names.map((name) => `SET ${name} = DEFAULT`);
+    lease.resetStatements = names.map((name) => lease.engine.resetStatement(name));
   } else if (names.length > 0) {
     lease.resetStatements = await snapshotSettings(lease, names);
   }
@@ -344,27 +469,25 @@ async function snapshotSettings(lease: Lease, names: string[]): Promise<string[]
     const row = rows.find((r) => r.name === name);
     return row?.changed
       ? `SET ${name} = '${row.value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`
-      : `SET ${name} = DEFAULT`;
+      : lease.engine.resetStatement(name);
   });
 }
 
-async function runInsert(
+const noSummary: EngineSummary = {
+  readRows: 0,
+  readBytes: 0,
+  writtenRows: 0,
+  writtenBytes: 0,
+  elapsedSeconds: 0,
+};
+
+/** An insert's answer: 200, no body, its summary. */
+function sendInserted(
   context: FrontContext,
-  lease: Lease,
-  request: HttpQueryRequest,
-  queryId: string,
-  data: Buffer,
   res: ServerResponse,
-): Promise<string> {
-  let summary: EngineSummary;
-  try {
-    summary = await lease.engine.insert(request.urlQuery ?? "", data, context.options.spoolDir);
-  } catch (error) {
-    const failure = engineFailure(error, context.version);
-    // The server inserts nothing and answers 200 for an empty body; chdb says NO_DATA_TO_INSERT.
-    if (failure.code !== 108) return sendFailure(context, res, queryId, failure);
-    summary = { readRows: 0, readBytes: 0, writtenRows: 0, writtenBytes: 0, elapsedSeconds: 0 };
-  }
+  queryId: string,
+  summary: EngineSummary,
+): string {
   res.writeHead(200, {
     ...baseHeaders(context, queryId),
     "Content-Type": "text/plain; charset=UTF-8",
@@ -375,19 +498,40 @@ async function runInsert(
   return `insert ${summary.writtenRows} rows`;
 }
 
+async function runInsert(
+  context: FrontContext,
+  lease: Lease,
+  request: HttpQueryRequest,
+  queryId: string,
+  data: Buffer,
+  res: ServerResponse,
+  encoding: string | undefined,
+): Promise<string> {
+  let summary: EngineSummary;
+  try {
+    summary = await lease.engine.insert(request.urlQuery ?? "", data, context.options.spoolDir);
+  } catch (error) {
+    const failure = engineFailure(error, context.version);
+    // Data of no rows (whitespace, say): the server inserts nothing and answers 200.
+    if (failure.code !== NO_DATA_TO_INSERT)
+      return sendFailure(context, res, queryId, failure, encoding);
+    summary = noSummary;
+  }
+  return sendInserted(context, res, queryId, summary);
+}
+
 async function runQuery(
   context: FrontContext,
   lease: Lease,
   request: HttpQueryRequest,
   queryId: string,
   sql: string,
-  req: IncomingMessage,
+  encoding: string | undefined,
+  left: AbortSignal,
   res: ServerResponse,
 ): Promise<string> {
-  const format = request.defaultFormat;
-  const encoding = request.responseCompression
-    ? pickResponseEncoding(req.headers["accept-encoding"])
-    : undefined;
+  const format = outputFormatOf(sql, request.defaultFormat);
+  const shape = outputShape(format);
   const exceptionTag = randomBytes(8).toString("hex");
   const headers = (summary?: EngineSummary): Record<string, string> => ({
     ...baseHeaders(context, queryId),
@@ -405,48 +549,52 @@ async function runQuery(
     encoder.pipe(res);
     return encoder;
   };
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on("close", onClose);
   let rows = 0;
   try {
-    if (request.waitEndOfQuery) throw new WholeQueryWanted();
-    for await (const chunk of lease.engine.stream(sql, format, abort.signal)) {
-      out ??= start();
+    // One document (JSON, XML, Pretty, Parquet, …) is written by one engine call: streamed,
+    // the engine would write a document per block.
+    if (request.waitEndOfQuery || shape.kind === "document") throw new WholeQueryWanted();
+    for await (const chunk of lease.engine.stream(sql, request.defaultFormat, left)) {
+      let bytes = chunk.raw();
+      if (out === undefined) out = start();
+      else if (shape.kind === "headed-rows") bytes = bytes.subarray(shape.headerLength(bytes));
       rows += chunk.numRows;
-      if (!out.write(chunk.raw())) await Promise.race([once(out, "drain"), once(res, "close")]);
-      if (abort.signal.aborted) return "client went away";
+      if (!out.write(bytes)) await drained(out, left);
+      if (left.aborted) return "client went away";
     }
     out ??= start();
     out.end();
     return `stream ${rows} rows`;
   } catch (error) {
-    if (abort.signal.aborted) return "client went away";
+    if (left.aborted) return "client went away";
     if (out === undefined && (error instanceof WholeQueryWanted || isStreamingUnsupported(error))) {
-      // DDL, INSERT … VALUES, SHOW, SET …, or wait_end_of_query=1: run whole, then answer.
+      // Documents, DDL, INSERT … VALUES, SHOW, SET …, or wait_end_of_query=1: run whole, then answer.
       let result: Awaited<ReturnType<typeof lease.engine.queryAll>>;
       try {
-        result = await lease.engine.queryAll(sql, format);
+        result = await lease.engine.queryAll(sql, request.defaultFormat);
       } catch (inner) {
-        return sendFailure(context, res, queryId, engineFailure(inner, context.version));
+        if (left.aborted) return "client went away";
+        const failure = engineFailure(inner, context.version);
+        // An insert whose data (in the body after the statement, or none) held no rows: the
+        // server inserts nothing and answers 200; the engine says NO_DATA_TO_INSERT.
+        if (failure.code === NO_DATA_TO_INSERT && /^\s*INSERT\b/i.test(sql))
+          return sendInserted(context, res, queryId, noSummary);
+        return sendFailure(context, res, queryId, failure, encoding);
       }
+      if (left.aborted) return "client went away";
       start(result.summary).end(result.bytes);
       return `query ${result.bytes.length} bytes`;
     }
     const failure = engineFailure(error, context.version);
-    if (out === undefined) return sendFailure(context, res, queryId, failure);
+    if (out === undefined) return sendFailure(context, res, queryId, failure, encoding);
     // Headers and some rows are gone already: tell the client in-band, as the server does.
     const message = `${failure.message}\n`;
     const marker = `\r\n__exception__\r\n${exceptionTag}\r\n${message}${Buffer.byteLength(message)} ${exceptionTag}\r\n__exception__\r\n`;
     // The client reads the exception from the last chunk it receives: let the rows already
     // written leave first, so the marker travels whole in a chunk (and segment) of its own.
-    if (out.writableNeedDrain) await Promise.race([once(out, "drain"), once(res, "close")]);
+    if (out.writableNeedDrain) await drained(out, left);
     await new Promise((resolve) => setTimeout(resolve, MARKER_FLUSH_MS));
     out.end(marker);
     return `stream error ${failure.code} after ${rows} rows`;
-  } finally {
-    res.off("close", onClose);
   }
 }

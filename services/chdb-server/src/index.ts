@@ -5,9 +5,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type Logger, pino } from "pino";
-import { drainEngine, EngineSession } from "./engine.ts";
+import { drainEngine, EngineKiller, EngineSession } from "./engine.ts";
 import { ChdbServerError } from "./errors.ts";
 import { createHandler } from "./http.ts";
+import { createMetrics } from "./metrics.ts";
 import { type ChdbServerOptions, resolveOptions } from "./options.ts";
 import { NamedSessions, SessionPool } from "./sessions.ts";
 
@@ -68,13 +69,15 @@ export async function startChdbServer(
     options.defaultSessionTimeoutSeconds,
     options.maxSessionTimeoutSeconds,
   );
+  const killer = new EngineKiller(options.dataDir);
+  const metrics = createMetrics(pool, sessions);
   const server: Server = createServer(
     {
       maxHeaderSize: options.maxHeaderBytes,
       requestTimeout: options.requestTimeoutMs,
       keepAliveTimeout: options.keepAliveTimeoutSeconds * 1000,
     },
-    createHandler({ options, pool, sessions, log, version, timezone }),
+    createHandler({ options, pool, sessions, killer, metrics, log, version, timezone }),
   );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -110,6 +113,7 @@ export async function startChdbServer(
           await new Promise((resolve) => setTimeout(resolve, 20));
         pool.close();
         sessions.close();
+        killer.close();
         await drainEngine();
         log.info("chdb-server stopped");
       })();

@@ -22,6 +22,7 @@ const options: Partial<ChdbServerOptions> & { dataDir: string } = {
   poolSize: intFromEnv("CF_CLICKHOUSE_POOL_SIZE"),
   maxQueuedRequests: intFromEnv("CF_CLICKHOUSE_MAX_QUEUED_REQUESTS"),
   queueTimeoutMs: intFromEnv("CF_CLICKHOUSE_QUEUE_TIMEOUT_MS"),
+  abandonedQueryHoldMs: intFromEnv("CF_CLICKHOUSE_ABANDONED_QUERY_HOLD_MS"),
   maxBodyBytes: intFromEnv("CF_CLICKHOUSE_MAX_BODY_BYTES"),
   maxSessions: intFromEnv("CF_CLICKHOUSE_MAX_SESSIONS"),
   requestTimeoutMs: intFromEnv("CF_CLICKHOUSE_REQUEST_TIMEOUT_MS"),

@@ -22,6 +22,12 @@ export const OptionsSchema = Type.Object(
     maxQueuedRequests: Type.Integer({ minimum: 0, maximum: 100_000 }),
     /** How long a request may wait for a pooled Session. */
     queueTimeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
+    /**
+     * How long a query may hold its engine session after its client left (abort, timeout,
+     * dropped socket). The front kills the query at once; one still running after this is
+     * left to finish on its own and its session is replaced by a fresh one.
+     */
+    abandonedQueryHoldMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
     /** Decompressed request body (insert data or query text) held in memory at most. */
     maxBodyBytes: Type.Integer({ minimum: 1024, maximum: 4096 * MiB }),
     /** Request line plus headers (query parameters travel in the URL). */
@@ -50,6 +56,7 @@ export const defaultOptions: Omit<ChdbServerOptions, "dataDir" | "spoolDir"> = {
   poolSize: 4,
   maxQueuedRequests: 1000,
   queueTimeoutMs: 60_000,
+  abandonedQueryHoldMs: 2000,
   maxBodyBytes: 512 * MiB,
   maxHeaderBytes: 1 * MiB,
   requestTimeoutMs: 300_000,

@@ -15,32 +15,81 @@ export interface Lease {
 /** A refusal the front words as a ClickHouse error (code and text). */
 export type Failure = { failure: { code: number; text: string } };
 
+/** What the pool holds and has done, for /metrics and tests. */
+export interface PoolState {
+  size: number;
+  busy: number;
+  free: number;
+  /** requests queued for a Session */
+  waiting: number;
+  /** Sessions given back after their client had left (the query stopped or was killed) */
+  releasedAfterClientLeft: number;
+  /** queued requests dropped because their client left before a Session was free */
+  leftWhileWaiting: number;
+  /** Sessions replaced because their query still ran abandonedQueryHoldMs after the client left */
+  retired: number;
+}
+
+interface Waiter {
+  resolve: (lease: Lease | Failure) => void;
+  timer: NodeJS.Timeout;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
 export class SessionPool {
   readonly #free: Lease[] = [];
-  readonly #waiting: Array<{ resolve: (lease: Lease) => void; timer: NodeJS.Timeout }> = [];
+  readonly #waiting: Waiter[] = [];
   readonly #all: Lease[] = [];
+  readonly #dataDir: string;
   readonly #maxQueued: number;
   readonly #queueTimeoutMs: number;
+  #releasedAfterClientLeft = 0;
+  #leftWhileWaiting = 0;
+  #retired = 0;
 
   constructor(dataDir: string, size: number, maxQueued: number, queueTimeoutMs: number) {
+    this.#dataDir = dataDir;
     for (let i = 0; i < size; i++) {
-      const lease: Lease = {
-        engine: new EngineSession(dataDir),
-        kind: "pooled",
-        resetStatements: [],
-      };
-      this.#all.push(lease);
+      const lease = this.#open();
       this.#free.push(lease);
     }
     this.#maxQueued = maxQueued;
     this.#queueTimeoutMs = queueTimeoutMs;
   }
 
+  #open(): Lease {
+    const lease: Lease = {
+      engine: new EngineSession(this.#dataDir),
+      kind: "pooled",
+      resetStatements: [],
+    };
+    this.#all.push(lease);
+    return lease;
+  }
+
   get busy(): number {
     return this.#all.length - this.#free.length;
   }
 
-  acquire(): Promise<Lease | Failure> {
+  state(): PoolState {
+    return {
+      size: this.#all.length,
+      busy: this.busy,
+      free: this.#free.length,
+      waiting: this.#waiting.length,
+      releasedAfterClientLeft: this.#releasedAfterClientLeft,
+      leftWhileWaiting: this.#leftWhileWaiting,
+      retired: this.#retired,
+    };
+  }
+
+  /**
+   * A free Session, or a place in the queue. `left` is the client's departure: a request
+   * whose client left while queued leaves the queue and never reaches the engine.
+   */
+  acquire(left?: AbortSignal): Promise<Lease | Failure> {
+    if (left?.aborted) return Promise.resolve(clientLeft());
     const lease = this.#free.pop();
     if (lease) return Promise.resolve(lease);
     if (this.#waiting.length >= this.#maxQueued) {
@@ -52,10 +101,11 @@ export class SessionPool {
       });
     }
     return new Promise((resolve) => {
-      const waiter = {
+      const waiter: Waiter = {
         resolve,
+        signal: left,
         timer: setTimeout(() => {
-          this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
+          this.#dequeue(waiter);
           resolve({
             failure: {
               code: FrontErrorCode.TOO_MANY_SIMULTANEOUS_QUERIES,
@@ -63,24 +113,56 @@ export class SessionPool {
             },
           });
         }, this.#queueTimeoutMs),
+        onAbort: () => {
+          this.#dequeue(waiter);
+          this.#leftWhileWaiting++;
+          resolve(clientLeft());
+        },
       };
+      left?.addEventListener("abort", waiter.onAbort, { once: true });
       this.#waiting.push(waiter);
     });
   }
 
-  release(lease: Lease): void {
+  #dequeue(waiter: Waiter): void {
+    const at = this.#waiting.indexOf(waiter);
+    if (at >= 0) this.#waiting.splice(at, 1);
+    clearTimeout(waiter.timer);
+    waiter.signal?.removeEventListener("abort", waiter.onAbort);
+  }
+
+  /** Gives a Session back; `afterClientLeft` counts the ones whose client had gone. */
+  release(lease: Lease, afterClientLeft = false): void {
+    if (afterClientLeft) this.#releasedAfterClientLeft++;
+    this.#handOver(lease);
+  }
+
+  #handOver(lease: Lease): void {
     const waiter = this.#waiting.shift();
     if (waiter) {
-      clearTimeout(waiter.timer);
+      this.#dequeue(waiter);
       waiter.resolve(lease);
     } else {
       this.#free.push(lease);
     }
   }
 
+  /**
+   * Replaces a Session whose abandoned query would not end: a fresh Session takes its place
+   * at once; chdb closes the old one when its native call returns.
+   */
+  retire(lease: Lease): void {
+    const at = this.#all.indexOf(lease);
+    if (at < 0) return;
+    this.#all.splice(at, 1);
+    this.#retired++;
+    lease.engine.close();
+    this.#handOver(this.#open());
+  }
+
   /** Closes every Session; callers make sure no request still holds one. */
   close(): void {
-    for (const waiter of this.#waiting.splice(0)) clearTimeout(waiter.timer);
+    for (const waiter of this.#waiting.splice(0)) this.#dequeue(waiter);
     for (const lease of this.#all) lease.engine.close();
     this.#all.length = 0;
     this.#free.length = 0;
@@ -182,6 +264,25 @@ export class NamedSessions {
     session.expiry.unref();
   }
 
+  /** Sessions open, and how many of them run a request now. */
+  state(): { open: number; busy: number } {
+    let busy = 0;
+    for (const session of this.#sessions.values()) if (session.locked) busy++;
+    return { open: this.#sessions.size, busy };
+  }
+
+  /**
+   * Forgets a session whose abandoned query would not end (its temporary tables and SETs go
+   * with it); chdb closes its Session when the native call returns. The id may start afresh.
+   */
+  retire(id: string): void {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    clearTimeout(session.expiry);
+    this.#sessions.delete(id);
+    session.lease.engine.close();
+  }
+
   close(): void {
     for (const session of this.#sessions.values()) {
       clearTimeout(session.expiry);
@@ -189,6 +290,13 @@ export class NamedSessions {
     }
     this.#sessions.clear();
   }
+}
+
+/** A queued request's answer when its client left: nobody reads it, the handler only stops. */
+function clientLeft(): Failure {
+  return {
+    failure: { code: FrontErrorCode.QUERY_WAS_CANCELLED, text: "The client closed the connection" },
+  };
 }
 
 export function isFailure(value: Lease | Failure): value is Failure {

@@ -1,0 +1,199 @@
+// Goal: a client that leaves never jams the ClickHouse front (services/chdb-server). Queries
+// aborted before their first byte, in the middle of their stream, by a request timeout, by a
+// dropped socket, or while their insert body is still arriving give their engine session back
+// at once (the engine's query is killed), and fresh queries then answer within 2 s. The front
+// runs in this file's process on a data directory of its own, so the pool's state read from
+// its /metrics is this file's alone.
+import { mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import {
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  ClickHouseLogLevel,
+  createClient as createClickHouseClient,
+} from "@clickhouse/client";
+import { type ChdbServer, startChdbServer } from "@creditflow/chdb-server";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const db = "abandoned";
+
+/** Clients that leave on purpose here: their request errors are expected, not logged. */
+const createClient = (options: ClickHouseClientConfigOptions) =>
+  createClickHouseClient({ ...options, log: { level: ClickHouseLogLevel.OFF } });
+const dataDir = mkdtempSync(join(tmpdir(), "chdb-front-abandoned-"));
+
+let front: ChdbServer;
+let url: string;
+let client: ClickHouseClient;
+
+beforeAll(async () => {
+  front = await startChdbServer({
+    dataDir: join(dataDir, "data"),
+    port: 0,
+    poolSize: 4,
+    logger: pino({ level: "silent" }),
+  });
+  url = front.url;
+  client = createClient({ url, max_open_connections: 250 });
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  await client.command({
+    query: `CREATE TABLE ${db}.slow (id UInt32, s String) ENGINE = MergeTree ORDER BY id`,
+  });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await front?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The front's pool gauges from /metrics, by name without the chdb_server_ prefix. */
+async function poolState(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const state: Record<string, number> = {};
+  for (const [, name, value] of text.matchAll(/^chdb_server_(\w+) (\S+)$/gm))
+    state[name as string] = Number(value);
+  return state;
+}
+
+/** The pool's state once no session is busy (polled for up to 2 s; the last read otherwise). */
+async function quietPoolState(): Promise<Record<string, number>> {
+  const deadline = performance.now() + 2000;
+  for (;;) {
+    const state = await poolState();
+    if (state.pool_sessions_busy === 0 || performance.now() > deadline) return state;
+    await sleep(50);
+  }
+}
+
+/** Four queries at once, each on a client of its own; the time until the last answered. */
+async function fourQueriesMs(): Promise<number> {
+  const clients = Array.from({ length: 4 }, () => createClient({ url }));
+  const started = performance.now();
+  try {
+    const answers = await Promise.all(
+      clients.map(async (c, i) =>
+        (await c.query({ query: `SELECT ${i} + 1 AS n`, format: "JSONEachRow" })).json<{
+          n: number;
+        }>(),
+      ),
+    );
+    expect(answers).toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 3 }], [{ n: 4 }]]);
+    return performance.now() - started;
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
+/** A GET whose socket is destroyed after `afterMs`, whatever has arrived by then. */
+function droppedRequest(query: string, afterMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(`${url}/?query=${encodeURIComponent(query)}`, (res) => {
+      res.on("data", () => undefined);
+      res.on("error", () => resolve());
+      res.on("end", () => resolve());
+    });
+    req.on("error", () => resolve());
+    req.on("close", () => resolve());
+    req.end();
+    setTimeout(() => req.destroy(), afterMs);
+  });
+}
+
+describe("abandoned queries", () => {
+  it("requests timing out on the client (curl -m 0.3) do not hold the pool", async () => {
+    const impatient = createClient({ url, request_timeout: 300 });
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, () => impatient.query({ query: "SELECT sleep(1)" })),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(Array(6).fill("rejected"));
+    } finally {
+      await impatient.close();
+    }
+    expect(await fourQueriesMs()).toBeLessThan(2000);
+    expect((await quietPoolState()).pool_sessions_busy).toBe(0);
+  });
+
+  it("200 queries of SELECT sleep(1) aborted at random moments, then 4 concurrent queries within 2 s", async () => {
+    // Three one-row blocks a second apart: an abort within 2.5 s lands before the first byte
+    // (queued, or in the first sleep) or in the middle of the stream.
+    const query = "SELECT sleep(1) AS s FROM numbers(3) SETTINGS max_block_size = 1";
+    let midStream = 0;
+    let beforeFirstByte = 0;
+    /** One query aborted `abortAfterMs` after its start, or after its first row when `midStreamOnly`. */
+    const abandon = async (abortAfterMs: number, midStreamOnly: boolean) => {
+      const controller = new AbortController();
+      let timer = midStreamOnly ? undefined : setTimeout(() => controller.abort(), abortAfterMs);
+      try {
+        const result = await client.query({
+          query,
+          format: "JSONEachRow",
+          abort_signal: controller.signal,
+        });
+        // Once rows flow the client's abort signal no longer applies: it closes the result.
+        timer ??= setTimeout(() => result.close(), abortAfterMs);
+        // The stream ends (quietly or with an error) at the abort, before its three rows.
+        let rows = 0;
+        try {
+          for await (const batch of result.stream()) rows += batch.length;
+        } catch {
+          // aborted: counted below
+        }
+        if (rows < 3) midStream++;
+      } catch {
+        beforeFirstByte++;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    // Four queries take every session and are aborted at random moments of their stream; the
+    // 196 sent while they run wait for a session and leave at random moments, a quarter of
+    // them by dropping the socket.
+    const runs = Array.from({ length: 4 }, () => abandon(Math.random() * 1500, true));
+    await sleep(100);
+    for (let i = 0; i < 196; i++) {
+      const abortAfterMs = Math.random() * 2500;
+      runs.push(i % 4 === 3 ? droppedRequest(query, abortAfterMs) : abandon(abortAfterMs, false));
+    }
+    await Promise.all(runs);
+    expect([beforeFirstByte > 0, midStream > 0]).toEqual([true, true]);
+    expect(await fourQueriesMs()).toBeLessThan(2000);
+    const state = await quietPoolState();
+    expect([state.pool_sessions_busy, state.pool_requests_waiting]).toEqual([0, 0]);
+    expect(state.pool_left_while_waiting_total).toBeGreaterThan(0);
+    expect(state.pool_released_after_client_left_total).toBeGreaterThan(0);
+  });
+
+  it("an insert aborted while its body still arrives, and one aborted in the engine, hold nothing", async () => {
+    const trickle = new Readable({ read() {} });
+    trickle.push(`${JSON.stringify({ id: 1, s: "first" })}\n`); // then nothing, never ended
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    await expect(
+      client.insert({
+        table: `${db}.slow`,
+        values: trickle,
+        format: "JSONEachRow",
+        abort_signal: controller.signal,
+      }),
+    ).rejects.toThrow();
+    const inEngine = new AbortController();
+    setTimeout(() => inEngine.abort(), 300);
+    await expect(
+      client.command({
+        query: `INSERT INTO ${db}.slow SELECT number, toString(sleepEachRow(0.5)) FROM numbers(8) SETTINGS max_block_size = 1`,
+        abort_signal: inEngine.signal,
+      }),
+    ).rejects.toThrow();
+    expect(await fourQueriesMs()).toBeLessThan(2000);
+    const state = await quietPoolState();
+    expect([state.pool_sessions_busy, state.pool_requests_waiting]).toEqual([0, 0]);
+  });
+});
