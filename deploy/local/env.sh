@@ -23,6 +23,10 @@ export CF_REGISTRY_PORT=${CF_REGISTRY_PORT:-18081}
 # at run time; it moves from 0.0.0.0:9000 to 127.0.0.1 on this port.
 export CF_REGISTRY_MANAGEMENT_PORT=${CF_REGISTRY_MANAGEMENT_PORT:-18082}
 export CF_REDIS_PORT=${CF_REDIS_PORT:-16379}
+# CF_REDIS_CLUSTER=1: up also starts a Redis Cluster (3 masters, 3 replicas) on this port and the
+# five after it (cluster bus on each port + 10000); see deploy/local/services/redis-cluster.sh.
+export CF_REDIS_CLUSTER=${CF_REDIS_CLUSTER:-}
+export CF_REDIS_CLUSTER_PORT=${CF_REDIS_CLUSTER_PORT:-17100}
 export CF_CLICKHOUSE_PORT=${CF_CLICKHOUSE_PORT:-18123}
 
 # kafkajs 2.2.4 on Node 24 warns TimeoutNegativeWarning at every connection (kafkajs #1751,
