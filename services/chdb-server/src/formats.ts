@@ -44,11 +44,32 @@ for (const base of [
 headed.rowbinarywithnames = { binary: true, parts: 1 };
 headed.rowbinarywithnamesandtypes = { binary: true, parts: 2 };
 
+/** Row formats with a `{"meta":…}` row, which the engine writes at the start of every block. */
+const withProgress = new Set(["jsoneachrowwithprogress", "jsonstringseachrowwithprogress"]);
+
+const metaRow = Buffer.from('{"meta":');
+
+/** A block without its `{"meta":…}` lines (one per line, JSON-escaped: no raw newline inside). */
+function withoutMetaRows(block: Uint8Array): Uint8Array {
+  const text = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+  if (text.indexOf(metaRow) < 0) return block;
+  const kept: Buffer[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const end = text.indexOf(0x0a, at);
+    const next = end < 0 ? text.length : end + 1;
+    const line = text.subarray(at, next);
+    if (!line.subarray(0, metaRow.length).equals(metaRow)) kept.push(line);
+    at = next;
+  }
+  return Buffer.concat(kept);
+}
+
 export type OutputShape =
   /** blocks concatenate as they come */
   | { kind: "rows" }
-  /** blocks after the first lose their header (the column names, and types) */
-  | { kind: "headed-rows"; headerLength: (block: Uint8Array) => number }
+  /** blocks after the first lose what the engine repeats per block (the header, the meta row) */
+  | { kind: "headed-rows"; laterBlock: (block: Uint8Array) => Uint8Array }
   /** one document: run the query whole */
   | { kind: "document" };
 
@@ -59,11 +80,12 @@ export function outputShape(format: string): OutputShape {
   if (header) {
     return {
       kind: "headed-rows",
-      headerLength: header.binary
-        ? (block) => rowBinaryHeaderLength(block, header.parts)
-        : (block) => textHeaderLength(block, header.parts),
+      laterBlock: header.binary
+        ? (block) => block.subarray(rowBinaryHeaderLength(block, header.parts))
+        : (block) => block.subarray(textHeaderLength(block, header.parts)),
     };
   }
+  if (withProgress.has(name)) return { kind: "headed-rows", laterBlock: withoutMetaRows };
   return { kind: "document" };
 }
 

@@ -126,12 +126,18 @@ function summaryHeader(summary: EngineSummary | undefined): string {
   });
 }
 
+/** The server's Content-Type for an output format (its formats' getContentType). */
 function contentTypeOf(format: string): string {
   const f = format.toLowerCase();
+  if (["jsoneachrow", "jsonlines", "ndjson", "jsonstringseachrow"].includes(f))
+    return "application/x-ndjson; charset=UTF-8";
   if (f.startsWith("json")) return "application/json; charset=UTF-8";
-  if (f.startsWith("csv")) return "text/csv; charset=UTF-8; header=absent";
+  if (f.startsWith("csv"))
+    return `text/csv; charset=UTF-8; header=${f.includes("withnames") ? "present" : "absent"}`;
   if (f.startsWith("tabseparated") || f.startsWith("tsv"))
     return "text/tab-separated-values; charset=UTF-8";
+  if (f === "xml") return "application/xml; charset=UTF-8";
+  if (f === "markdown" || f === "md") return "text/markdown; charset=UTF-8";
   if (f.includes("binary") || f === "native" || f.startsWith("arrow") || f === "parquet")
     return "application/octet-stream";
   return "text/plain; charset=UTF-8";
@@ -437,6 +443,7 @@ async function prepareSession(lease: Lease, request: HttpQueryRequest): Promise<
     }
   }
   const names = request.settings.map(([name]) => name);
+  if (lease.kind === "pooled" && request.queryParams.length > 0) lease.carriesParams = true;
   if (lease.kind === "pooled") {
     lease.resetStatements = names.map((name) => lease.engine.resetStatement(name));
   } else if (names.length > 0) {
@@ -557,7 +564,7 @@ async function runQuery(
     for await (const chunk of lease.engine.stream(sql, request.defaultFormat, left)) {
       let bytes = chunk.raw();
       if (out === undefined) out = start();
-      else if (shape.kind === "headed-rows") bytes = bytes.subarray(shape.headerLength(bytes));
+      else if (shape.kind === "headed-rows") bytes = shape.laterBlock(bytes);
       rows += chunk.numRows;
       if (!out.write(bytes)) await drained(out, left);
       if (left.aborted) return "client went away";

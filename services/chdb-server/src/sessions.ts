@@ -10,6 +10,12 @@ export interface Lease {
   kind: "pooled" | "named";
   /** Statements that undo the previous request's per-query settings; run before the next one. */
   resetStatements: string[];
+  /**
+   * The request bound query parameters (`SET param_x`), which the engine cannot unset: a
+   * pooled lease then gets a fresh Session (about 1 ms) before its next request, so a query
+   * that names a parameter it did not send fails with code 456 as on a server.
+   */
+  carriesParams: boolean;
 }
 
 /** A refusal the front words as a ClickHouse error (code and text). */
@@ -63,6 +69,7 @@ export class SessionPool {
       engine: new EngineSession(this.#dataDir),
       kind: "pooled",
       resetStatements: [],
+      carriesParams: false,
     };
     this.#all.push(lease);
     return lease;
@@ -134,6 +141,12 @@ export class SessionPool {
   /** Gives a Session back; `afterClientLeft` counts the ones whose client had gone. */
   release(lease: Lease, afterClientLeft = false): void {
     if (afterClientLeft) this.#releasedAfterClientLeft++;
+    if (lease.carriesParams) {
+      lease.engine.close();
+      lease.engine = new EngineSession(this.#dataDir);
+      lease.resetStatements = [];
+      lease.carriesParams = false;
+    }
     this.#handOver(lease);
   }
 
@@ -230,7 +243,12 @@ export class NamedSessions {
         };
       }
       session = {
-        lease: { engine: new EngineSession(this.#dataDir), kind: "named", resetStatements: [] },
+        lease: {
+          engine: new EngineSession(this.#dataDir),
+          kind: "named",
+          resetStatements: [],
+          carriesParams: false,
+        },
         locked: false,
         timeoutSeconds: this.#defaultTimeoutSeconds,
         expiry: undefined,
