@@ -271,7 +271,42 @@ rows.push({
   note: String(sink % 2) === "x" ? "" : "loop cost",
 });
 
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+// A heavy member: 10,000 usage events in 24 hours (one every 8.64 s), each through the codec as
+// the consumer does when it holds one record of the member per round (the worst case): every id
+// stays inside the duplicate horizon, so the member's memory grows to all 10,000.
+const HEAVY_EVENTS = 10_000;
+const heavyEvents = events("heavy", HEAVY_EVENTS).map((e, i) => ({
+  ...e,
+  userId: "heavy-u0",
+  taskId: `heavy-t${Math.floor(i / 4)}`,
+  eventAtMs: T0 + 60_000 + Math.floor((i * DAY) / HEAVY_EVENTS),
+}));
+let heavyText = "";
+let heavyAt64 = 0;
+const heavy = measure(
+  heavyEvents.length,
+  () => {
+    heavyEvents.forEach((e, i) => {
+      const ctx: EngineContext = { config, nowMs: e.eventAtMs };
+      heavyText = encodeState(apply(decodeState(heavyText), e, ctx).state);
+      if (i === 63) heavyAt64 = heavyText.length;
+    });
+  },
+  () => {
+    heavyText = encodeState(member("heavy-u0", 5));
+  },
+);
+rows.push({
+  name: `decode + apply + encode, one member, ${fmt(HEAVY_EVENTS)} events in 24 h`,
+  opsPerSec: heavy.wall,
+  opsPerCpuSec: heavy.cpu,
+  note: "every id inside the horizon",
+});
+const heavyIds = HEAVY_EVENTS - 64;
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
 const common = rows.find((r) => r.name === "apply, 5 grants")!.opsPerSec;
 const commonCases = rows.filter((r) => r.name === "apply, 1 grant" || r.name === "apply, 5 grants");
 const lowest = Math.min(...commonCases.map((r) => r.opsPerSec));
@@ -294,3 +329,12 @@ for (const s of sizes)
   console.log(
     `| ${s.grants} | ${fmt(s.codecBytes)} | ${fmt(s.jsonBytes)} | ${(s.codecBytes / s.jsonBytes).toFixed(2)} |`,
   );
+console.log(
+  `\n## A heavy member's stored state (${fmt(HEAVY_EVENTS)} events in 24 h, 5 grants)\n`,
+);
+console.log("| after | encodeState bytes | bytes per remembered id past the first 64 |");
+console.log("|---|---:|---:|");
+console.log(`| 64 events | ${fmt(heavyAt64)} | |`);
+console.log(
+  `| ${fmt(HEAVY_EVENTS)} events | ${fmt(heavyText.length)} | ${((heavyText.length - heavyAt64) / heavyIds).toFixed(1)} |`,
+);

@@ -120,7 +120,6 @@ for (let i = 0; i < 64; i++) {
   DIGIT_CODE[i] = DIGITS.charCodeAt(i);
   DIGIT_VALUE[DIGITS.charCodeAt(i)] = i;
 }
-const DIGITS_ONLY = /^[A-Za-z0-9_-]*$/;
 const TWO_24 = 16_777_216;
 const TWO_29 = 536_870_912;
 const TWO_30 = 1_073_741_824;
@@ -387,11 +386,13 @@ export function encodeState(state: MemberState): string {
   const baseSec = Math.ceil(base / 1000);
   w.int(base - applied.clockMs);
   const compact = applied.compact;
-  w.u(compact.count);
+  w.u(compact.sorted.length / RECORD_CHARS);
+  w.u(compact.tail.length);
   if (compact.count > 0) {
     w.int(baseSec - compact.minAtSec);
     w.flush();
-    w.parts.push(compact.joined());
+    w.parts.push(compact.sorted);
+    for (const record of compact.tail) w.parts.push(record);
   }
   const idCount = applied.length;
   w.u(idCount);
@@ -685,12 +686,13 @@ function decodeBody(text: string, start: number, end: number, version: number): 
   let compact = CompactIds.EMPTY;
   if (version === STATE_CODEC_VERSION) {
     horizonClockMs = r.time(base, "applied.clock");
-    const compactCount = r.count("applied.compact");
-    if (compactCount > 0) {
+    const sortedCount = r.count("applied.compact");
+    const tailCount = r.count("applied.tail");
+    if (sortedCount + tailCount > 0) {
       const minAtSec = baseSec - r.int("applied.compact.min");
-      const records = r.chars(compactCount * RECORD_CHARS, "applied.compact");
-      if (!DIGITS_ONLY.test(records)) fail("applied.compact has a bad digit");
-      compact = CompactIds.fromText(records, minAtSec);
+      const sorted = r.chars(sortedCount * RECORD_CHARS, "applied.compact");
+      const tail = r.chars(tailCount * RECORD_CHARS, "applied.tail");
+      compact = CompactIds.fromText(sorted, tail, minAtSec);
     }
   }
   const idCount = r.count("applied");

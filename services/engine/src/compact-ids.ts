@@ -7,7 +7,7 @@
 //   [12, 21) the content fingerprint (53 bits, nine digits)
 //   [21, 27) the record's horizon time in whole seconds, rounded up (six digits)
 //   [27]     0 when the input was applied, else 1 + the code of its refusal reason
-// A lookup is one indexOf of the key over the text (a match off a record boundary is skipped).
+// The records are kept in key order, so a lookup is a bisection of the stored text.
 
 import { assert } from "./errors.ts";
 import { hash64 } from "./fingerprint.ts";
@@ -18,8 +18,8 @@ const KEY_CHARS = 12;
 const FP_AT = 12;
 const TIME_AT = 21;
 const REFUSAL_AT = 27;
-/** Records appended since the text was last joined; joined into it when this many wait. */
-const MAX_PENDING = 64;
+/** Records appended since the sorted run was last merged; merged into it when this many wait. */
+const MAX_TAIL = 256;
 
 const DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const DIGIT_VALUE = new Int8Array(128).fill(-1);
@@ -90,90 +90,151 @@ export function readRecord(record: string): CompactRecord | null {
   };
 }
 
-/** Index of the record with `key` in `text`, or -1 (matches that start inside a record skipped). */
-function findKey(text: string, key: string): number {
-  let at = text.indexOf(key);
-  while (at >= 0 && at % RECORD_CHARS !== 0) at = text.indexOf(key, at + 1);
-  return at;
+/** Index of the record with `key` in `sorted` (records in key order), or -1: a binary search. */
+function searchSorted(sorted: string, key: string): number {
+  let lo = 0;
+  let hi = sorted.length / RECORD_CHARS - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const at = mid * RECORD_CHARS;
+    const c = compareKeyAt(sorted, at, key);
+    if (c === 0) return at;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The key at `at` of `text` against `key`, in code unit order (no substring made). */
+function compareKeyAt(text: string, at: number, key: string): number {
+  for (let k = 0; k < KEY_CHARS; k++) {
+    const d = text.charCodeAt(at + k) - key.charCodeAt(k);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The low word of a key (or of a record's key): its characters 6 to 12. */
+function keyLow(keyOrRecord: string): number {
+  return readFixed(keyOrRecord, 6, 6);
+}
+
+const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The records of `sorted` and `more` (any order) in one run in key order. */
+function merged(sorted: string, more: readonly string[]): string {
+  const adding = [...more].sort(byKey);
+  const out: string[] = [];
+  let at = 0;
+  for (const r of adding) {
+    // Copy the run of sorted records before r in one slice.
+    let end = at;
+    while (end < sorted.length && compareKeyAt(sorted, end, r) < 0) end += RECORD_CHARS;
+    if (end > at) out.push(sorted.slice(at, end));
+    out.push(r);
+    at = end;
+  }
+  if (at < sorted.length) out.push(sorted.slice(at));
+  return out.join("");
 }
 
 /**
- * Compact records, oldest first: a joined text plus the few appended since. Never changes;
- * `append` returns a new one.
+ * Compact records: a run in key order (searched by bisection, stored and read back as one string,
+ * never split into records) and a short tail of the last ones appended, merged into the run every
+ * MAX_TAIL. Never changes; `append` returns a new one.
  */
 export class CompactIds {
-  /** Records joined, as read from the stored state or joined since. */
-  readonly text: string;
-  /** Records appended after `text`, oldest first (at most MAX_PENDING). */
-  readonly #pending: readonly string[];
+  /** Records in key order. */
+  readonly sorted: string;
+  /** Records appended after `sorted` was made, oldest first (at most MAX_TAIL). */
+  readonly tail: readonly string[];
+  /** The low word of each tail record's key: scanned as numbers before a record is compared. */
+  readonly #tailLow: readonly number[];
   /** The smallest record time, in seconds (Infinity when empty): when pruning is due. */
   readonly minAtSec: number;
 
-  private constructor(text: string, pending: readonly string[], minAtSec: number) {
-    this.text = text;
-    this.#pending = pending;
+  private constructor(
+    sorted: string,
+    tail: readonly string[],
+    tailLow: readonly number[],
+    minAtSec: number,
+  ) {
+    this.sorted = sorted;
+    this.tail = tail;
+    this.#tailLow = tailLow;
     this.minAtSec = minAtSec;
   }
 
-  static readonly EMPTY = new CompactIds("", [], Number.POSITIVE_INFINITY);
+  static readonly EMPTY = new CompactIds("", [], [], Number.POSITIVE_INFINITY);
 
-  /** Records as the codec stored them; throws when the text is not whole records. */
-  static fromText(text: string, minAtSec: number): CompactIds {
-    if (text.length === 0) return CompactIds.EMPTY;
-    assert(text.length % RECORD_CHARS === 0, "compact ids are whole records");
-    return new CompactIds(text, [], minAtSec);
+  /**
+   * Records as the codec stored them (the sorted run, the tail joined). Each record's characters
+   * are checked when it is read (a lookup, a prune): the run is not parsed here.
+   */
+  static fromText(sorted: string, tail: string, minAtSec: number): CompactIds {
+    if (sorted.length === 0 && tail.length === 0) return CompactIds.EMPTY;
+    assert(sorted.length % RECORD_CHARS === 0, "compact ids are whole records");
+    assert(tail.length % RECORD_CHARS === 0 && tail.length <= MAX_TAIL * RECORD_CHARS, "tail fits");
+    const records: string[] = [];
+    for (let at = 0; at < tail.length; at += RECORD_CHARS) {
+      records.push(tail.slice(at, at + RECORD_CHARS));
+    }
+    return new CompactIds(sorted, records, records.map(keyLow), minAtSec);
   }
 
   get count(): number {
-    return this.text.length / RECORD_CHARS + this.#pending.length;
-  }
-
-  /** Every record joined in one text, oldest first (what the codec writes). */
-  joined(): string {
-    return this.#pending.length === 0 ? this.text : this.text + this.#pending.join("");
+    return this.sorted.length / RECORD_CHARS + this.tail.length;
   }
 
   /** The record of the id with `key`, or null. */
   find(key: string): string | null {
-    const pending = this.#pending;
-    for (let i = pending.length - 1; i >= 0; i--) {
-      if (pending[i]!.startsWith(key)) return pending[i]!;
+    const tail = this.tail;
+    const low = this.#tailLow;
+    const wanted = keyLow(key);
+    for (let i = tail.length - 1; i >= 0; i--) {
+      if (low[i] === wanted && tail[i]!.startsWith(key)) return tail[i]!;
     }
-    const at = findKey(this.text, key);
-    return at < 0 ? null : this.text.slice(at, at + RECORD_CHARS);
+    const at = searchSorted(this.sorted, key);
+    return at < 0 ? null : this.sorted.slice(at, at + RECORD_CHARS);
   }
 
   /**
    * These records and one more, less every record older than `cutoffMs` once the oldest is more
-   * than `slackMs` past it (records are dropped in batches, not one text copy per apply).
+   * than `slackMs` past it (records are dropped in batches, not one copy of the run per apply).
    */
   append(record: string, atSec: number, cutoffMs: number, slackMs: number): CompactIds {
     const minAtSec = Math.min(this.minAtSec, atSec);
-    if (minAtSec * 1000 < cutoffMs - slackMs) return this.#pruned(record, cutoffMs);
-    if (this.#pending.length < MAX_PENDING) {
-      return new CompactIds(this.text, [...this.#pending, record], minAtSec);
+    const tail = [...this.tail, record];
+    if (minAtSec * 1000 < cutoffMs - slackMs) return this.#pruned(tail, cutoffMs);
+    if (tail.length <= MAX_TAIL) {
+      return new CompactIds(this.sorted, tail, [...this.#tailLow, keyLow(record)], minAtSec);
     }
-    return new CompactIds(this.joined() + record, [], minAtSec);
+    return new CompactIds(merged(this.sorted, tail), [], [], minAtSec);
   }
 
-  #pruned(record: string, cutoffMs: number): CompactIds {
-    const all = this.joined() + record;
+  #pruned(tail: readonly string[], cutoffMs: number): CompactIds {
     const kept: string[] = [];
     let minAtSec = Number.POSITIVE_INFINITY;
-    for (let at = 0; at < all.length; at += RECORD_CHARS) {
-      const atSec = readFixed(all, at + TIME_AT, 6);
+    const keep = (text: string, at: number): void => {
+      const atSec = readFixed(text, at + TIME_AT, 6);
       assert(atSec >= 0, "compact record time is digits");
-      if (atSec * 1000 < cutoffMs) continue;
-      kept.push(all.slice(at, at + RECORD_CHARS));
+      if (atSec * 1000 < cutoffMs) return;
+      kept.push(text.slice(at, at + RECORD_CHARS));
       if (atSec < minAtSec) minAtSec = atSec;
-    }
-    return kept.length === 0 ? CompactIds.EMPTY : new CompactIds(kept.join(""), [], minAtSec);
+    };
+    const run = this.sorted;
+    for (let at = 0; at < run.length; at += RECORD_CHARS) keep(run, at);
+    const fromSorted = kept.length;
+    for (const r of tail) keep(r, 0);
+    if (kept.length === 0) return CompactIds.EMPTY;
+    const sorted = merged(kept.slice(0, fromSorted).join(""), kept.slice(fromSorted));
+    return new CompactIds(sorted, [], [], minAtSec);
   }
 
-  /** Each record, oldest first. */
+  /** Each record, in key order. */
   records(): string[] {
-    const all = this.joined();
     const out: string[] = [];
+    const all = merged(this.sorted, this.tail);
     for (let at = 0; at < all.length; at += RECORD_CHARS)
       out.push(all.slice(at, at + RECORD_CHARS));
     return out;
