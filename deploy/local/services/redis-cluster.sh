@@ -94,10 +94,12 @@ start_node() {
   mkdir -p "$dir"
   # As deploy/local/services/redis.sh: our pid (setsid, no daemonize), AOF everysec, rewrites
   # from 1 GB, no RDB snapshots. nodes.conf in the node's folder is its memory of the cluster.
+  # A master has one replica: no 5 s wait for others before a full sync (diskless sync delay).
   cf_spawn "$(name "$p")" "$CF_LOGS/$(name "$p").log" redis-server --port "$p" --bind 127.0.0.1 \
     --dir "$dir" --daemonize no \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$NODE_TIMEOUT_MS" \
     --appendonly yes --appendfsync everysec --auto-aof-rewrite-min-size 1gb --save "" \
+    --repl-diskless-sync-delay 0 \
     --maxmemory "$MAXMEMORY" --maxmemory-policy noeviction
 }
 wait_node_up() { cf_wait "$(name "$1")" 30 ping_ok "$1"; }
@@ -198,7 +200,8 @@ status() {
 require_master() {
   check_port_arg "$1"
   cf_pid "$(name "$1")" >/dev/null || cf_die "redis-cluster: node $1 is not running"
-  [ "$(role_of "$1")" = master ] || cf_die "redis-cluster: node $1 is not a master ($(node_view "$1"))"
+  [ "$(role_of "$1")" = master ] ||
+    cf_die "redis-cluster: node $1 is not a master (a replica of $(node_view "$1" | awk '{print $2}'))"
 }
 
 kill_master() {
@@ -228,12 +231,7 @@ kill_master() {
   cf_log "redis-cluster: replica $promoted promoted to master after $((SECONDS - t0))s; cluster_state:ok"
 }
 
-rerequire_free_ports() {
-  cf_require_free_port "$(name "$1")" "$1"
-  cf_require_free_port "$(name "$1") (cluster bus)" $(($1 + 10000))
-}
-
-start_node() {
+restart_node() {
   local p=$1 t0=$SECONDS
   check_port_arg "$p"
   cf_stop "$(name "$p")" 30
