@@ -7,7 +7,8 @@
 //   [12, 21) the content fingerprint (53 bits, nine digits)
 //   [21, 27) the record's horizon time in whole seconds, rounded up (six digits)
 //   [27]     0 when the input was applied, else 1 + the code of its refusal reason
-// The records are kept in key order, so a lookup is a bisection of the stored text.
+// The records are kept in key order (the key as two numbers, high word first), so a lookup is a
+// bisection of the stored text; the last ones appended wait in a short tail.
 
 import { assert } from "./errors.ts";
 import { hash64 } from "./fingerprint.ts";
@@ -50,25 +51,30 @@ function readFixed(text: string, at: number, count: number): number {
   return v;
 }
 
-/** The twelve characters that stand for an id in a record. */
-export function idKey(id: string): string {
-  const [hi, lo] = hash64(id);
-  return fixed(hi, 6) + fixed(lo, 6);
+/** The id's key: hash64 of its text, high and low word. */
+export function idKey(id: string): [number, number] {
+  return hash64(id);
+}
+
+/** The key's twelve characters in a record. */
+export function keyText(key: readonly [number, number]): string {
+  return fixed(key[0], 6) + fixed(key[1], 6);
 }
 
 export function compactRecord(
-  id: string,
+  key: readonly [number, number],
   fingerprint: number,
   atSec: number,
   refusal: RefusalReason | null,
 ): string {
   const code = refusal === null ? 0 : 1 + REFUSAL_REASONS.indexOf(refusal);
   assert(code >= 0, "refusal reason has a code");
-  return idKey(id) + fixed(fingerprint, 9) + fixed(atSec, 6) + DIGITS[code]!;
+  return keyText(key) + fixed(fingerprint, 9) + fixed(atSec, 6) + DIGITS[code]!;
 }
 
 /** The parts of one record (for a repeat's answer, tests and the codec's checks). */
 export interface CompactRecord {
+  /** The key's twelve characters. */
   key: string;
   fingerprint: number;
   atSec: number;
@@ -90,36 +96,32 @@ export function readRecord(record: string): CompactRecord | null {
   };
 }
 
-/** Index of the record with `key` in `sorted` (records in key order), or -1: a binary search. */
-function searchSorted(sorted: string, key: string): number {
-  let lo = 0;
-  let hi = sorted.length / RECORD_CHARS - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
+/** The key at `at` of `text` against (hi, lo): negative, 0 or positive. */
+function compareKeyAt(text: string, at: number, hi: number, lo: number): number {
+  const h = readFixed(text, at, 6);
+  if (h !== hi) return h - hi;
+  return readFixed(text, at + 6, 6) - lo;
+}
+
+/** Index of the record with key (hi, lo) in `sorted` (records in key order), or -1. */
+function searchSorted(sorted: string, hi: number, lo: number): number {
+  let first = 0;
+  let last = sorted.length / RECORD_CHARS - 1;
+  while (first <= last) {
+    const mid = (first + last) >>> 1;
     const at = mid * RECORD_CHARS;
-    const c = compareKeyAt(sorted, at, key);
+    const c = compareKeyAt(sorted, at, hi, lo);
     if (c === 0) return at;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
+    if (c < 0) first = mid + 1;
+    else last = mid - 1;
   }
   return -1;
 }
 
-/** The key at `at` of `text` against `key`, in code unit order (no substring made). */
-function compareKeyAt(text: string, at: number, key: string): number {
-  for (let k = 0; k < KEY_CHARS; k++) {
-    const d = text.charCodeAt(at + k) - key.charCodeAt(k);
-    if (d !== 0) return d;
-  }
-  return 0;
+/** Key order of two records (or key texts). */
+export function byKey(a: string, b: string): number {
+  return compareKeyAt(a, 0, readFixed(b, 0, 6), readFixed(b, 6, 6));
 }
-
-/** The low word of a key (or of a record's key): its characters 6 to 12. */
-function keyLow(keyOrRecord: string): number {
-  return readFixed(keyOrRecord, 6, 6);
-}
-
-const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The records of `sorted` and `more` (any order) in one run in key order. */
 function merged(sorted: string, more: readonly string[]): string {
@@ -128,8 +130,10 @@ function merged(sorted: string, more: readonly string[]): string {
   let at = 0;
   for (const r of adding) {
     // Copy the run of sorted records before r in one slice.
+    const hi = readFixed(r, 0, 6);
+    const lo = readFixed(r, 6, 6);
     let end = at;
-    while (end < sorted.length && compareKeyAt(sorted, end, r) < 0) end += RECORD_CHARS;
+    while (end < sorted.length && compareKeyAt(sorted, end, hi, lo) < 0) end += RECORD_CHARS;
     if (end > at) out.push(sorted.slice(at, end));
     out.push(r);
     at = end;
@@ -139,33 +143,46 @@ function merged(sorted: string, more: readonly string[]): string {
 }
 
 /**
- * Compact records: a run in key order (searched by bisection, stored and read back as one string,
- * never split into records) and a short tail of the last ones appended, merged into the run every
- * MAX_TAIL. Never changes; `append` returns a new one.
+ * The tail's write-once slots: slot i (i < used) never changes once written. Several CompactIds
+ * may read one block (each its first `length` slots); only the one ending at `used` may write the
+ * next slot, so appending is no copy (as the id memory's own slots, memory.ts).
+ */
+class TailBlock {
+  readonly records: string[] = [];
+  readonly hi: number[] = [];
+  readonly lo: number[] = [];
+  used = 0;
+
+  push(record: string, hi: number, lo: number): void {
+    this.records.push(record);
+    this.hi.push(hi);
+    this.lo.push(lo);
+    this.used++;
+  }
+}
+
+/**
+ * Compact records: a run in key order (bisected, stored and read back as one string, never split
+ * into records) and a tail of the last ones appended, merged into the run every MAX_TAIL. Never
+ * changes; `append` returns a new one.
  */
 export class CompactIds {
   /** Records in key order. */
   readonly sorted: string;
-  /** Records appended after `sorted` was made, oldest first (at most MAX_TAIL). */
-  readonly tail: readonly string[];
-  /** The low word of each tail record's key: scanned as numbers before a record is compared. */
-  readonly #tailLow: readonly number[];
+  readonly #block: TailBlock;
+  /** This one's tail is the block's first tailLength slots. */
+  readonly #tailLength: number;
   /** The smallest record time, in seconds (Infinity when empty): when pruning is due. */
   readonly minAtSec: number;
 
-  private constructor(
-    sorted: string,
-    tail: readonly string[],
-    tailLow: readonly number[],
-    minAtSec: number,
-  ) {
+  private constructor(sorted: string, block: TailBlock, tailLength: number, minAtSec: number) {
     this.sorted = sorted;
-    this.tail = tail;
-    this.#tailLow = tailLow;
+    this.#block = block;
+    this.#tailLength = tailLength;
     this.minAtSec = minAtSec;
   }
 
-  static readonly EMPTY = new CompactIds("", [], [], Number.POSITIVE_INFINITY);
+  static readonly EMPTY = new CompactIds("", new TailBlock(), 0, Number.POSITIVE_INFINITY);
 
   /**
    * Records as the codec stored them (the sorted run, the tail joined). Each record's characters
@@ -175,26 +192,34 @@ export class CompactIds {
     if (sorted.length === 0 && tail.length === 0) return CompactIds.EMPTY;
     assert(sorted.length % RECORD_CHARS === 0, "compact ids are whole records");
     assert(tail.length % RECORD_CHARS === 0 && tail.length <= MAX_TAIL * RECORD_CHARS, "tail fits");
-    const records: string[] = [];
+    const block = new TailBlock();
     for (let at = 0; at < tail.length; at += RECORD_CHARS) {
-      records.push(tail.slice(at, at + RECORD_CHARS));
+      block.push(
+        tail.slice(at, at + RECORD_CHARS),
+        readFixed(tail, at, 6),
+        readFixed(tail, at + 6, 6),
+      );
     }
-    return new CompactIds(sorted, records, records.map(keyLow), minAtSec);
+    return new CompactIds(sorted, block, block.used, minAtSec);
   }
 
   get count(): number {
-    return this.sorted.length / RECORD_CHARS + this.tail.length;
+    return this.sorted.length / RECORD_CHARS + this.#tailLength;
   }
 
-  /** The record of the id with `key`, or null. */
-  find(key: string): string | null {
-    const tail = this.tail;
-    const low = this.#tailLow;
-    const wanted = keyLow(key);
-    for (let i = tail.length - 1; i >= 0; i--) {
-      if (low[i] === wanted && tail[i]!.startsWith(key)) return tail[i]!;
+  /** The tail's records, oldest first. */
+  get tail(): readonly string[] {
+    return this.#block.records.slice(0, this.#tailLength);
+  }
+
+  /** The record of the id with key (hi, lo), or null. */
+  find(key: readonly [number, number]): string | null {
+    const [hi, lo] = key;
+    const b = this.#block;
+    for (let i = this.#tailLength - 1; i >= 0; i--) {
+      if (b.lo[i] === lo && b.hi[i] === hi) return b.records[i]!;
     }
-    const at = searchSorted(this.sorted, key);
+    const at = searchSorted(this.sorted, hi, lo);
     return at < 0 ? null : this.sorted.slice(at, at + RECORD_CHARS);
   }
 
@@ -204,15 +229,30 @@ export class CompactIds {
    */
   append(record: string, atSec: number, cutoffMs: number, slackMs: number): CompactIds {
     const minAtSec = Math.min(this.minAtSec, atSec);
-    const tail = [...this.tail, record];
-    if (minAtSec * 1000 < cutoffMs - slackMs) return this.#pruned(tail, cutoffMs);
-    if (tail.length <= MAX_TAIL) {
-      return new CompactIds(this.sorted, tail, [...this.#tailLow, keyLow(record)], minAtSec);
+    if (minAtSec * 1000 < cutoffMs - slackMs) return this.#pruned(record, cutoffMs);
+    const hi = readFixed(record, 0, 6);
+    const lo = readFixed(record, 6, 6);
+    const n = this.#tailLength;
+    if (n === MAX_TAIL) {
+      return new CompactIds(
+        merged(this.sorted, [...this.tail, record]),
+        new TailBlock(),
+        0,
+        minAtSec,
+      );
     }
-    return new CompactIds(merged(this.sorted, tail), [], [], minAtSec);
+    let block = this.#block;
+    if (block.used !== n) {
+      // Another CompactIds wrote past this one's tail: a block of its own.
+      const from = block;
+      block = new TailBlock();
+      for (let i = 0; i < n; i++) block.push(from.records[i]!, from.hi[i]!, from.lo[i]!);
+    }
+    block.push(record, hi, lo);
+    return new CompactIds(this.sorted, block, n + 1, minAtSec);
   }
 
-  #pruned(tail: readonly string[], cutoffMs: number): CompactIds {
+  #pruned(record: string, cutoffMs: number): CompactIds {
     const kept: string[] = [];
     let minAtSec = Number.POSITIVE_INFINITY;
     const keep = (text: string, at: number): void => {
@@ -224,19 +264,21 @@ export class CompactIds {
     };
     const run = this.sorted;
     for (let at = 0; at < run.length; at += RECORD_CHARS) keep(run, at);
-    const fromSorted = kept.length;
-    for (const r of tail) keep(r, 0);
+    const fromRun = kept.length;
+    for (const r of this.tail) keep(r, 0);
+    keep(record, 0);
     if (kept.length === 0) return CompactIds.EMPTY;
-    const sorted = merged(kept.slice(0, fromSorted).join(""), kept.slice(fromSorted));
-    return new CompactIds(sorted, [], [], minAtSec);
+    const sorted = merged(kept.slice(0, fromRun).join(""), kept.slice(fromRun));
+    return new CompactIds(sorted, new TailBlock(), 0, minAtSec);
   }
 
   /** Each record, in key order. */
   records(): string[] {
     const out: string[] = [];
     const all = merged(this.sorted, this.tail);
-    for (let at = 0; at < all.length; at += RECORD_CHARS)
+    for (let at = 0; at < all.length; at += RECORD_CHARS) {
       out.push(all.slice(at, at + RECORD_CHARS));
+    }
     return out;
   }
 }

@@ -6,7 +6,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { idKey } from "./compact-ids.ts";
+import { byKey, idKey, keyText } from "./compact-ids.ts";
 import { hash53 } from "./fingerprint.ts";
 import { MAX_REMEMBERED_ANSWERS, MAX_REMEMBERED_IDS } from "./limits.ts";
 import { IdMemory } from "./memory.ts";
@@ -36,7 +36,7 @@ function entriesOf(id: string): LedgerEntry[] {
 /** A recent record as the memory shows it once compact. */
 function compacted(r: AppliedRecord): AppliedRecord {
   return {
-    id: `#${idKey(r.id)}`,
+    id: `#${keyText(idKey(r.id))}`,
     fingerprint: r.fingerprint,
     entries: null,
     refusal: r.refusal === null ? null : { reason: r.refusal.reason, field: null, message: "" },
@@ -47,7 +47,7 @@ function compacted(r: AppliedRecord): AppliedRecord {
 /** The memory's order: compact records in key order (their `#<key>` ids), then the recent ones. */
 function compactInKeyOrder(records: AppliedRecord[]): AppliedRecord[] {
   const compact = records.filter((r) => r.id.startsWith("#"));
-  compact.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  compact.sort((a, b) => byKey(a.id.slice(1), b.id.slice(1)));
   return [...compact, ...records.filter((r) => !r.id.startsWith("#"))];
 }
 
@@ -120,7 +120,7 @@ describe("id memory", () => {
             expect(m.indexOf(id, hash53(id))).toBe(i);
           }
           for (let n = 0; n < branches.length; n++) {
-            const compact = arrays[k]!.find((r) => r.id === `#${idKey(`e${n}`)}`);
+            const compact = arrays[k]!.find((r) => r.id === `#${keyText(idKey(`e${n}`))}`);
             const found = m.findCompact(`e${n}`);
             expect(found?.fingerprint).toBe(compact?.fingerprint);
             expect(found?.refusal?.reason).toBe(compact?.refusal?.reason);

@@ -207,7 +207,7 @@ export class IdMemory implements Iterable<AppliedRecord> {
       const from = this.#slots!;
       const oldestAtSec = from.times[oldest]!;
       const record = compactRecord(
-        from.ids[oldest]!,
+        idKey(from.ids[oldest]!),
         from.fingerprints[oldest]!,
         oldestAtSec,
         from.refusal(oldest)?.reason ?? null,
