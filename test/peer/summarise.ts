@@ -35,6 +35,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const byReason = new Map<string, string[]>();
+const skippedByFile = new Map<string, number>();
 const note = (reason: string, test: string) => {
   const list = byReason.get(reason) ?? [];
   list.push(test);
@@ -52,7 +53,10 @@ for (const file of report.testResults) {
     else if (test.status === "failed") {
       failed++;
       note(reasonOf(test.failureMessages?.join("\n") ?? ""), `${name} > ${test.fullName}`);
-    } else skipped++;
+    } else {
+      skipped++;
+      skippedByFile.set(name, (skippedByFile.get(name) ?? 0) + 1);
+    }
   }
 }
 
@@ -63,5 +67,10 @@ const groups = [...byReason].sort((a, b) => b[1].length - a[1].length);
 for (const [reason, tests] of groups) {
   console.log(`\n[${tests.length}] ${reason}`);
   for (const test of tests) console.log(`    ${test}`);
+}
+if (skippedByFile.size > 0) {
+  console.log("\nskipped, by file:");
+  for (const [file, count] of [...skippedByFile].sort((a, b) => b[1] - a[1]))
+    console.log(`    ${count}  ${file}`);
 }
 process.exitCode = failed > 0 ? 1 : 0;
