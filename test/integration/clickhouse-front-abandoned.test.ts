@@ -196,4 +196,25 @@ describe("abandoned queries", () => {
     const state = await quietPoolState();
     expect([state.pool_sessions_busy, state.pool_requests_waiting]).toEqual([0, 0]);
   });
+
+  it("a query the kill cannot reach has its session replaced after abandonedQueryHoldMs (2 s)", async () => {
+    const before = await quietPoolState();
+    // The client's own log_comment hides the query from the kill (it is matched on the
+    // session's tag); FORMAT JSON runs whole, so no block boundary stops it either.
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    await expect(
+      client.query({
+        query: "SELECT sleepEachRow(0.1) AS s FROM numbers(30) SETTINGS max_block_size = 1",
+        format: "JSON",
+        clickhouse_settings: { log_comment: "unkillable" },
+        abort_signal: controller.signal,
+      }),
+    ).rejects.toThrow("The user aborted a request");
+    await sleep(2300);
+    const after = await quietPoolState();
+    expect(after.pool_sessions_retired_total).toBe(before.pool_sessions_retired_total + 1);
+    expect([after.pool_sessions, after.pool_sessions_busy]).toEqual([4, 0]);
+    expect(await fourQueriesMs()).toBeLessThan(2000);
+  });
 });
