@@ -2,9 +2,9 @@
 // deployed (a child process of services/api/src/main.ts, pino at CF_API_LOG_LEVEL or its default
 // info, its log written to a temporary file), at a fixed rate spread evenly over each second
 // (default 2,000 requests/s for 30 s), member tokens in turn over N members whose states sit in
-// Redis as the consumer writes them (engine openMember/apply, encodeState, HSET s/v). Next to it,
-// in the same run and measured the same way, the baseline: a bare ioredis HGET of the same hashes
-// at the same rate and duration. Prints a markdown table with the target (p99 under 20 ms).
+// Redis as the consumer writes them (engine openMember/apply, the member store's seedMembers). Next
+// to it, in the same run and measured the same way, the baseline: a bare ioredis HGET of the same
+// states, not decoded (the member store's MemberReader.stateText), at the same rate and duration. Prints a markdown table with the target (p99 under 20 ms).
 //   node test/bench/api.bench.ts
 // Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, REDIS_URL, CLICKHOUSE_URL (default: the local stack),
 // BENCH_SECONDS (default 30), BENCH_WARMUP_SECONDS (default 5, not measured), BENCH_RATE (default
@@ -37,7 +37,8 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { topicNames, valueSubject } from "@creditflow/contracts";
-import { type CreditCommand, DAY_MS, encodeState, HOUR_MS } from "@creditflow/engine";
+import { type CreditCommand, DAY_MS, HOUR_MS, type MemberState } from "@creditflow/engine";
+import { deleteKeysUnder, keySpace, MemberReader, seedMembers } from "@creditflow/member-store";
 import { connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { buildMember, memberToken, usage } from "../../services/api/testing/harness.ts";
@@ -102,18 +103,14 @@ function member(i: number) {
   return buildMember(config, userId, nowMs - 9 * DAY_MS, [trial, ...tasks]).state;
 }
 
-const hashKey = (userId: string) => `${keyPrefix}{${userId}}:m`;
 const userIds = Array.from({ length: memberCount }, (_, i) => `m${i}`);
 
 async function seed(): Promise<string[]> {
   const t0 = performance.now();
   for (let i = 0; i < memberCount; i += 1_000) {
-    const pipeline = redis.pipeline();
-    for (let j = i; j < Math.min(memberCount, i + 1_000); j++) {
-      const state = member(j);
-      pipeline.hset(hashKey(state.userId), "s", encodeState(state), "v", "1");
-    }
-    await pipeline.exec();
+    const states: MemberState[] = [];
+    for (let j = i; j < Math.min(memberCount, i + 1_000); j++) states.push(member(j));
+    await seedMembers(redis, keySpace(keyPrefix), states);
   }
   const tokens = await Promise.all(
     userIds.map((u) => memberToken(u, { secret: jwtSecret, expiresInSeconds: 3_600 })),
@@ -313,12 +310,7 @@ function apiSide(before: string, after: string) {
 }
 
 async function deleteKeys(): Promise<void> {
-  let cursor = "0";
-  do {
-    const [nextCursor, keys] = await redis.scan(cursor, "MATCH", `${keyPrefix}*`, "COUNT", 1000);
-    cursor = nextCursor;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== "0");
+  await deleteKeysUnder(redis, keyPrefix);
 }
 
 const thisMain = fileURLToPath(new URL("../../services/api/src/main.ts", import.meta.url));
@@ -485,9 +477,11 @@ try {
   }
   log(`baseline: ioredis HGET at ${fmt(rate)}/s for ${seconds} s`);
   const client = new Redis(redisUrl);
-  await client.hget(hashKey(userIds[0]!), "s"); // connect
+  // The state as stored, not decoded: what Redis alone costs the API per request.
+  const stored = new MemberReader(client, keySpace(keyPrefix));
+  await stored.stateText(userIds[0]!); // connect
   baseline = await paced(async (i) =>
-    (await client.hget(hashKey(userIds[i % userIds.length]!), "s")) === null ? "empty" : null,
+    (await stored.stateText(userIds[i % userIds.length]!)) === null ? "empty" : null,
   );
   client.disconnect();
 } finally {

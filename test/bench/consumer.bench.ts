@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
 import { ledgerBalanceMicros, priceUsage } from "@creditflow/engine";
+import { deleteKeysUnder, keySpace } from "@creditflow/member-store";
 import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { loadConfig, readMember, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
@@ -163,13 +164,8 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function deleteKeys(pattern: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 5_000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== "0");
+async function deleteKeys(prefix: string): Promise<void> {
+  await deleteKeysUnder(redis, prefix);
 }
 
 function peakRssMiB(pid: number): number {
@@ -276,7 +272,7 @@ async function main(): Promise<void> {
   for (let pair = 1; pair <= PAIRS; pair++) {
     const base = await baseline(pair);
     log(`baseline ${pair}: ${base.seconds.toFixed(1)} s`);
-    await deleteKeys(`${keyPrefix}base:*`);
+    await deleteKeys(`${keyPrefix}base:`);
 
     const prefix = PAIRS === 1 ? keyPrefix : `${keyPrefix}${pair}:`;
     const before = await redisUsedBytes();
@@ -284,10 +280,12 @@ async function main(): Promise<void> {
     const after = await redisUsedBytes();
     log(`consumer ${pair}: ${run.seconds.toFixed(1)} s`);
     const checked = await checkBalances(prefix, costs);
-    const hashBytes = Number(await redis.call("MEMORY", "USAGE", `${prefix}{m0}:m`));
+    const hashBytes = Number(
+      await redis.call("MEMORY", "USAGE", keySpace(prefix).member("m0").member),
+    );
     pairs.push({ base, run, bytesPerMember: (after - before) / MEMBERS, checked, hashBytes });
     // The next pair's Redis starts as this one's did.
-    if (pair < PAIRS) await deleteKeys(`${prefix}*`);
+    if (pair < PAIRS) await deleteKeys(prefix);
   }
 
   console.log(
@@ -343,7 +341,7 @@ async function main(): Promise<void> {
   );
 
   if (!args.keep) {
-    await deleteKeys(`${keyPrefix}*`);
+    await deleteKeys(keyPrefix);
     const admin = conn.kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);

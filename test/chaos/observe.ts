@@ -7,9 +7,9 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@clickhouse/client";
-import { keySpace } from "@creditflow/consumer";
 import type { LedgerEntryRecord, TopicNames, UsageEventRecord } from "@creditflow/contracts";
-import { decodeState, type Feature, priceUsage, type RateCard } from "@creditflow/engine";
+import { type Feature, priceUsage, type RateCard } from "@creditflow/engine";
+import { keySpace, MemberReader } from "@creditflow/member-store";
 import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import type {
@@ -142,42 +142,14 @@ export interface RedisProgress {
 }
 
 /**
- * Outbox writes of every member: `x:<version>` fields of the member hash (each holds that write's
- * entries; `x:<version>:<i>`, one entry each, in an earlier layout), or the entries of a
- * `{userId}:outbox` stream (an earlier layout still). Zero once everything is relayed.
+ * Outbox writes of every member (each holds one write's ledger entries), read through the member
+ * store's read model. Zero once everything is relayed.
  */
-async function outboxLengths(redis: Redis, keyPrefix: string): Promise<Map<string, number>> {
+async function outboxLengths(reader: MemberReader): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const userOf = (key: string) =>
-    key.slice(key.indexOf("{", keyPrefix.length) + 1, key.lastIndexOf("}"));
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${keyPrefix}{*}:*`, "COUNT", 2000);
-    cursor = next;
-    const p = redis.pipeline();
-    const asked: Array<{ user: string; stream: boolean }> = [];
-    for (const k of keys) {
-      const user = userOf(k);
-      if (user === "deadlines") continue;
-      if (k.endsWith(":outbox")) {
-        p.xlen(k);
-        asked.push({ user, stream: true });
-      } else if (k.endsWith(":m")) {
-        p.hkeys(k);
-        asked.push({ user, stream: false });
-      }
-    }
-    if (asked.length === 0) continue;
-    const res = (await p.exec()) ?? [];
-    asked.forEach((a, i) => {
-      const [err, value] = res[i]!;
-      if (err) throw new Error(`reading the outbox of ${a.user}: ${err.message}`);
-      const n = a.stream
-        ? Number(value)
-        : (value as string[]).filter((f) => f.startsWith("x:")).length;
-      out.set(a.user, (out.get(a.user) ?? 0) + n);
-    });
-  } while (cursor !== "0");
+  for await (const userIds of reader.memberIds()) {
+    for (const [user, n] of await reader.outboxWrites(userIds)) out.set(user, n);
+  }
   return out;
 }
 
@@ -187,9 +159,10 @@ export async function redisProgress(
   nowMs: number,
   graceMs: number,
 ): Promise<RedisProgress> {
+  const reader = new MemberReader(redis, keySpace(keyPrefix));
   let outboxWrites = 0;
-  for (const n of (await outboxLengths(redis, keyPrefix)).values()) outboxWrites += n;
-  const dueMembers = await redis.zcount(keySpace(keyPrefix).deadlines, "-inf", nowMs - graceMs);
+  for (const n of (await outboxLengths(reader)).values()) outboxWrites += n;
+  const dueMembers = await reader.dueCount(nowMs - graceMs);
   return { outboxWrites, dueMembers };
 }
 
@@ -321,24 +294,13 @@ export async function readRedisMembers(
   keyPrefix: string,
 ): Promise<Map<string, StoredMember>> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
-  const keys = keySpace(keyPrefix);
+  const reader = new MemberReader(redis, keySpace(keyPrefix));
   const out = new Map<string, StoredMember>();
   try {
-    const outboxes = await outboxLengths(redis, keyPrefix);
-    const list = [...outboxes.keys()];
-    for (let i = 0; i < list.length; i += 1000) {
-      const round = list.slice(i, i + 1000);
-      const p = redis.pipeline();
-      for (const u of round) p.hget(keys.member(u).member, "s");
-      const res = (await p.exec()) ?? [];
-      round.forEach((u, j) => {
-        const [err, s] = res[j]!;
-        if (err) throw new Error(`reading member ${u} from Redis: ${err.message}`);
-        out.set(u, {
-          state: typeof s === "string" ? decodeState(s) : null,
-          outboxLength: outboxes.get(u) ?? 0,
-        });
-      });
+    for await (const userIds of reader.memberIds()) {
+      for (const [u, m] of await reader.members(userIds)) {
+        out.set(u, { state: m.state, outboxLength: m.outbox.length });
+      }
     }
   } finally {
     await redis.quit();

@@ -16,7 +16,8 @@
 
 import { randomBytes, randomInt } from "node:crypto";
 import { type Api, buildApi } from "@creditflow/api";
-import type { DeadLetterReason, RunningConsumer } from "@creditflow/consumer";
+import type { RunningConsumer } from "@creditflow/consumer";
+import type { DeadLetterReason } from "@creditflow/contracts";
 import {
   type CreditCommandRecord,
   commandFromRecord,

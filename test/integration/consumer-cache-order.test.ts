@@ -5,7 +5,8 @@
 // taken from the cache in that window had none to see: the chaos run (seed 4) found the sweeper's
 // `expire` on the ledger ahead of the 18 debits it was computed on.
 
-import { applyToMembers, fillCache, MemberCache, type OutboxField } from "@creditflow/consumer";
+import { applyToMembers, fillCache, MemberCache } from "@creditflow/consumer";
+import type { OutboxField } from "@creditflow/member-store";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import {

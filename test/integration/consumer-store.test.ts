@@ -1,28 +1,42 @@
-// Goal: the consumer's member write (its own protocol bytes for WRITE_MEMBER, store.ts) goes
-// through against the real Redis, refuses a stale version, and still goes through once Redis has
-// lost its scripts (a restart, SCRIPT FLUSH): Redis answers NOSCRIPT, nothing ran, the store
-// loads the script and sends those writes again.
+// Goal: the consumer's member write (its own protocol bytes for WRITE_MEMBER, store.ts of
+// @creditflow/member-store) goes through against the real Redis, refuses a stale version, and
+// still goes through once Redis has lost its scripts (a restart, SCRIPT FLUSH): Redis answers
+// NOSCRIPT, nothing ran, the store loads the script and sends those writes again. What it wrote
+// reads back through the read model: state, version, offsets, the outbox byte for byte.
 
-import { keySpace, type MemberWrite, outboxEntries } from "@creditflow/consumer";
+import { encodeState, openMember } from "@creditflow/engine";
+import {
+  keySpace,
+  MemberReader,
+  type MemberWrite,
+  offsetField,
+  outboxValues,
+} from "@creditflow/member-store";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { storeWithoutRelay } from "../../services/consumer/testing/harness.ts";
+import { loadConfig, storeWithoutRelay } from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
 const redis = new Redis(urls.redisUrl);
 const store = storeWithoutRelay(redis, iso.keyPrefix);
+const config = loadConfig();
+const NOW_MS = Date.UTC(2026, 0, 1);
 
 afterAll(() => {
   redis.disconnect();
 });
 
+/** The member opened at its n-th millisecond: a real engine state, another for each n. */
+const stateText = (userId: string, n: number) =>
+  encodeState(openMember(userId, NOW_MS + n, { config, nowMs: NOW_MS + n }).state);
+
 const write = (userId: string, expectedVersion: number, n: number): MemberWrite => ({
   userId,
   expectedVersion,
-  stateText: `{"state":${n},"text":"ü ✓"}`,
-  offsets: new Map([["o:usage:3", BigInt(100 + n)]]),
+  stateText: stateText(userId, n),
+  offsets: new Map([[offsetField("usage", 3), BigInt(100 + n)]]),
   outbox: [Buffer.from([n, 0, 13, 10, 255]), Buffer.from(`entry ${n}`)],
 });
 
@@ -44,16 +58,13 @@ describe("member store write", () => {
       [b, true, 2],
     ]);
 
-    const hash = await redis.hgetallBuffer(keySpace(iso.keyPrefix).member(a).member);
-    expect(hash.v?.toString()).toBe("2");
-    expect(hash.s?.toString("utf8")).toBe(`{"state":2,"text":"ü ✓"}`);
-    expect(hash["o:usage:3"]?.toString()).toBe("102");
-    expect(
-      Object.keys(hash)
-        .filter((f) => f.startsWith("x:"))
-        .sort(),
-    ).toEqual(["x:1", "x:2"]);
-    const entries = outboxEntries(a, "x:2", hash["x:2"]!);
-    expect(entries.map((e) => e.value)).toEqual(write(a, 1, 2).outbox);
+    const m = await new MemberReader(redis, keySpace(iso.keyPrefix)).member(a);
+    expect(m.version).toBe(2);
+    expect(m.stateText).toBe(write(a, 1, 2).stateText);
+    expect(m.state?.userId).toBe(a);
+    expect(m.offsets).toEqual(new Map([[offsetField("usage", 3), 102n]]));
+    // Nothing relayed: both writes' entries wait in the outbox, in write order, byte for byte.
+    expect(m.outbox.map(outboxValues)).toEqual([write(a, 0, 1).outbox, write(a, 1, 2).outbox]);
+    expect(m.outboxEntries).toBe(4);
   });
 });

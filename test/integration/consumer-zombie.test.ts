@@ -3,8 +3,9 @@
 // it loaded before is refused by the version check; redone, it finds the records applied (their
 // offsets are stored with the state) and writes nothing, so no credit and no ledger entry doubles.
 
-import { applyToMembers, type MemberWork, type OutboxField } from "@creditflow/consumer";
+import { applyToMembers, type MemberWork } from "@creditflow/consumer";
 import { encodeState, ledgerBalanceMicros } from "@creditflow/engine";
+import { type OutboxField, offsetField } from "@creditflow/member-store";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -51,7 +52,7 @@ describe("zombie writer", () => {
         userId: user,
         expectedVersion: zombieView.version,
         stateText: encodeState(zombieView.state!),
-        offsets: new Map([["o:usage:3", 103n]]),
+        offsets: new Map([[offsetField("usage", 3), 103n]]),
         outbox: [],
       },
     ]);
@@ -85,6 +86,8 @@ describe("zombie writer", () => {
     const m = await readMember(redis, iso.keyPrefix, user);
     expect(m.version).toBe(2);
     expect(m.state!.applied.map((r) => r.id).sort()).toEqual([`${user}-e0`, `${user}-e1`]);
-    expect(Object.keys(m.offsets).sort()).toEqual(["o:commands:3", "o:usage:3"]);
+    expect(Object.keys(m.offsets).sort()).toEqual(
+      [offsetField("commands", 3), offsetField("usage", 3)].sort(),
+    );
   });
 });

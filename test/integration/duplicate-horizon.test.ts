@@ -17,6 +17,7 @@ import {
 } from "@creditflow/contracts";
 import { ledgerBalanceMicros } from "@creditflow/engine";
 import { type RunningSink, rebuildRedis, startSink } from "@creditflow/history";
+import { deleteKeysUnder } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -130,12 +131,7 @@ async function snapshot(userId: string) {
 }
 
 async function deleteKeys(prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
+  await deleteKeysUnder(redis, prefix);
 }
 
 beforeAll(async () => {

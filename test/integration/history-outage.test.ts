@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
 import { type LedgerEntryRecord, topicNames } from "@creditflow/contracts";
+import { keySpace, MemberReader } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -135,10 +136,10 @@ describe("history through a ClickHouse outage under load", () => {
     );
 
     const versions = async () => {
-      const vs = await Promise.all(
-        Array.from({ length: MEMBERS }, (_, i) => redis.hget(`${iso.keyPrefix}{m${i}}:m`, "v")),
+      const members = await new MemberReader(redis, keySpace(iso.keyPrefix)).members(
+        Array.from({ length: MEMBERS }, (_, i) => `m${i}`),
       );
-      return vs.reduce((s, v) => s + Number(v ?? 0), 0);
+      return [...members.values()].reduce((s, m) => s + m.version, 0);
     };
 
     // The outage.

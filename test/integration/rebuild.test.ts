@@ -16,13 +16,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@clickhouse/client";
-import {
-  keySpace,
-  offsetField,
-  outboxEntries,
-  type RunningConsumer,
-  startConsumer,
-} from "@creditflow/consumer";
+import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import {
   type BalanceView,
@@ -39,6 +33,13 @@ import {
   rebuildRedis,
   startSink,
 } from "@creditflow/history";
+import {
+  deleteKeysUnder,
+  keySpace,
+  MemberReader,
+  offsetField,
+  outboxValues,
+} from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -122,15 +123,7 @@ function comparable(state: MemberState): unknown {
 
 /** Deletes every key of this file (and only of this file): a Redis loss. */
 async function loseRedis(): Promise<number> {
-  let cursor = "0";
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${iso.keyPrefix}*`, "COUNT", 500);
-    cursor = next;
-    for (const k of keys) expect(k.startsWith(iso.keyPrefix)).toBe(true);
-    if (keys.length > 0) deleted += await redis.del(...keys);
-  } while (cursor !== "0");
-  return deleted;
+  return deleteKeysUnder(redis, iso.keyPrefix);
 }
 
 beforeAll(async () => {
@@ -326,9 +319,9 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
       expect(now.offsets, `${user}: offsets`).toEqual(was.member.offsets);
       expect(now.outboxLength).toBe(0);
       expect(ledgerBalanceMicros(now.state!)).toBe(sumMicros(ledger.get(user)));
-      const deadline = await redis.zscore(`${iso.keyPrefix}{deadlines}`, user);
+      const deadline = await new MemberReader(redis, keySpace(iso.keyPrefix)).deadline(user);
       const expected = nextDeadlineMs(now.state!, { config });
-      expect(deadline === null ? null : Number(deadline), `${user}: deadline`).toBe(expected);
+      expect(deadline, `${user}: deadline`).toBe(expected);
     }
 
     // A second run leaves the rebuilt members alone.
@@ -421,8 +414,7 @@ describe("rebuild after a relay cut between two sends", () => {
     await cutSink?.stop();
     await cutProducer?.close();
     const r = new Redis(urls.redisUrl);
-    const keys = await r.keys(`${cutPrefix}*`);
-    if (keys.length > 0) await r.del(...keys);
+    await deleteKeysUnder(r, cutPrefix);
     r.disconnect();
     await ch.command({ query: `DROP DATABASE IF EXISTS ${cutDatabase}` }).catch(() => undefined);
   });
@@ -513,11 +505,10 @@ describe("rebuild after a relay cut between two sends", () => {
     expect(await killedAfterWrite()).toBe("SIGKILL");
     child = null;
     const outbox = async (user: string) => {
-      const hash = await redis.hgetallBuffer(keySpace(cutPrefix).member(user).member);
-      // One unit, one write per member: one outbox field, its entries in order.
-      const fields = Object.keys(hash).filter((f) => f.startsWith("x:"));
-      expect(fields).toHaveLength(1);
-      return outboxEntries(user, fields[0]!, hash[fields[0]!]!);
+      const m = await new MemberReader(redis, keySpace(cutPrefix)).member(user);
+      // One unit, one write per member: one outbox write, its entries in order.
+      expect(m.outbox).toHaveLength(1);
+      return outboxValues(m.outbox[0]!).map((value) => ({ value }));
     };
     const [outA, outB, outC] = await Promise.all([A, B, C].map(outbox));
     expect([outA!.length, outB!.length, outC!.length]).toEqual([2, 3, 2]);
@@ -551,9 +542,7 @@ describe("rebuild after a relay cut between two sends", () => {
     });
 
     // Redis is lost (with the outboxes), the consumer still down.
-    const keys = await redis.keys(`${cutPrefix}*`);
-    expect(keys.length).toBeGreaterThan(0);
-    await redis.del(...keys);
+    expect(await deleteKeysUnder(redis, cutPrefix)).toBeGreaterThan(0);
 
     const summary = await rebuildRedis({
       brokers: urls.kafkaBrokers,
@@ -583,9 +572,9 @@ describe("rebuild after a relay cut between two sends", () => {
     expect(rebuilt[C]!.offsets[usageField]).toBe("2");
     expect([A, B, C].map((u) => rebuilt[u]!.outboxLength)).toEqual([0, 1, 0]);
     // B is due at once: the sweeper relays its outbox even if no record of B came again.
-    expect(Number(await redis.zscore(`${cutPrefix}{deadlines}`, B))).toBeLessThanOrEqual(
-      Date.now(),
-    );
+    const dueB = await new MemberReader(redis, keySpace(cutPrefix)).deadline(B);
+    expect(dueB).not.toBeNull();
+    expect(dueB!).toBeLessThanOrEqual(Date.now());
 
     // The consumer resumes from its committed offset.
     cutConsumer = await startCutConsumer();

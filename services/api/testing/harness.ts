@@ -6,13 +6,13 @@ import {
   apply,
   type EngineConfig,
   type EngineInput,
-  encodeState,
   type LedgerEntry,
   type MemberState,
   openMember,
   type UsageEvent,
 } from "@creditflow/engine";
 import { ledgerRow } from "@creditflow/history";
+import { keySpace, seedMembers } from "@creditflow/member-store";
 import type { Redis } from "ioredis";
 import { SignJWT } from "jose";
 
@@ -55,14 +55,14 @@ export function buildMember(
   return { state, entries };
 }
 
-/** HSET `${prefix}{user}:m` s <encoded> v <version>: what the consumer writes. */
+/** The member's state at `version` under `prefix`, as the consumer would have left it. */
 export async function writeMember(
   redis: Redis,
   prefix: string,
   state: MemberState,
   version = 1,
 ): Promise<void> {
-  await redis.hset(`${prefix}{${state.userId}}:m`, "s", encodeState(state), "v", String(version));
+  await seedMembers(redis, keySpace(prefix), [state], version);
 }
 
 /** The ledger entries as rows of ClickHouse's ledger_entries (what the history sink writes). */

@@ -1,9 +1,9 @@
 // The CLI's commands that talk to the system: credit commands to Kafka (never Redis), a
 // member's balance read from Redis through the engine, and a live tail of the ledger.
 import { randomUUID } from "node:crypto";
-import { keySpace } from "@creditflow/consumer";
 import type { LedgerEntryRecord } from "@creditflow/contracts";
-import { balanceView, type CreditCommand, decodeState } from "@creditflow/engine";
+import { balanceView, type CreditCommand } from "@creditflow/engine";
+import { keySpace, MemberReader } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { credits, isoTime } from "./format.ts";
@@ -42,12 +42,12 @@ export async function printBalance(
   const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   await redis.connect();
   try {
-    const encoded = await redis.hget(keySpace(settings.keyPrefix).member(userId).member, "s");
-    if (encoded === null) {
+    const stored = await new MemberReader(redis, keySpace(settings.keyPrefix)).state(userId);
+    if (stored === null) {
       console.error(`no credit state for member "${userId}"`);
       return 1;
     }
-    const view = balanceView(decodeState(encoded), { config: settings.engine, nowMs: Date.now() });
+    const view = balanceView(stored.state, { config: settings.engine, nowMs: Date.now() });
     if (asJson) {
       console.log(JSON.stringify(view, null, 2));
       return 0;

@@ -2,6 +2,13 @@
 // time that passed, for the sweeper) with the engine in memory, and write each back in one
 // atomic CAS step. A member whose version moved under us is reloaded and redone from scratch.
 
+import type {
+  Classified,
+  DeadLetterReason,
+  InputRecord,
+  RawRecord,
+  ReadRecord,
+} from "@creditflow/contracts";
 import { type LedgerEntryRecord, ledgerRecordFromEntry } from "@creditflow/contracts";
 import {
   advanceTo,
@@ -15,16 +22,6 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
-import type { CachedMember, MemberCache } from "./cache.ts";
-import type {
-  Classified,
-  DeadLetterReason,
-  InputRecord,
-  RawRecord,
-  ReadRecord,
-} from "./classify.ts";
-import { ConsumerError } from "./errors.ts";
-import { offsetField } from "./keys.ts";
 import {
   decodeStoredState,
   type EncodeLedgerEntry,
@@ -32,7 +29,10 @@ import {
   type MemberStore,
   type MemberWrite,
   type OutboxField,
-} from "./store.ts";
+  offsetField,
+} from "@creditflow/member-store";
+import type { CachedMember, MemberCache } from "./cache.ts";
+import { ConsumerError } from "./errors.ts";
 
 /** A member and its records of this unit, in offset order per source partition. */
 export interface MemberWork {
@@ -47,7 +47,7 @@ export interface MemberWork {
   undecoded?: ReadRecord[];
 }
 
-/** Decodes and classifies records of one source partition, in order (classify.ts). */
+/** Decodes and classifies records of one source partition, in order (classify.ts of @creditflow/contracts). */
 export type Decode = (records: ReadRecord[]) => Promise<Classified[]>;
 
 /** A record that cannot be applied, for the dead-letter topic. */
@@ -430,7 +430,7 @@ async function writeRound(
   result: UnitResult,
 ): Promise<void> {
   // Leftovers are seen again when a refused member is reloaded: each is relayed once. Entries
-  // this unit wrote are in new fields (`x:<the new version>`), never a leftover's.
+  // this unit wrote are in new outbox fields (of the new version), never a leftover's.
   const relayed = new Set<string>();
   const relayLeftover = (f: OutboxField) => {
     const key = `${f.userId}\u0000${f.field}`;

@@ -12,7 +12,7 @@ export interface CachedMember {
   version: number;
   /** The state as stored in the hash's `s` field (encodeState). */
   stateText: string;
-  /** Last applied offset per `o:<topic>:<partition>` field, as stored at `version`. */
+  /** Last applied offset per source partition (keyed by offsetField), as stored at `version`. */
   offsets: Map<string, bigint>;
   /** The deadline this process last put in the index for this member (undefined: unknown). */
   indexedDeadlineMs?: number | null;

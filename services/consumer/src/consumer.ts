@@ -2,7 +2,14 @@
 // applies records to members in Redis (apply-members.ts), relays ledger entries, dead-letters bad
 // records, commits offsets last, and runs the deadline sweeper. startConsumer is the one entry.
 
+import {
+  classifyRecords,
+  type RawRecord,
+  type ReadRecord,
+  type SourceKind,
+} from "@creditflow/contracts";
 import type { EngineContext } from "@creditflow/engine";
+import { keySpace, MemberStore } from "@creditflow/member-store";
 import {
   AvroCodec,
   connectKafka,
@@ -24,9 +31,7 @@ import {
   type UnitResult,
 } from "./apply-members.ts";
 import { MemberCache } from "./cache.ts";
-import { classifyRecords, type RawRecord, type ReadRecord, type SourceKind } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
-import { keySpace } from "./keys.ts";
 import { ConsumerMetrics, serveMetrics } from "./metrics.ts";
 import {
   type ConsumerLimits,
@@ -35,7 +40,6 @@ import {
   resolveLimits,
 } from "./options.ts";
 import { type DeadLetter, KafkaOut } from "./relay.ts";
-import { MemberStore } from "./store.ts";
 import { UnitSizer } from "./unit-size.ts";
 
 /** Partitions of the consumer's own output topics when it has to create them. */

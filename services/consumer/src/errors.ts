@@ -1,6 +1,7 @@
 // The one error class of the deduction consumer, with a closed list of codes. Bad records are not
 // errors (they are dead-lettered); these are bad options (fail at start-up) and infrastructure
-// failures, each saying whether a retry of the batch may help.
+// failures, each saying whether a retry of the batch may help. Redis failures and stored data that
+// does not decode are the member store's (MemberStoreError of @creditflow/member-store).
 
 export const CONSUMER_ERROR_CODES = {
   invalid_options: {
@@ -8,15 +9,10 @@ export const CONSUMER_ERROR_CODES = {
     doc: "an option or limit is out of range; the field is named",
   },
   invalid_config: { retryable: false, doc: "the rate card or plans could not be read or parsed" },
-  redis_failed: { retryable: true, doc: "Redis did not answer or refused a script (cause kept)" },
   kafka_failed: { retryable: true, doc: "Kafka did not acknowledge a produce or a commit" },
   cas_exhausted: {
     retryable: true,
     doc: "a member's version changed under us more than maxCasRetries times in one batch",
-  },
-  state_corrupt: {
-    retryable: false,
-    doc: "a member's stored state or outbox entry does not decode",
   },
 } as const;
 export type ConsumerErrorCode = keyof typeof CONSUMER_ERROR_CODES;

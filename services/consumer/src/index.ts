@@ -8,18 +8,8 @@ export {
   type UnitResult,
 } from "./apply-members.ts";
 export { type CachedMember, MemberCache } from "./cache.ts";
-export {
-  type Classified,
-  classifyRecord,
-  classifyRecords,
-  DEAD_LETTER_REASONS,
-  type DeadLetterReason,
-  type InputRecord,
-  type RawRecord,
-} from "./classify.ts";
 export { type RunningConsumer, startConsumer } from "./consumer.ts";
 export { CONSUMER_ERROR_CODES, ConsumerError, type ConsumerErrorCode } from "./errors.ts";
-export { type KeySpace, keySpace, type MemberKeys, offsetField } from "./keys.ts";
 export { ConsumerMetrics } from "./metrics.ts";
 export {
   type ConsumerLimits,
@@ -30,11 +20,3 @@ export {
   LimitsSchema,
   resolveLimits,
 } from "./options.ts";
-export {
-  type LoadedMember,
-  MemberStore,
-  type MemberWrite,
-  type OutboxEntry,
-  type OutboxField,
-  outboxEntries,
-} from "./store.ts";

@@ -1,12 +1,10 @@
 // Goal: a bad limit stops the consumer at start-up naming its field; every error code and
-// dead-letter reason is documented in the README (a test fails when code and docs drift); all
-// keys of one member share its hash tag (one Redis Cluster slot for the atomic write).
+// dead-letter reason is documented in the README (a test fails when code and docs drift).
 
 import { readFileSync } from "node:fs";
+import { DEAD_LETTER_REASONS } from "@creditflow/contracts";
 import { describe, expect, it } from "vitest";
-import { DEAD_LETTER_REASONS } from "./classify.ts";
 import { CONSUMER_ERROR_CODES, ConsumerError } from "./errors.ts";
-import { keySpace } from "./keys.ts";
 import { DEFAULT_LIMITS, resolveLimits } from "./options.ts";
 
 describe("limits", () => {
@@ -39,16 +37,5 @@ describe("docs", () => {
   it("names every dead-letter reason and every error code", () => {
     for (const reason of DEAD_LETTER_REASONS) expect(readme).toContain(`\`${reason}\``);
     for (const code of Object.keys(CONSUMER_ERROR_CODES)) expect(readme).toContain(`\`${code}\``);
-  });
-});
-
-describe("keys", () => {
-  it("puts a member's hash (outbox included) under the member's hash tag", () => {
-    const k = keySpace("cf:").member("u:42");
-    expect(k.member.match(/\{([^}]*)\}/)?.[1]).toBe("u:42");
-    const ks = keySpace("cf:");
-    expect(ks.deadlines.match(/\{([^}]*)\}/)?.[1]).toBe(
-      ks.deadlineVersions.match(/\{([^}]*)\}/)?.[1],
-    );
   });
 });

@@ -4,11 +4,10 @@
 // kafkajs producer. A relay is acknowledged before its outbox entries are deleted and before any
 // offset is committed, so an entry reaches the ledger topic at least once.
 
-import type { TopicNames } from "@creditflow/contracts";
+import type { DeadLetterReason, RawRecord, TopicNames } from "@creditflow/contracts";
+import { type OutboxField, outboxValues } from "@creditflow/member-store";
 import type { Producer, RecordSender } from "@creditflow/producer";
-import type { DeadLetterReason, RawRecord } from "./classify.ts";
 import { ConsumerError } from "./errors.ts";
-import { type OutboxField, outboxValues } from "./store.ts";
 
 /**
  * Messages per dead-letter send: small enough for kafkajs, whose grouping of a send's messages by

@@ -3,10 +3,10 @@
 // the engine replay that says what Redis must hold. Test code only; not part of the package door.
 
 import { readFileSync } from "node:fs";
+import type { InputRecord } from "@creditflow/contracts";
 import { type LedgerEntryRecord, usageRecordFromEvent } from "@creditflow/contracts";
 import {
   apply,
-  decodeState,
   type EngineConfig,
   type EngineInput,
   type MemberState,
@@ -17,15 +17,13 @@ import {
   parseRateCard,
   type UsageEvent,
 } from "@creditflow/engine";
+import { keySpace, MemberReader, MemberStore } from "@creditflow/member-store";
 import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
 import type { Redis } from "ioredis";
 import { pino } from "pino";
 import { memberSignUpMs } from "../src/apply-members.ts";
-import type { InputRecord } from "../src/classify.ts";
 import { type RunningConsumer, startConsumer } from "../src/consumer.ts";
-import { keySpace } from "../src/keys.ts";
 import type { ConsumerOptions } from "../src/options.ts";
-import { MemberStore, outboxEntries } from "../src/store.ts";
 
 const configDir = new URL("../../../deploy/config/", import.meta.url);
 
@@ -145,25 +143,21 @@ export interface StoredMember {
   outboxLength: number;
 }
 
+/** A member as the member store's read model gives it, offsets as decimal text. */
 export async function readMember(
   redis: Redis,
   keyPrefix: string,
   userId: string,
 ): Promise<StoredMember> {
-  const hash = await redis.hgetallBuffer(keySpace(keyPrefix).member(userId).member);
+  const m = await new MemberReader(redis, keySpace(keyPrefix)).member(userId);
   const offsets: Record<string, string> = {};
-  let outboxLength = 0;
-  for (const [k, v] of Object.entries(hash)) {
-    if (k.startsWith("o:")) offsets[k] = v.toString();
-    else if (k.startsWith("x:")) outboxLength += outboxEntries(userId, k, v).length;
-  }
-  const stateText = hash.s?.toString() ?? null;
+  for (const [field, offset] of m.offsets) offsets[field] = offset.toString();
   return {
-    version: Number(hash.v?.toString() ?? 0),
-    stateText,
-    state: stateText === null ? null : decodeState(stateText),
+    version: m.version,
+    stateText: m.stateText,
+    state: m.state,
     offsets,
-    outboxLength,
+    outboxLength: m.outboxEntries,
   };
 }
 

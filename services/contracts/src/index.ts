@@ -1,6 +1,20 @@
 // @creditflow/contracts: what producers and the consumer agree on (topics, subjects, the
 // Confluent wire format, the Avro schemas and their mapping to the engine, input
-// validation). The only public door of the package.
+// validation, a Kafka record classified into an engine input or a dead-letter reason). The only
+// public door of the package.
+export {
+  type Classified,
+  classifyRecord,
+  classifyRecords,
+  DEAD_LETTER_REASONS,
+  type DeadLetterReason,
+  type DecodedRecord,
+  type InputRecord,
+  type RawRecord,
+  type ReadRecord,
+  type RecordDecoder,
+  type SourceKind,
+} from "./classify.ts";
 export { formatHorizon, isOlderThanHorizon, tooOldError } from "./horizon.ts";
 export {
   commandFromRecord,

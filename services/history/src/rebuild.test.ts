@@ -9,7 +9,7 @@
 // every entry exactly once.
 
 import { readFileSync } from "node:fs";
-import { type InputRecord, offsetField } from "@creditflow/consumer";
+import type { InputRecord } from "@creditflow/contracts";
 import {
   advanceTo,
   apply,
@@ -25,6 +25,7 @@ import {
   parseRateCard,
   type UsageEvent,
 } from "@creditflow/engine";
+import { offsetField } from "@creditflow/member-store";
 import { describe, expect, it } from "vitest";
 import {
   type LedgerFact,
@@ -172,7 +173,10 @@ describe("replayMember", () => {
     expect(comparable(replay.state!)).toEqual(comparable(state));
     expect(replay.recordsReplayed).toBe(records.length);
     expect(replay.timeSteps).toBe(1);
-    expect(Object.fromEntries(replay.offsets)).toEqual({ "o:commands:3": 2n, "o:usage:3": 3n });
+    expect(Object.fromEntries(replay.offsets)).toEqual({
+      [offsetField("commands", 3)]: 2n,
+      [offsetField("usage", 3)]: 3n,
+    });
   });
 
   it("names the member and the field when the ledger differs from the replay", () => {
@@ -210,7 +214,7 @@ describe("replayMember", () => {
     const replay = replayMember(USER, facts, records, config);
     expect(replay.mismatch).toBeNull();
     expect(comparable(replay.state!)).toEqual(comparable(state));
-    expect(replay.offsets.get("o:commands:3")).toBe(0n);
+    expect(replay.offsets.get(offsetField("commands", 3))).toBe(0n);
   });
 
   it("refuses to guess a sign-up time when the first entry is not the opening grant", () => {
@@ -312,7 +316,10 @@ describe("replayMember after a Redis loss with entries not relayed", () => {
     expect(replay.recordsReplayed).toBe(2);
     // e1..e4, and c1 too: a refusal after the last relayed record was maybe never applied.
     expect(replay.leftToConsumer).toBe(5);
-    expect(Object.fromEntries(replay.offsets)).toEqual({ "o:commands:3": 0n, "o:usage:3": 0n });
+    expect(Object.fromEntries(replay.offsets)).toEqual({
+      [offsetField("commands", 3)]: 0n,
+      [offsetField("usage", 3)]: 0n,
+    });
     expect(comparable(replay.state!)).toEqual(comparable(simulate(unitEvents.slice(0, 2)).state));
 
     const later = resume(replay.state!, replay.offsets, all.records, committed, T0 + 60_000);
@@ -339,7 +346,7 @@ describe("replayMember after a Redis loss with entries not relayed", () => {
     expect(replay.mismatch).toBeNull();
     expect(replay.recordsReplayed).toBe(4);
     expect(replay.leftToConsumer).toBe(3);
-    expect(replay.offsets.get("o:usage:3")).toBe(2n);
+    expect(replay.offsets.get(offsetField("usage", 3))).toBe(2n);
     // e2#1 exactly as the consumer made it: same amount, running balance, times and source.
     const original = cut[1]!;
     expect(replay.owed).toEqual([

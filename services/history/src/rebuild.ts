@@ -1,7 +1,8 @@
 // Rebuild of Redis after its loss: every member's state replayed with the engine from the usage
 // and commands topics, at the processing times the ledger in ClickHouse recorded, checked entry by
 // entry against that ledger, and written back the way the consumer writes it (through the
-// consumer's own MemberStore). The planning and replay are pure; rebuildRedis does the I/O.
+// member store's MemberStore, the consumer's own CAS write). The planning and replay are pure;
+// rebuildRedis does the I/O.
 //
 // Why a replay and not a sum: the ledger gives each member's balance, but not the rest of the
 // state the consumer keeps (grants with their expiry and recurrence, tier and cycle anchor, usage
@@ -32,15 +33,9 @@ import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import {
   classifyRecords,
   type InputRecord,
-  keySpace,
-  MemberStore,
-  type MemberWrite,
-  offsetField,
-  type RawRecord,
-} from "@creditflow/consumer";
-import {
   type LedgerEntryRecord,
   ledgerRecordFromEntry,
+  type RawRecord,
   type TopicNames,
 } from "@creditflow/contracts";
 import {
@@ -56,6 +51,7 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
+import { keySpace, MemberStore, type MemberWrite, offsetField } from "@creditflow/member-store";
 import { AvroCodec, connectKafka } from "@creditflow/producer";
 import { Redis } from "ioredis";
 
@@ -92,7 +88,7 @@ export interface Mismatch {
 export interface MemberReplay {
   userId: string;
   state: MemberState | null;
-  /** Last replayed offset per `o:<topic>:<partition>` field, as the consumer stores them. */
+  /** Last replayed offset per source partition (keyed by offsetField), as the consumer stores them. */
   offsets: Map<string, bigint>;
   recordsReplayed: number;
   timeSteps: number;
@@ -746,10 +742,12 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
 
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
   try {
-    const keys = keySpace(options.keyPrefix);
     // The states, and in the outboxes only the entries a cut relay left out of the ledger.
-    const store = new MemberStore(redis, keys, { membersPerRound: limits.membersPerRound }, (e) =>
-      codec.encode("ledger", e),
+    const store = new MemberStore(
+      redis,
+      keySpace(options.keyPrefix),
+      { membersPerRound: limits.membersPerRound },
+      (e) => codec.encode("ledger", e),
     );
     for (let i = 0; i < verified.length; i += limits.membersPerRound) {
       const round = verified.slice(i, i + limits.membersPerRound);
@@ -782,11 +780,7 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
               : nextDeadlineMs(state, { config: options.config }),
         });
       });
-      if (deadlines.length > 0) {
-        // A version left in the index from before the loss would outrank the rebuilt member's.
-        await redis.hdel(keys.deadlineVersions, ...deadlines.map((d) => d.userId));
-        await store.indexDeadlines(deadlines);
-      }
+      await store.reindexDeadlines(deadlines);
     }
   } finally {
     await redis.quit();

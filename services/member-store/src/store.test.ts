@@ -6,7 +6,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ConsumerError } from "./errors.ts";
+import { MemberStoreError } from "./errors.ts";
 import {
   outboxEntries,
   outboxValues,
@@ -47,7 +47,9 @@ describe("packOutbox", () => {
           const cut = cutAt % packed.length;
           if (ends.has(cut) || cut === 0) return;
           expect(unpackOutbox(packed.subarray(0, cut))).toBeNull();
-          expect(() => outboxEntries("u1", "x:3", packed.subarray(0, cut))).toThrow(ConsumerError);
+          expect(() => outboxEntries("u1", "x:3", packed.subarray(0, cut))).toThrow(
+            MemberStoreError,
+          );
         },
       ),
     );
@@ -80,9 +82,9 @@ describe("packOutbox", () => {
       ["first"],
     ]);
     expect(() => readOutboxField("u1", "x:8", packOutbox([a]).subarray(0, 6))).toThrow(
-      ConsumerError,
+      MemberStoreError,
     );
-    expect(() => outboxValues({ ...field, count: 3 })).toThrow(ConsumerError);
+    expect(() => outboxValues({ ...field, count: 3 })).toThrow(MemberStoreError);
   });
 });
 

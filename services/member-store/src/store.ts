@@ -1,13 +1,15 @@
-// The consumer's Redis side: one hash per member (state, version, offsets and the outbox of
-// ledger entries not yet relayed), written in one atomic Lua step with a compare-and-set on the member's version, plus the deadline index the sweeper
-// reads. Every call is one pipelined round trip for many members (at most membersPerRound each).
+// The writer's side of the member store: one hash per member (state, version, offsets and the
+// outbox of ledger entries not yet relayed), written in one atomic Lua step with a compare-and-set
+// on the member's version, plus the deadline index the sweeper reads. Every call is one pipelined
+// round trip for many members (at most membersPerRound each). The consumer writes through it, and
+// so does the rebuild (a member written back with the consumer's own CAS).
 
 import { createHash } from "node:crypto";
 import type { LedgerEntryRecord } from "@creditflow/contracts";
 import { decodeState, type MemberState } from "@creditflow/engine";
 import { Command, type Pipeline, type Redis } from "ioredis";
-import { ConsumerError } from "./errors.ts";
-import { type KeySpace, offsetField } from "./keys.ts";
+import { MemberStoreError } from "./errors.ts";
+import type { KeySpace } from "./keys.ts";
 
 /**
  * Compare-and-set on the version; then the state, version+1, the partition offsets and the new
@@ -133,13 +135,18 @@ export interface OutboxField {
 export function outboxValues(f: OutboxField): Buffer[] {
   const values = unpackOutbox(f.packed);
   if (values === null || values.length !== f.count) {
-    throw new ConsumerError("state_corrupt", `outbox ${f.field} of ${f.userId} is cut short`);
+    throw new MemberStoreError("state_corrupt", `outbox ${f.field} of ${f.userId} is cut short`);
   }
   return values;
 }
 
 /** Encodes a ledger record for the outbox and the ledger topic (AvroCodec.encode("ledger")). */
 export type EncodeLedgerEntry = (record: LedgerEntryRecord) => Buffer;
+
+/** Whether a field of the member hash is an outbox field (either layout). */
+export function isOutboxField(field: string): boolean {
+  return field.startsWith("x:");
+}
 
 /** The hash field of the ledger entries written at `version`. */
 export function outboxField(version: number): string {
@@ -188,7 +195,7 @@ export function readOutboxField(userId: string, field: string, value: Buffer): O
   }
   const values = unpackOutbox(value);
   if (values === null) {
-    throw new ConsumerError("state_corrupt", `outbox ${field} of ${userId} is cut short`);
+    throw new MemberStoreError("state_corrupt", `outbox ${field} of ${userId} is cut short`);
   }
   return { userId, field, packed: value, count: values.length };
 }
@@ -211,6 +218,7 @@ function outboxOrder(a: OutboxField, b: OutboxField): number {
   return Number(av) - Number(bv) || Number(ai ?? 0) - Number(bi ?? 0);
 }
 
+/** A member as its hash holds it (MemberStore.load, MemberReader.member). */
 export interface LoadedMember {
   userId: string;
   /** 0 when the member has never been written. */
@@ -257,9 +265,9 @@ async function pipelineAnswers(
   try {
     answers = await pipeline.exec();
   } catch (cause) {
-    throw new ConsumerError("redis_failed", `${what}: pipeline failed`, { cause });
+    throw new MemberStoreError("redis_failed", `${what}: pipeline failed`, { cause });
   }
-  if (answers === null) throw new ConsumerError("redis_failed", `${what}: pipeline discarded`);
+  if (answers === null) throw new MemberStoreError("redis_failed", `${what}: pipeline discarded`);
   return answers;
 }
 
@@ -267,7 +275,7 @@ async function pipelineAnswers(
 function repliesOf(answers: [Error | null, unknown][], what: string): unknown[] {
   return answers.map(([error, value]) => {
     if (error)
-      throw new ConsumerError("redis_failed", `${what}: ${error.message}`, { cause: error });
+      throw new MemberStoreError("redis_failed", `${what}: ${error.message}`, { cause: error });
     return value;
   });
 }
@@ -380,7 +388,7 @@ export class MemberStore {
         try {
           await this.redis.script("LOAD", WRITE_MEMBER);
         } catch (cause) {
-          throw new ConsumerError("redis_failed", "write members: load the script", { cause });
+          throw new MemberStoreError("redis_failed", "write members: load the script", { cause });
         }
       }
       const answers = await this.execPrebuilt(
@@ -394,7 +402,7 @@ export class MemberStore {
         if (error === null) results[i] = value;
         else if (error.message.startsWith("NOSCRIPT") && attempt === 0) again.push(i);
         else {
-          throw new ConsumerError("redis_failed", `write members: ${error.message}`, {
+          throw new MemberStoreError("redis_failed", `write members: ${error.message}`, {
             cause: error,
           });
         }
@@ -451,12 +459,30 @@ export class MemberStore {
     await execPipeline(pipeline as unknown as ReturnType<Redis["pipeline"]>, "index deadlines");
   }
 
+  /**
+   * Indexes deadlines of members written back after a loss of Redis (the rebuild): a version
+   * left in the index from before the loss would outrank the rebuilt member's, so it goes first.
+   */
+  async reindexDeadlines(
+    items: { userId: string; version: number; deadlineMs: number | null }[],
+  ): Promise<void> {
+    if (items.length === 0) return;
+    for (const round of chunks(items, this.membersPerRound)) {
+      try {
+        await this.redis.hdel(this.keys.deadlineVersions, ...round.map((d) => d.userId));
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", "reindex deadlines", { cause });
+      }
+    }
+    await this.indexDeadlines(items);
+  }
+
   /** Members whose deadline is at or before `nowMs`, earliest first. */
   async dueMembers(nowMs: number, limit: number): Promise<string[]> {
     try {
       return await this.redis.zrangebyscore(this.keys.deadlines, "-inf", nowMs, "LIMIT", 0, limit);
     } catch (cause) {
-      throw new ConsumerError("redis_failed", "read due members", { cause });
+      throw new MemberStoreError("redis_failed", "read due members", { cause });
     }
   }
 }
@@ -466,11 +492,11 @@ export function decodeStoredState(userId: string, stateText: string): MemberStat
   try {
     return decodeState(stateText);
   } catch (cause) {
-    throw new ConsumerError("state_corrupt", `state of ${userId} does not decode`, { cause });
+    throw new MemberStoreError("state_corrupt", `state of ${userId} does not decode`, { cause });
   }
 }
 
-function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember {
+export function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember {
   let version = 0;
   let state: MemberState | null = null;
   let stateText: string | null = null;
@@ -483,10 +509,8 @@ function parseLoaded(userId: string, hash: Record<string, Buffer>): LoadedMember
       stateText = value.toString("utf8");
       state = decodeStoredState(userId, stateText);
     } else if (field.startsWith("o:")) offsets.set(field, BigInt(value.toString("latin1")));
-    else if (field.startsWith("x:")) leftovers.push(readOutboxField(userId, field, value));
+    else if (isOutboxField(field)) leftovers.push(readOutboxField(userId, field, value));
   }
   leftovers.sort(outboxOrder);
   return { userId, version, state, stateText, offsets, leftovers };
 }
-
-export { offsetField };

@@ -1,29 +1,27 @@
-// Goal: the consumer names what is wrong with a record it cannot apply (the dead-letter reason an
-// operator sees in `cf-reason`), and passes every valid record on with its position, without I/O.
+// Goal: classifying (the consumer's, and the rebuild's) names what is wrong with a record that
+// cannot be applied (the dead-letter reason an operator sees in `cf-reason`), and passes every
+// valid record on with its position, without I/O.
 
-import {
-  frameWire,
-  type UsageEventRecord,
-  unframeWire,
-  usageEventSchema,
-} from "@creditflow/contracts";
-import type { AvroCodec } from "@creditflow/producer";
+import { readFileSync } from "node:fs";
+import { parseRateCard } from "@creditflow/engine";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../testing/harness.ts";
-import { memberSignUpMs } from "./apply-members.ts";
-import { classifyRecords, type RawRecord } from "./classify.ts";
+import { classifyRecords, type RawRecord, type RecordDecoder } from "./classify.ts";
+import { type UsageEventRecord, usageEventSchema } from "./schemas.ts";
+import { frameWire, unframeWire } from "./wire.ts";
 
-const config = loadConfig();
+const rateCardPath = new URL("../../../deploy/config/rate-card.json", import.meta.url);
+const config = {
+  rateCard: parseRateCard(JSON.parse(readFileSync(rateCardPath, "utf8")), "rate-card.json"),
+};
 const SCHEMA_ID = 7;
 /** A codec that knows one schema id (the fast path); any other id is unknown to its registry. */
-const codec = {
-  schemaId: () => SCHEMA_ID,
+const codec: RecordDecoder = {
   decodeKnown: (_kind: string, bytes: Buffer | null) => {
     const frame = unframeWire(bytes);
     if (!frame.ok) return { ok: false, reason: "bad_frame", detail: frame.reason };
     if (frame.schemaId !== SCHEMA_ID) return null;
     try {
-      return { ok: true, schemaId: SCHEMA_ID, value: usageEventSchema.type.fromBuffer(frame.body) };
+      return { ok: true, value: usageEventSchema.type.fromBuffer(frame.body) };
     } catch (error) {
       return { ok: false, reason: "undecodable", detail: (error as Error).message };
     }
@@ -33,7 +31,7 @@ const codec = {
     if (!frame.ok) return { ok: false, reason: "bad_frame", detail: frame.reason };
     return { ok: false, reason: "unknown_schema", detail: `schema id ${frame.schemaId}` };
   },
-} as unknown as AvroCodec;
+};
 
 const good: UsageEventRecord = {
   eventId: "e1",
@@ -93,13 +91,5 @@ describe("classifyRecords", () => {
     expect(out.map((c) => (c.ok ? "ok" : c.reason))).toEqual(cases.map((c) => c[1]));
     const negative = out[4]!;
     expect(!negative.ok && negative.detail).toContain("inputTokens");
-  });
-});
-
-describe("memberSignUpMs", () => {
-  it("opens a member at its first record's time, never after processing time", () => {
-    const usage = { type: "usage", eventAtMs: 100 } as never;
-    expect(memberSignUpMs(usage, 500)).toBe(100);
-    expect(memberSignUpMs(usage, 50)).toBe(50);
   });
 });

@@ -1,16 +1,14 @@
 // From Kafka bytes to engine inputs: decode through the registry, re-validate what was decoded
 // (a producer that skipped validation, a hand-written record), and name what is wrong with a
-// record that cannot be applied so it can be dead-lettered. No I/O besides the codec's registry.
+// record that cannot be applied so it can be dead-lettered. No I/O besides the decoder's registry
+// (the producer library's AvroCodec). Here, not in the consumer: the consumer and the rebuild
+// read the same records and must turn them into the same inputs, and the rebuild (a reader) does
+// not import the consumer (the writer).
 
-import {
-  type CreditCommandRecord,
-  commandFromRecord,
-  ID_PATTERN,
-  type UsageEventRecord,
-  validateUsage,
-} from "@creditflow/contracts";
 import type { EngineInput, RateCard, UsageEvent } from "@creditflow/engine";
-import type { AvroCodec } from "@creditflow/producer";
+import { commandFromRecord } from "./mapping.ts";
+import type { CreditCommandRecord, UsageEventRecord } from "./schemas.ts";
+import { ID_PATTERN, validateUsage } from "./validate.ts";
 
 export const DEAD_LETTER_REASONS = [
   "bad_frame",
@@ -67,6 +65,19 @@ export type Classified =
 
 export type SourceKind = "usage" | "command";
 
+/** A record's value decoded, or why it could not be. */
+export type DecodedRecord =
+  | { ok: true; value: unknown }
+  | { ok: false; reason: "bad_frame" | "unknown_schema" | "undecodable"; detail: string };
+
+/** What classifying needs of a codec (the producer library's AvroCodec is one): decoding. */
+export interface RecordDecoder {
+  /** The value decoded without waiting; null when its schema id is not known yet. */
+  decodeKnown(kind: SourceKind, bytes: Buffer | null): DecodedRecord | null;
+  /** The value decoded, its writer schema fetched from the registry when needed. */
+  decode(kind: SourceKind, bytes: Buffer | null): Promise<DecodedRecord>;
+}
+
 type Problem = { reason: DeadLetterReason; detail: string };
 
 /**
@@ -105,7 +116,7 @@ function usageEvent(r: UsageEventRecord, rateCard: RateCard): UsageEvent | Probl
 export async function classifyRecords(
   raws: RawRecord[],
   kind: SourceKind,
-  codec: AvroCodec,
+  codec: RecordDecoder,
   rateCard: RateCard,
 ): Promise<Classified[]> {
   const out: Classified[] = new Array(raws.length);
@@ -130,7 +141,7 @@ export async function classifyRecords(
 export async function classifyRecord(
   raw: RawRecord,
   kind: SourceKind,
-  codec: AvroCodec,
+  codec: RecordDecoder,
   rateCard: RateCard,
 ): Promise<Classified> {
   return classifyDecoded(raw, kind, await codec.decode(kind, raw.value), rateCard);
@@ -143,9 +154,7 @@ function fail(raw: RawRecord, reason: DeadLetterReason, detail: string): Classif
 function classifyDecoded(
   raw: RawRecord,
   kind: SourceKind,
-  decoded:
-    | { ok: true; value: unknown }
-    | { ok: false; reason: "bad_frame" | "unknown_schema" | "undecodable"; detail: string },
+  decoded: DecodedRecord,
   rateCard: RateCard,
 ): Classified {
   if (!decoded.ok) return fail(raw, decoded.reason, decoded.detail);

@@ -1,0 +1,28 @@
+// @creditflow/member-store: the Redis layout of members, known here only (key space, hash fields,
+// the atomic CAS write, the outbox, the deadline index) and the read model the readers use. The
+// only public door of the package.
+export {
+  MEMBER_STORE_ERROR_CODES,
+  MemberStoreError,
+  type MemberStoreErrorCode,
+} from "./errors.ts";
+export { type KeySpace, keySpace, type MemberKeys, offsetField } from "./keys.ts";
+export {
+  deleteKeysUnder,
+  MemberReader,
+  type MemberSnapshot,
+  type StoredState,
+  seedMembers,
+} from "./read.ts";
+export {
+  decodeStoredState,
+  type EncodeLedgerEntry,
+  type LoadedMember,
+  MemberStore,
+  type MemberWrite,
+  type OutboxEntry,
+  type OutboxField,
+  outboxEntries,
+  outboxValues,
+  type WriteResult,
+} from "./store.ts";

@@ -1,0 +1,232 @@
+// The readers' side of the member store (the balance API, the CLI, the rebuild's checks, the
+// tests): a member's state and version, or everything its hash holds (offsets, the outbox not
+// yet relayed), its deadline, and the members of a key space. Read only, except seedMember and
+// deleteKeysUnder, which seed and clear the key spaces of tests and tools.
+
+import { encodeState, type MemberState } from "@creditflow/engine";
+import type { Redis } from "ioredis";
+import { MemberStoreError } from "./errors.ts";
+import { globEscaped, type KeySpace } from "./keys.ts";
+import { decodeStoredState, isOutboxField, type OutboxField, parseLoaded } from "./store.ts";
+
+/** A member's state with the version it was written at (increments with each write). */
+export interface StoredState {
+  state: MemberState;
+  version: number;
+}
+
+/** Everything a member's hash holds, decoded. */
+export interface MemberSnapshot {
+  userId: string;
+  /** 0 when the member has never been written. */
+  version: number;
+  /** null when the member has never been written. */
+  state: MemberState | null;
+  /** The state as stored (engine's encodeState), null when never written. */
+  stateText: string | null;
+  /** The last applied offset per source partition, keyed by offsetField(topic, partition). */
+  offsets: Map<string, bigint>;
+  /** The writes whose ledger entries are not yet relayed, in write order. */
+  outbox: OutboxField[];
+  /** How many ledger entries `outbox` holds in all. */
+  outboxEntries: number;
+}
+
+/** Members read (and seeded) per pipelined round trip. */
+const MEMBERS_PER_READ = 1_000;
+
+/** SCAN's COUNT hint for memberIds and deleteKeysUnder. */
+const SCAN_COUNT = 1_000;
+
+export class MemberReader {
+  private readonly redis: Redis;
+  private readonly keys: KeySpace;
+
+  constructor(redis: Redis, keys: KeySpace) {
+    this.redis = redis;
+    this.keys = keys;
+  }
+
+  /** The member's state and version (one HMGET), or null when it has never been written. */
+  async state(userId: string): Promise<StoredState | null> {
+    let fields: (string | null)[];
+    try {
+      fields = await this.redis.hmget(this.keys.member(userId).member, "s", "v");
+    } catch (cause) {
+      throw new MemberStoreError("redis_failed", `read member ${userId}`, { cause });
+    }
+    const [text, version] = fields;
+    if (text === null || text === undefined) return null;
+    return { state: decodeStoredState(userId, text), version: Number(version ?? 0) };
+  }
+
+  /** The member's state as stored, not decoded (one HGET); null when never written. */
+  async stateText(userId: string): Promise<string | null> {
+    try {
+      return await this.redis.hget(this.keys.member(userId).member, "s");
+    } catch (cause) {
+      throw new MemberStoreError("redis_failed", `read member ${userId}`, { cause });
+    }
+  }
+
+  /** Everything the member's hash holds (one HGETALL); version 0 and no state when absent. */
+  async member(userId: string): Promise<MemberSnapshot> {
+    return (await this.members([userId])).get(userId)!;
+  }
+
+  /** Members as `member` reads them, one pipelined round trip per 1,000. */
+  async members(userIds: readonly string[]): Promise<Map<string, MemberSnapshot>> {
+    const out = new Map<string, MemberSnapshot>();
+    for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
+      const round = userIds.slice(i, i + MEMBERS_PER_READ);
+      const pipeline = this.redis.pipeline();
+      for (const userId of round) pipeline.hgetallBuffer(this.keys.member(userId).member);
+      let answers: [Error | null, unknown][] | null;
+      try {
+        answers = await pipeline.exec();
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", "read members", { cause });
+      }
+      round.forEach((userId, j) => {
+        const [error, hash] = answers?.[j] ?? [new Error("pipeline discarded"), null];
+        if (error !== null) {
+          throw new MemberStoreError("redis_failed", `read member ${userId}`, { cause: error });
+        }
+        const loaded = parseLoaded(userId, hash as Record<string, Buffer>);
+        out.set(userId, {
+          userId,
+          version: loaded.version,
+          state: loaded.state,
+          stateText: loaded.stateText,
+          offsets: loaded.offsets,
+          outbox: loaded.leftovers,
+          outboxEntries: loaded.leftovers.reduce((n, f) => n + f.count, 0),
+        });
+      });
+    }
+    return out;
+  }
+
+  /**
+   * How many writes of each member wait in its outbox, their entries not yet relayed (0 once all
+   * are): the field names only (HKEYS), no state decoded, one round trip per 1,000 members.
+   */
+  async outboxWrites(userIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
+      const round = userIds.slice(i, i + MEMBERS_PER_READ);
+      const pipeline = this.redis.pipeline();
+      for (const userId of round) pipeline.hkeys(this.keys.member(userId).member);
+      let answers: [Error | null, unknown][] | null;
+      try {
+        answers = await pipeline.exec();
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", "read outboxes", { cause });
+      }
+      round.forEach((userId, j) => {
+        const [error, fields] = answers?.[j] ?? [new Error("pipeline discarded"), null];
+        if (error !== null) {
+          throw new MemberStoreError("redis_failed", `read the outbox of ${userId}`, {
+            cause: error,
+          });
+        }
+        out.set(userId, (fields as string[]).filter(isOutboxField).length);
+      });
+    }
+    return out;
+  }
+
+  /** The ids of the key space's members, a SCAN batch at a time (a member may come twice). */
+  async *memberIds(): AsyncGenerator<string[]> {
+    let cursor = "0";
+    do {
+      let keys: string[];
+      try {
+        [cursor, keys] = await this.redis.scan(
+          cursor,
+          "MATCH",
+          this.keys.memberPattern,
+          "COUNT",
+          SCAN_COUNT,
+        );
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", "scan members", { cause });
+      }
+      if (keys.length > 0) yield keys.map((k) => this.keys.userIdOf(k));
+    } while (cursor !== "0");
+  }
+
+  /** The member's next deadline (epoch ms) in the sweeper's index, null when none is indexed. */
+  async deadline(userId: string): Promise<number | null> {
+    try {
+      const score = await this.redis.zscore(this.keys.deadlines, userId);
+      return score === null ? null : Number(score);
+    } catch (cause) {
+      throw new MemberStoreError("redis_failed", `read the deadline of ${userId}`, { cause });
+    }
+  }
+
+  /** How many members have a deadline at or before `atMs` (due to the sweeper). */
+  async dueCount(atMs: number): Promise<number> {
+    try {
+      return await this.redis.zcount(this.keys.deadlines, "-inf", atMs);
+    } catch (cause) {
+      throw new MemberStoreError("redis_failed", "count due members", { cause });
+    }
+  }
+}
+
+/**
+ * Writes members' states at `version` without the CAS, offsets or outbox: seeds the members of
+ * tests and benchmarks as the consumer would have left them, one round trip per 1,000. Not for
+ * live members (the consumer is their only writer, through MemberStore.write).
+ */
+export async function seedMembers(
+  redis: Redis,
+  keys: KeySpace,
+  states: readonly MemberState[],
+  version = 1,
+): Promise<void> {
+  for (let i = 0; i < states.length; i += MEMBERS_PER_READ) {
+    const pipeline = redis.pipeline();
+    for (const state of states.slice(i, i + MEMBERS_PER_READ)) {
+      pipeline.hset(keys.member(state.userId).member, "s", encodeState(state), "v", version);
+    }
+    let answers: [Error | null, unknown][] | null;
+    try {
+      answers = await pipeline.exec();
+    } catch (cause) {
+      throw new MemberStoreError("redis_failed", "seed members", { cause });
+    }
+    const failed = answers?.find(([error]) => error !== null)?.[0];
+    if (answers === null || failed) {
+      throw new MemberStoreError("redis_failed", "seed members", { cause: failed });
+    }
+  }
+}
+
+/**
+ * Deletes every key whose name starts with `prefix` (a key space and whatever else lives under
+ * its prefix): what a test or a benchmark does to start again, and what a rebuild test does to
+ * lose Redis. Returns how many keys were deleted.
+ */
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = "0";
+  try {
+    do {
+      let keys: string[];
+      [cursor, keys] = await redis.scan(
+        cursor,
+        "MATCH",
+        `${globEscaped(prefix)}*`,
+        "COUNT",
+        SCAN_COUNT,
+      );
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } catch (cause) {
+    throw new MemberStoreError("redis_failed", `delete the keys under ${prefix}`, { cause });
+  }
+  return deleted;
+}
