@@ -20,9 +20,10 @@ const FP_AT = 12;
 const TIME_AT = 21;
 const REFUSAL_AT = 27;
 /** Records appended since the sorted run was last merged; merged into it when this many wait. */
-const MAX_TAIL = 256;
+const MAX_TAIL = 32;
 
 const DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const DIGIT_CODES = Array.from(DIGITS, (c) => c.charCodeAt(0));
 const DIGIT_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 64; i++) DIGIT_VALUE[DIGITS.charCodeAt(i)] = i;
 
@@ -61,6 +62,20 @@ export function keyText(key: readonly [number, number]): string {
   return fixed(key[0], 6) + fixed(key[1], 6);
 }
 
+/** A record's character codes, written in place (one string made per record). */
+const recordCodes = new Array<number>(RECORD_CHARS).fill(0);
+
+/** `value` as `count` digit codes into recordCodes from `at`, most significant first. */
+function putFixed(value: number, at: number, count: number): void {
+  let v = value;
+  for (let k = count - 1; k >= 0; k--) {
+    const d = v % 64;
+    recordCodes[at + k] = DIGIT_CODES[d]!;
+    v = (v - d) / 64;
+  }
+  assert(v === 0, "value fits its digits");
+}
+
 export function compactRecord(
   key: readonly [number, number],
   fingerprint: number,
@@ -69,7 +84,12 @@ export function compactRecord(
 ): string {
   const code = refusal === null ? 0 : 1 + REFUSAL_REASONS.indexOf(refusal);
   assert(code >= 0, "refusal reason has a code");
-  return keyText(key) + fixed(fingerprint, 9) + fixed(atSec, 6) + DIGITS[code]!;
+  putFixed(key[0], 0, 6);
+  putFixed(key[1], 6, 6);
+  putFixed(fingerprint, FP_AT, 9);
+  putFixed(atSec, TIME_AT, 6);
+  recordCodes[REFUSAL_AT] = DIGIT_CODES[code]!;
+  return String.fromCharCode(...recordCodes);
 }
 
 /** The parts of one record (for a repeat's answer, tests and the codec's checks). */
