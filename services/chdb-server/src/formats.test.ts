@@ -11,9 +11,14 @@ describe("outputFormatOf", () => {
     expect(outputFormatOf("select 1 format CSVWithNames;\n", "TSV")).toBe("CSVWithNames");
   });
 
+  it("reads FORMAT only where the clause stands", () => {
+    expect(outputFormatOf("SELECT x AS format FROM t", "TSV")).toBe("TSV");
+    expect(outputFormatOf("SELECT 'FORMAT JSON' AS s FORMAT TSV", "CSV")).toBe("TSV");
+    expect(outputFormatOf("SELECT 1 FORMAT JSON SETTINGS max_threads = 1", "TSV")).toBe("JSON");
+  });
+
   it("prefers a document format when the text names several", () => {
-    expect(outputFormatOf("SELECT 'FORMAT TSV' FORMAT JSON", "TSV")).toBe("JSON");
-    expect(outputFormatOf("SELECT 'FORMAT JSON' AS s FORMAT TSV", "TSV")).toBe("JSON");
+    expect(outputFormatOf("SELECT 'a FORMAT JSON;' AS s FORMAT TSV", "TSV")).toBe("JSON");
   });
 });
 

@@ -89,13 +89,14 @@ export function outputShape(format: string): OutputShape {
   return { kind: "document" };
 }
 
-const formatClause = /\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)/gi;
+/** `FORMAT <name>` where a FORMAT clause stands: at the end, or before `;` or SETTINGS. */
+const formatClause = /\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*(?=;|\bSETTINGS\b|$)/gi;
 
 /**
- * The output format of `sql`: the one its FORMAT clause names, else `defaultFormat`. A FORMAT
- * clause is the last `FORMAT <name>` in the text; when several appear (one inside a string,
- * say) and any of them is a document format, that one is taken, so a document is never
- * mistaken for rows (running a row format whole costs memory, not correctness).
+ * The output format of `sql`: the one its FORMAT clause names, else `defaultFormat`. When
+ * the text holds several (a string ending in one, say) and any of them is a document format,
+ * that one is taken, so a document is never mistaken for rows (running a row format whole
+ * costs memory, not correctness).
  */
 export function outputFormatOf(sql: string, defaultFormat: string): string {
   const named = [...sql.matchAll(formatClause)].map((match) => match[1] as string);
