@@ -329,9 +329,7 @@ for (const s of sizes)
   console.log(
     `| ${s.grants} | ${fmt(s.codecBytes)} | ${fmt(s.jsonBytes)} | ${(s.codecBytes / s.jsonBytes).toFixed(2)} |`,
   );
-console.log(
-  `\n## A heavy member's stored state (${fmt(HEAVY_EVENTS)} events in 24 h, 5 grants)\n`,
-);
+console.log(`\n## A heavy member's stored state (${fmt(HEAVY_EVENTS)} events in 24 h, 5 grants)\n`);
 console.log("| after | encodeState bytes | bytes per remembered id past the first 64 |");
 console.log("|---|---:|---:|");
 console.log(`| 64 events | ${fmt(heavyAt64)} | |`);
