@@ -85,6 +85,8 @@ function startChild(
       KAFKA_BROKERS: urls.kafkaBrokers.join(","),
       SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
       REDIS_URL: urls.redisUrl,
+      // This file's Redis is the single one, whatever the environment names as a cluster.
+      REDIS_CLUSTER_NODES: "",
       CF_TOPIC_PREFIX: sc.topicPrefix,
       CF_KEY_PREFIX: keyPrefix,
       CF_CONSUMER_GROUP: group,

@@ -4,7 +4,7 @@
 // id with another body is refused with 409 before anything is sent. These keys are the API's own
 // (`…:api:cmd:…`); the member's balance hash is never written here.
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@creditflow/member-store";
 import { ApiError } from "./errors.ts";
 
 export interface Claimed {
@@ -32,11 +32,11 @@ export function bodyDigest(route: string, userId: string, body: unknown): string
 }
 
 export class CommandIds {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly ttlSeconds: number;
 
-  constructor(redis: Redis, prefix: string, ttlSeconds: number) {
+  constructor(redis: RedisClient, prefix: string, ttlSeconds: number) {
     this.redis = redis;
     this.prefix = prefix;
     this.ttlSeconds = ttlSeconds;

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { topicNames } from "@creditflow/contracts";
 import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
+import { parseClusterNodes } from "@creditflow/member-store";
 import { pino } from "pino";
 import { buildApi, parseTokens } from "./index.ts";
 
@@ -33,7 +34,10 @@ try {
     throw new Error(`CF_API_PORT: a port number (got ${env.CF_API_PORT})`);
   }
   const api = await buildApi({
-    redisUrl: env.REDIS_URL ?? "redis://127.0.0.1:16379",
+    // REDIS_CLUSTER_NODES set: a Redis Cluster, and REDIS_URL is not used.
+    ...(parseClusterNodes(env.REDIS_CLUSTER_NODES) === undefined
+      ? { redisUrl: env.REDIS_URL ?? "redis://127.0.0.1:16379" }
+      : { redisClusterNodes: parseClusterNodes(env.REDIS_CLUSTER_NODES) }),
     brokers: (env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
     schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7",
     clickhouseUrl: env.CLICKHOUSE_URL ?? "http://127.0.0.1:18123",

@@ -2,8 +2,8 @@
 // the one package that knows the Redis layout). Read only: the consumer is the only writer of
 // balances.
 import type { MemberState } from "@creditflow/engine";
+import type { RedisClient } from "@creditflow/member-store";
 import { keySpace, MemberStoreError, MemberReader as StoreReader } from "@creditflow/member-store";
-import type { Redis } from "ioredis";
 import { ApiError } from "./errors.ts";
 
 export interface StoredMember {
@@ -15,7 +15,7 @@ export interface StoredMember {
 export class MemberReader {
   private readonly reader: StoreReader;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.reader = new StoreReader(redis, keySpace(prefix));
   }
 

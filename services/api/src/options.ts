@@ -69,7 +69,10 @@ export const MAX_SECRET_LENGTH = 512;
 export const MIN_JWT_SECRET_BYTES = 32;
 
 export interface ApiOptions {
-  redisUrl: string;
+  /** redis://host:port of a single Redis; or set redisClusterNodes instead. */
+  redisUrl?: string;
+  /** host:port of some nodes of a Redis Cluster (REDIS_CLUSTER_NODES); set means cluster mode. */
+  redisClusterNodes?: string[];
   brokers: string[];
   schemaRegistryUrl: string;
   clickhouseUrl: string;

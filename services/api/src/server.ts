@@ -2,6 +2,7 @@
 // Redis, ClickHouse and Kafka clients, connected and ready (not listening). Every refusal is
 // `{ error: { code, field, message } }`, including fastify's own validation and parsing errors.
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
+import { connectRedis, type RedisClient } from "@creditflow/member-store";
 import { CreditProducer } from "@creditflow/producer";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
@@ -13,7 +14,6 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { Redis } from "ioredis";
 import { pino } from "pino";
 import { adminRoutes } from "./admin-routes.ts";
 import { admissionRoute } from "./admission-route.ts";
@@ -30,7 +30,7 @@ import { pageRoutes } from "./page.ts";
 export interface Api {
   app: FastifyInstance;
   producer: CreditProducer;
-  redis: Redis;
+  redis: RedisClient;
   clickhouse: ClickHouseClient;
   metrics: ApiMetrics;
   limits: ApiLimits;
@@ -137,11 +137,10 @@ export async function buildApi(options: ApiOptions): Promise<Api> {
   const clock = options.clock ?? Date.now;
 
   // Auto-pipelining: reads of concurrent requests share one write to Redis (one event-loop tick).
-  const redis = new Redis(options.redisUrl, {
-    maxRetriesPerRequest: 2,
-    enableOfflineQueue: true,
-    enableAutoPipelining: true,
-  });
+  const redis = connectRedis(
+    { redisUrl: options.redisUrl, redisClusterNodes: options.redisClusterNodes },
+    { maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true },
+  );
   const clickhouse = createClient({
     url: options.clickhouseUrl,
     database: options.clickhouseDatabase ?? "creditflow",

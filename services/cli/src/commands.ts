@@ -3,9 +3,8 @@
 import { randomUUID } from "node:crypto";
 import type { LedgerEntryRecord } from "@creditflow/contracts";
 import { balanceView, type CreditCommand } from "@creditflow/engine";
-import { keySpace, MemberReader } from "@creditflow/member-store";
+import { connectRedis, keySpace, MemberReader } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { credits, isoTime } from "./format.ts";
 import type { Settings } from "./settings.ts";
 
@@ -39,7 +38,7 @@ export async function printBalance(
   userId: string,
   asJson: boolean,
 ): Promise<number> {
-  const redis = new Redis(settings.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  const redis = connectRedis(settings, { lazyConnect: true, maxRetriesPerRequest: 2 });
   await redis.connect();
   try {
     const stored = await new MemberReader(redis, keySpace(settings.keyPrefix)).state(userId);

@@ -230,6 +230,7 @@ program
       brokers: settings.brokers,
       schemaRegistryUrl: settings.schemaRegistryUrl,
       redisUrl: settings.redisUrl,
+      redisClusterNodes: settings.redisClusterNodes,
       clickhouseUrl: settings.clickhouseUrl,
       database: settings.database,
       topics: settings.topics,

@@ -9,13 +9,17 @@ import {
   parseRateCard,
   type RateCard,
 } from "@creditflow/engine";
+import { parseClusterNodes } from "@creditflow/member-store";
 
 const repoFile = (path: string) => new URL(`../../../${path}`, import.meta.url).pathname;
 
 export interface Settings {
   brokers: string[];
   schemaRegistryUrl: string;
-  redisUrl: string;
+  /** A single Redis; undefined when redisClusterNodes names a cluster. */
+  redisUrl?: string;
+  /** REDIS_CLUSTER_NODES=host:port,…: a Redis Cluster. */
+  redisClusterNodes?: string[];
   clickhouseUrl: string;
   database: string;
   topics: TopicNames;
@@ -34,7 +38,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     schemaRegistryUrl:
       env.SCHEMA_REGISTRY_URL ??
       `http://127.0.0.1:${env.CF_REGISTRY_PORT ?? 18081}/apis/ccompat/v7`,
-    redisUrl: env.REDIS_URL ?? `redis://127.0.0.1:${env.CF_REDIS_PORT ?? 16379}`,
+    ...(parseClusterNodes(env.REDIS_CLUSTER_NODES) === undefined
+      ? { redisUrl: env.REDIS_URL ?? `redis://127.0.0.1:${env.CF_REDIS_PORT ?? 16379}` }
+      : { redisClusterNodes: parseClusterNodes(env.REDIS_CLUSTER_NODES) }),
     clickhouseUrl: env.CLICKHOUSE_URL ?? `http://127.0.0.1:${env.CF_CLICKHOUSE_PORT ?? 18123}`,
     database: env.CF_CLICKHOUSE_DATABASE ?? "creditflow",
     topics: topicNames(env.CF_TOPIC_PREFIX ?? "creditflow"),

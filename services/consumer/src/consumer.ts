@@ -9,7 +9,7 @@ import {
   type SourceKind,
 } from "@creditflow/contracts";
 import type { EngineContext } from "@creditflow/engine";
-import { keySpace, MemberStore } from "@creditflow/member-store";
+import { connectRedis, keySpace, MemberStore } from "@creditflow/member-store";
 import {
   AvroCodec,
   connectKafka,
@@ -20,7 +20,6 @@ import {
   recordSender,
   rejoinErrorOf,
 } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
 import { pino } from "pino";
 import {
@@ -58,7 +57,8 @@ export interface RunningConsumer {
 }
 
 export async function startConsumer(options: ConsumerOptions): Promise<RunningConsumer> {
-  const limits: ConsumerLimits = resolveLimits(options.limits);
+  const cluster = (options.redisClusterNodes?.length ?? 0) > 0;
+  const limits: ConsumerLimits = resolveLimits(options.limits, cluster);
   if (options.brokers.length === 0) {
     throw new ConsumerError("invalid_options", "brokers: at least one broker is needed");
   }
@@ -72,10 +72,15 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   await codec.register(topics, ["usage", "command", "ledger"]);
   const conn = connectKafka(options.brokers, clientId);
   await ensureTopics(conn, [topics.ledger, topics.deadLetters], OUTPUT_PARTITIONS);
-  const redis = new Redis(options.redisUrl, {
-    maxRetriesPerRequest: 3,
-    enableAutoPipelining: false,
-  });
+  let redis: ReturnType<typeof connectRedis>;
+  try {
+    redis = connectRedis(
+      { redisUrl: options.redisUrl, redisClusterNodes: options.redisClusterNodes },
+      { maxRetriesPerRequest: 3, enableAutoPipelining: false },
+    );
+  } catch (cause) {
+    throw new ConsumerError("invalid_options", (cause as Error).message, { cause });
+  }
   const store = new MemberStore(redis, keySpace(options.keyPrefix), limits, (record) =>
     codec.encode("ledger", record),
   );

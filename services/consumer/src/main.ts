@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { topicNames } from "@creditflow/contracts";
 import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
+import { parseClusterNodes } from "@creditflow/member-store";
 import { pino } from "pino";
 import { startConsumer } from "./consumer.ts";
 import { ConsumerError } from "./errors.ts";
@@ -48,6 +49,20 @@ function faultKillFromEnv(): { unit: number; stage: FaultStage } | undefined {
   return { unit: Number(unit), stage: stage as FaultStage };
 }
 
+/** REDIS_CLUSTER_NODES=host:port,… (a cluster) or REDIS_URL (one Redis, the local default). */
+function redisFromEnv(): { redisUrl?: string; redisClusterNodes?: string[] } {
+  let nodes: string[] | undefined;
+  try {
+    nodes = parseClusterNodes(env.REDIS_CLUSTER_NODES);
+  } catch (cause) {
+    throw new ConsumerError("invalid_options", `REDIS_CLUSTER_NODES: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  if (nodes !== undefined) return { redisClusterNodes: nodes };
+  return { redisUrl: env.REDIS_URL ?? "redis://127.0.0.1:16379" };
+}
+
 async function main(): Promise<void> {
   const rateCardPath =
     env.CF_RATE_CARD ?? new URL("deploy/config/rate-card.json", repoRoot).pathname;
@@ -87,7 +102,8 @@ async function main(): Promise<void> {
   running = await startConsumer({
     brokers: (env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",").map((b) => b.trim()),
     schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7",
-    redisUrl: env.REDIS_URL ?? "redis://127.0.0.1:16379",
+    // REDIS_CLUSTER_NODES set: a Redis Cluster, and REDIS_URL is not used.
+    ...redisFromEnv(),
     topics: topicNames(env.CF_TOPIC_PREFIX ?? "creditflow"),
     keyPrefix: env.CF_KEY_PREFIX ?? "cf:",
     groupId: env.CF_CONSUMER_GROUP ?? "creditflow-consumer",

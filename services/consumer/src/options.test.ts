@@ -8,8 +8,11 @@ import { CONSUMER_ERROR_CODES, ConsumerError } from "./errors.ts";
 import { DEFAULT_LIMITS, resolveLimits } from "./options.ts";
 
 describe("limits", () => {
-  it("defaults are valid", () => {
-    expect(resolveLimits(undefined)).toEqual(DEFAULT_LIMITS);
+  it("defaults are valid; a replica must acknowledge on a cluster, none on a single Redis", () => {
+    expect(resolveLimits(undefined)).toEqual({ ...DEFAULT_LIMITS, minReplicaAcks: 0 });
+    expect(resolveLimits(undefined, true)).toEqual({ ...DEFAULT_LIMITS, minReplicaAcks: 1 });
+    expect(resolveLimits({ minReplicaAcks: 0 }, true).minReplicaAcks).toBe(0);
+    expect(() => resolveLimits({ replicaAckTimeoutMs: 0 })).toThrow(/^limits\.replicaAckTimeoutMs/);
   });
   it("refuses an out-of-range limit naming the field", () => {
     const error = (() => {

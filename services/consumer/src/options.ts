@@ -61,12 +61,21 @@ export const LimitsSchema = Type.Object(
      * machine drop each other in turn, each rejoin starting a rebalance the other was too slow for.
      */
     rebalanceTimeoutMs: Type.Integer({ minimum: 6_000, maximum: 600_000, default: 60_000 }),
+    /**
+     * Replicas that must hold a round's member writes (and deadline index writes) before the
+     * unit relays or commits anything (Redis WAIT): Redis replication is asynchronous, and a
+     * write no replica holds is lost when its master fails over. Default: 1 on a Redis Cluster,
+     * 0 on a single Redis (which has no replica to wait for); an explicit value wins.
+     */
+    minReplicaAcks: Type.Integer({ minimum: 0, maximum: 5 }),
+    /** How long WAIT waits for those replicas; then the unit fails and is redone (idempotent). */
+    replicaAckTimeoutMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 2_000 }),
   },
   { additionalProperties: false },
 );
 export type ConsumerLimits = Static<typeof LimitsSchema>;
 
-export const DEFAULT_LIMITS: ConsumerLimits = {
+export const DEFAULT_LIMITS: Omit<ConsumerLimits, "minReplicaAcks"> = {
   batchRecords: 100_000,
   membersPerRound: 250,
   sweeperBatch: 500,
@@ -79,6 +88,7 @@ export const DEFAULT_LIMITS: ConsumerLimits = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 1_000,
   rebalanceTimeoutMs: 60_000,
+  replicaAckTimeoutMs: 2_000,
 };
 
 export interface ConsumerOptions {
@@ -86,7 +96,10 @@ export interface ConsumerOptions {
   brokers: string[];
   /** The registry's Confluent-compatible base URL (…/apis/ccompat/v7). */
   schemaRegistryUrl: string;
-  redisUrl: string;
+  /** redis://host:port of a single Redis; or set redisClusterNodes instead. */
+  redisUrl?: string;
+  /** host:port of some nodes of a Redis Cluster (parseClusterNodes); set means cluster mode. */
+  redisClusterNodes?: string[];
   topics: TopicNames;
   /** Prefix of every Redis key (`cf:`); tests pass their own. */
   keyPrefix: string;
@@ -125,8 +138,15 @@ export type FaultStage = (typeof FAULT_STAGES)[number];
 
 const checkLimits = TypeCompiler.Compile(LimitsSchema);
 
-export function resolveLimits(partial: Partial<ConsumerLimits> | undefined): ConsumerLimits {
-  const limits = { ...DEFAULT_LIMITS, ...partial };
+/**
+ * The limits with their defaults, checked; `cluster` says whether Redis is a cluster (the default
+ * of minReplicaAcks).
+ */
+export function resolveLimits(
+  partial: Partial<ConsumerLimits> | undefined,
+  cluster = false,
+): ConsumerLimits {
+  const limits = { minReplicaAcks: cluster ? 1 : 0, ...DEFAULT_LIMITS, ...partial };
   const first = checkLimits.Errors(limits).First();
   if (first) {
     throw new ConsumerError(

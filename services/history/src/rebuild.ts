@@ -51,9 +51,15 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
-import { keySpace, MemberStore, type MemberWrite, offsetField } from "@creditflow/member-store";
+import {
+  connectRedis,
+  isCluster,
+  keySpace,
+  MemberStore,
+  type MemberWrite,
+  offsetField,
+} from "@creditflow/member-store";
 import { AvroCodec, connectKafka } from "@creditflow/producer";
-import { Redis } from "ioredis";
 
 /** One ledger entry as ClickHouse holds it (FINAL: one row per entry id). */
 export interface LedgerFact {
@@ -447,7 +453,10 @@ export const DEFAULT_REBUILD_LIMITS: RebuildLimits = {
 export interface RebuildOptions {
   brokers: string[];
   schemaRegistryUrl: string;
-  redisUrl: string;
+  /** A single Redis; or set redisClusterNodes instead. */
+  redisUrl?: string;
+  /** host:port of some nodes of a Redis Cluster; set means cluster mode. */
+  redisClusterNodes?: string[];
   clickhouseUrl: string;
   database: string;
   topics: TopicNames;
@@ -740,13 +749,14 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
     options.onProgress?.(i + 1, users.length);
   });
 
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = connectRedis(options, { maxRetriesPerRequest: 3 });
   try {
     // The states, and in the outboxes only the entries a cut relay left out of the ledger.
     const store = new MemberStore(
       redis,
       keySpace(options.keyPrefix),
-      { membersPerRound: limits.membersPerRound },
+      // On a cluster, a member written back counts once a replica holds it (as the consumer's).
+      { membersPerRound: limits.membersPerRound, minReplicaAcks: isCluster(redis) ? 1 : 0 },
       (e) => codec.encode("ledger", e),
     );
     for (let i = 0; i < verified.length; i += limits.membersPerRound) {

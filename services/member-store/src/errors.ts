@@ -4,6 +4,14 @@
 
 export const MEMBER_STORE_ERROR_CODES = {
   redis_failed: { retryable: true, doc: "Redis did not answer or refused a script (cause kept)" },
+  replicas_behind: {
+    retryable: true,
+    doc: "fewer replicas than minReplicaAcks acknowledged a write in replicaAckTimeoutMs",
+  },
+  invalid_target: {
+    retryable: false,
+    doc: "redisUrl / redisClusterNodes missing, both set, or a node not host:port",
+  },
   state_corrupt: {
     retryable: false,
     doc: "a member's stored state or outbox entry does not decode",

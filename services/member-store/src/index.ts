@@ -15,10 +15,18 @@ export {
   seedMembers,
 } from "./read.ts";
 export {
+  connectRedis,
+  isCluster,
+  parseClusterNodes,
+  type RedisClient,
+  type RedisTarget,
+} from "./route.ts";
+export {
   decodeStoredState,
   type EncodeLedgerEntry,
   type LoadedMember,
   MemberStore,
+  type MemberStoreLimits,
   type MemberWrite,
   type OutboxEntry,
   type OutboxField,

@@ -7,7 +7,14 @@ import { encodeState, type MemberState } from "@creditflow/engine";
 import type { Redis } from "ioredis";
 import { MemberStoreError } from "./errors.ts";
 import { globEscaped, type KeySpace } from "./keys.ts";
-import { decodeStoredState, isOutboxField, type OutboxField, parseLoaded } from "./store.ts";
+import { NodeRouter, type RedisClient } from "./route.ts";
+import {
+  decodeStoredState,
+  isOutboxField,
+  type OutboxField,
+  parseLoaded,
+  respCommands,
+} from "./store.ts";
 
 /** A member's state with the version it was written at (increments with each write). */
 export interface StoredState {
@@ -39,12 +46,31 @@ const MEMBERS_PER_READ = 1_000;
 const SCAN_COUNT = 1_000;
 
 export class MemberReader {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
+  private readonly router: NodeRouter;
   private readonly keys: KeySpace;
 
-  constructor(redis: Redis, keys: KeySpace) {
+  constructor(redis: RedisClient, keys: KeySpace) {
     this.redis = redis;
+    this.router = new NodeRouter(redis);
     this.keys = keys;
+  }
+
+  /** One command per member (HGETALL, HKEYS), routed per node: each one's error or reply. */
+  private async perMember(
+    command: "HGETALL" | "HKEYS",
+    userIds: readonly string[],
+    what: string,
+  ): Promise<[Error | null, unknown][]> {
+    const keys = userIds.map((userId) => this.keys.member(userId).member);
+    const bytes = respCommands(keys.map((key) => [command, key]));
+    const name = command.toLowerCase();
+    return (
+      await this.router.send(
+        keys.map((key, i) => ({ key, name, bytes: bytes[i]! })),
+        what,
+      )
+    ).answers;
   }
 
   /** The member's state and version (one HMGET), or null when it has never been written. */
@@ -79,14 +105,7 @@ export class MemberReader {
     const out = new Map<string, MemberSnapshot>();
     for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
       const round = userIds.slice(i, i + MEMBERS_PER_READ);
-      const pipeline = this.redis.pipeline();
-      for (const userId of round) pipeline.hgetallBuffer(this.keys.member(userId).member);
-      let answers: [Error | null, unknown][] | null;
-      try {
-        answers = await pipeline.exec();
-      } catch (cause) {
-        throw new MemberStoreError("redis_failed", "read members", { cause });
-      }
+      const answers = await this.perMember("HGETALL", round, "read members");
       round.forEach((userId, j) => {
         const [error, hash] = answers?.[j] ?? [new Error("pipeline discarded"), null];
         if (error !== null) {
@@ -115,14 +134,7 @@ export class MemberReader {
     const out = new Map<string, number>();
     for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
       const round = userIds.slice(i, i + MEMBERS_PER_READ);
-      const pipeline = this.redis.pipeline();
-      for (const userId of round) pipeline.hkeys(this.keys.member(userId).member);
-      let answers: [Error | null, unknown][] | null;
-      try {
-        answers = await pipeline.exec();
-      } catch (cause) {
-        throw new MemberStoreError("redis_failed", "read outboxes", { cause });
-      }
+      const answers = await this.perMember("HKEYS", round, "read outboxes");
       round.forEach((userId, j) => {
         const [error, fields] = answers?.[j] ?? [new Error("pipeline discarded"), null];
         if (error !== null) {
@@ -130,30 +142,23 @@ export class MemberReader {
             cause: error,
           });
         }
-        out.set(userId, (fields as string[]).filter(isOutboxField).length);
+        const names = (fields as Buffer[]).map((f) => f.toString("utf8"));
+        out.set(userId, names.filter(isOutboxField).length);
       });
     }
     return out;
   }
 
-  /** The ids of the key space's members, a SCAN batch at a time (a member may come twice). */
+  /**
+   * The ids of the key space's members, a SCAN batch at a time (a member may come twice); on a
+   * cluster, each master's keys in turn.
+   */
   async *memberIds(): AsyncGenerator<string[]> {
-    let cursor = "0";
-    do {
-      let keys: string[];
-      try {
-        [cursor, keys] = await this.redis.scan(
-          cursor,
-          "MATCH",
-          this.keys.memberPattern,
-          "COUNT",
-          SCAN_COUNT,
-        );
-      } catch (cause) {
-        throw new MemberStoreError("redis_failed", "scan members", { cause });
+    for (const node of await this.router.masters()) {
+      for await (const keys of scanKeys(node, this.keys.memberPattern)) {
+        yield keys.map((k) => this.keys.userIdOf(k));
       }
-      if (keys.length > 0) yield keys.map((k) => this.keys.userIdOf(k));
-    } while (cursor !== "0");
+    }
   }
 
   /** The member's next deadline (epoch ms) in the sweeper's index, null when none is indexed. */
@@ -182,51 +187,69 @@ export class MemberReader {
  * live members (the consumer is their only writer, through MemberStore.write).
  */
 export async function seedMembers(
-  redis: Redis,
+  redis: RedisClient,
   keys: KeySpace,
   states: readonly MemberState[],
   version = 1,
 ): Promise<void> {
+  const router = new NodeRouter(redis);
   for (let i = 0; i < states.length; i += MEMBERS_PER_READ) {
-    const pipeline = redis.pipeline();
-    for (const state of states.slice(i, i + MEMBERS_PER_READ)) {
-      pipeline.hset(keys.member(state.userId).member, "s", encodeState(state), "v", version);
-    }
-    let answers: [Error | null, unknown][] | null;
-    try {
-      answers = await pipeline.exec();
-    } catch (cause) {
-      throw new MemberStoreError("redis_failed", "seed members", { cause });
-    }
-    const failed = answers?.find(([error]) => error !== null)?.[0];
-    if (answers === null || failed) {
-      throw new MemberStoreError("redis_failed", "seed members", { cause: failed });
-    }
+    const round = states.slice(i, i + MEMBERS_PER_READ);
+    const memberKeys = round.map((state) => keys.member(state.userId).member);
+    const bytes = respCommands(
+      round.map((state, j) => [
+        "HSET",
+        memberKeys[j]!,
+        "s",
+        encodeState(state),
+        "v",
+        String(version),
+      ]),
+    );
+    const { answers } = await router.send(
+      memberKeys.map((key, j) => ({ key, name: "hset", bytes: bytes[j]! })),
+      "seed members",
+    );
+    const failed = answers.find(([error]) => error !== null)?.[0];
+    if (failed) throw new MemberStoreError("redis_failed", "seed members", { cause: failed });
   }
+}
+
+/** The keys of one node matching `pattern`, a SCAN batch at a time. */
+async function* scanKeys(node: Redis, pattern: string): AsyncGenerator<string[]> {
+  let cursor = "0";
+  do {
+    let keys: string[];
+    try {
+      [cursor, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", SCAN_COUNT);
+    } catch (cause) {
+      throw new MemberStoreError("redis_failed", `scan ${pattern}`, { cause });
+    }
+    if (keys.length > 0) yield keys;
+  } while (cursor !== "0");
 }
 
 /**
  * Deletes every key whose name starts with `prefix` (a key space and whatever else lives under
  * its prefix): what a test or a benchmark does to start again, and what a rebuild test does to
- * lose Redis. Returns how many keys were deleted.
+ * lose Redis. Returns how many keys were deleted. On a cluster, every master's keys.
  */
-export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<number> {
+export async function deleteKeysUnder(redis: RedisClient, prefix: string): Promise<number> {
   let deleted = 0;
-  let cursor = "0";
-  try {
-    do {
-      let keys: string[];
-      [cursor, keys] = await redis.scan(
-        cursor,
-        "MATCH",
-        `${globEscaped(prefix)}*`,
-        "COUNT",
-        SCAN_COUNT,
-      );
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== "0");
-  } catch (cause) {
-    throw new MemberStoreError("redis_failed", `delete the keys under ${prefix}`, { cause });
+  for (const node of await new NodeRouter(redis).masters()) {
+    for await (const keys of scanKeys(node, `${globEscaped(prefix)}*`)) {
+      try {
+        // One UNLINK per key: on a cluster node, keys of different slots may not share one.
+        const pipeline = node.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        for (const [error, n] of (await pipeline.exec()) ?? []) {
+          if (error) throw error;
+          deleted += n as number;
+        }
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", `delete the keys under ${prefix}`, { cause });
+      }
+    }
   }
   return deleted;
 }

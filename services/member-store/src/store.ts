@@ -1,15 +1,17 @@
 // The writer's side of the member store: one hash per member (state, version, offsets and the
 // outbox of ledger entries not yet relayed), written in one atomic Lua step with a compare-and-set
 // on the member's version, plus the deadline index the sweeper reads. Every call is one pipelined
-// round trip for many members (at most membersPerRound each). The consumer writes through it, and
-// so does the rebuild (a member written back with the consumer's own CAS).
+// round trip for many members (at most membersPerRound each; on a Redis Cluster one per node the
+// round touches, route.ts). A write counts as done once minReplicaAcks replicas hold it (WAIT).
+// The consumer writes through it, and so does the rebuild (a member written back with the
+// consumer's own CAS).
 
 import { createHash } from "node:crypto";
 import type { LedgerEntryRecord } from "@creditflow/contracts";
 import { decodeState, type MemberState } from "@creditflow/engine";
-import { Command, type Pipeline, type Redis } from "ioredis";
 import { MemberStoreError } from "./errors.ts";
 import type { KeySpace } from "./keys.ts";
+import { NodeRouter, type RedisClient, type Routed } from "./route.ts";
 
 /**
  * Compare-and-set on the version; then the state, version+1, the partition offsets and the new
@@ -31,24 +33,6 @@ return {1, expected + 1}
 `;
 
 const WRITE_MEMBER_SHA = createHash("sha1").update(WRITE_MEMBER).digest("hex");
-
-/**
- * A command whose bytes the caller built (respCommands); ioredis sends them and reads the reply
- * as for any command. Used for the member writes and the outbox releases, a command per member
- * each: ioredis's own builder took more time than the rest of a member's write (the consumer
- * bench's profile: 1.3 s of 2.9), making a string or a buffer per argument and copying the
- * command twice.
- */
-class PrebuiltCommand extends Command {
-  private readonly bytes: Buffer;
-  constructor(name: string, bytes: Buffer) {
-    super(name);
-    this.bytes = bytes;
-  }
-  override toWritable(): Buffer {
-    return this.bytes;
-  }
-}
 
 /**
  * Commands as the Redis protocol carries them (an array of bulk strings each), in one buffer:
@@ -102,9 +86,7 @@ end
 return 1
 `;
 
-interface ScriptedRedis extends Redis {
-  cfIndexDeadlines(zset: string, versions: string, ...args: (string | number)[]): Promise<unknown>;
-}
+const INDEX_DEADLINES_SHA = createHash("sha1").update(INDEX_DEADLINES).digest("hex");
 
 /** A ledger entry written to a member's outbox and not yet deleted after its relay. */
 export interface OutboxEntry {
@@ -256,21 +238,6 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Each command's error or reply, in order; a pipeline failing as a whole is redis_failed. */
-async function pipelineAnswers(
-  pipeline: ReturnType<Redis["pipeline"]> | Pipeline,
-  what: string,
-): Promise<[Error | null, unknown][]> {
-  let answers: [Error | null, unknown][] | null;
-  try {
-    answers = await pipeline.exec();
-  } catch (cause) {
-    throw new MemberStoreError("redis_failed", `${what}: pipeline failed`, { cause });
-  }
-  if (answers === null) throw new MemberStoreError("redis_failed", `${what}: pipeline discarded`);
-  return answers;
-}
-
 /** The replies, in order; any command's error is redis_failed. */
 function repliesOf(answers: [Error | null, unknown][], what: string): unknown[] {
   return answers.map(([error, value]) => {
@@ -280,31 +247,42 @@ function repliesOf(answers: [Error | null, unknown][], what: string): unknown[] 
   });
 }
 
-async function execPipeline(
-  pipeline: ReturnType<Redis["pipeline"]>,
-  what: string,
-): Promise<unknown[]> {
-  return repliesOf(await pipelineAnswers(pipeline, what), what);
+/** The writer's limits (the consumer's options name and check them at start-up). */
+export interface MemberStoreLimits {
+  /** Members per pipelined round trip (per node on a cluster). */
+  membersPerRound: number;
+  /**
+   * Replicas that must hold a round's member writes (and the deadline index's) before the round
+   * counts as done (WAIT); 0 on a single Redis with no replica, 1 on a cluster. Default 0.
+   */
+  minReplicaAcks?: number;
+  /** How long WAIT waits for them; then the round fails (`replicas_behind`) and is redone. */
+  replicaAckTimeoutMs?: number;
 }
 
 export class MemberStore {
-  readonly redis: ScriptedRedis;
+  readonly redis: RedisClient;
+  private readonly router: NodeRouter;
   private readonly keys: KeySpace;
   /** Members per pipelined round trip. */
   readonly membersPerRound: number;
+  readonly minReplicaAcks: number;
+  readonly replicaAckTimeoutMs: number;
   /** Encodes a ledger record for the outbox (and the ledger topic). */
   readonly encodeEntry: EncodeLedgerEntry;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     keys: KeySpace,
-    limits: { membersPerRound: number },
+    limits: MemberStoreLimits,
     encodeEntry: EncodeLedgerEntry,
   ) {
-    redis.defineCommand("cfIndexDeadlines", { numberOfKeys: 2, lua: INDEX_DEADLINES });
-    this.redis = redis as ScriptedRedis;
+    this.redis = redis;
+    this.router = new NodeRouter(redis);
     this.keys = keys;
     this.membersPerRound = limits.membersPerRound;
+    this.minReplicaAcks = limits.minReplicaAcks ?? 0;
+    this.replicaAckTimeoutMs = limits.replicaAckTimeoutMs ?? 1_000;
     this.encodeEntry = encodeEntry;
   }
 
@@ -312,9 +290,13 @@ export class MemberStore {
   async load(userIds: string[]): Promise<Map<string, LoadedMember>> {
     const out = new Map<string, LoadedMember>();
     for (const round of chunks(userIds, this.membersPerRound)) {
-      const pipeline = this.redis.pipeline();
-      for (const userId of round) pipeline.hgetallBuffer(this.keys.member(userId).member);
-      const results = await execPipeline(pipeline, "load members");
+      const keys = round.map((userId) => this.keys.member(userId).member);
+      const bytes = respCommands(keys.map((key) => ["HGETALL", key]));
+      const { answers } = await this.router.send(
+        keys.map((key, i) => ({ key, name: "hgetall", bytes: bytes[i]! })),
+        "load members",
+      );
+      const results = repliesOf(answers, "load members");
       round.forEach((userId, i) => {
         out.set(userId, parseLoaded(userId, results[i] as Record<string, Buffer>));
       });
@@ -322,13 +304,32 @@ export class MemberStore {
     return out;
   }
 
-  /** Writes members with their CAS; a refused write reports the version it found. */
+  /**
+   * Writes members with their CAS; a refused write reports the version it found. Returns once
+   * minReplicaAcks replicas of every node written hold the round (else replicas_behind).
+   */
   async write(writes: MemberWrite[]): Promise<WriteResult[]> {
     const out: WriteResult[] = [];
     for (const round of chunks(writes, this.membersPerRound)) {
       const packed = round.map((w) => (w.outbox.length > 0 ? packOutbox(w.outbox) : null));
-      const results = await this.sendWrites(
-        respCommands(round.map((w, i) => this.writeArgs(w, packed[i]!))),
+      const bytes = respCommands(round.map((w, i) => this.writeArgs(w, packed[i]!)));
+      const { answers, nodes } = await this.router.send(
+        round.map((w, i) => ({
+          key: this.keys.member(w.userId).member,
+          name: "evalsha",
+          bytes: bytes[i]!,
+        })),
+        "write members",
+        WRITE_MEMBER,
+      );
+      const results = repliesOf(answers, "write members");
+      // Before any of the round is reported written: a write no replica holds may be lost in a
+      // failover, and nothing may be relayed or committed on the strength of it.
+      await this.router.waitReplicas(
+        nodes,
+        this.minReplicaAcks,
+        this.replicaAckTimeoutMs,
+        "write members",
       );
       round.forEach((w, i) => {
         const r = results[i] as [number, number];
@@ -377,44 +378,10 @@ export class MemberStore {
   }
 
   /**
-   * One pipeline of WRITE_MEMBER calls. Redis answers NOSCRIPT (nothing ran) until the script is
-   * loaded: after a restart, or a SCRIPT FLUSH; those calls are sent again once it is.
-   */
-  private async sendWrites(commands: Buffer[]): Promise<unknown[]> {
-    const results: unknown[] = new Array(commands.length);
-    let todo = commands.map((_, i) => i);
-    for (let attempt = 0; todo.length > 0; attempt++) {
-      if (attempt > 0) {
-        try {
-          await this.redis.script("LOAD", WRITE_MEMBER);
-        } catch (cause) {
-          throw new MemberStoreError("redis_failed", "write members: load the script", { cause });
-        }
-      }
-      const answers = await this.execPrebuilt(
-        "evalsha",
-        todo.map((i) => commands[i]!),
-        "write members",
-      );
-      const again: number[] = [];
-      answers.forEach(([error, value], j) => {
-        const i = todo[j]!;
-        if (error === null) results[i] = value;
-        else if (error.message.startsWith("NOSCRIPT") && attempt === 0) again.push(i);
-        else {
-          throw new MemberStoreError("redis_failed", `write members: ${error.message}`, {
-            cause: error,
-          });
-        }
-      });
-      todo = again;
-    }
-    return results;
-  }
-
-  /**
    * Deletes relayed entries' fields from their members' hashes (harmless when someone already
    * did). A field's entries are always relayed together: written in one step, found together.
+   * No replica acknowledgement: a release lost in a failover only has the same entries relayed
+   * again (the same bytes, the same ids).
    */
   async release(fields: OutboxField[]): Promise<void> {
     const byUser = new Map<string, string[]>();
@@ -426,37 +393,52 @@ export class MemberStore {
     // Every round sent at once: one wait instead of one per round (a release is idempotent).
     await Promise.all(
       chunks([...byUser], this.membersPerRound).map(async (round) => {
-        const commands = respCommands(
-          round.map(([userId, fields]) => ["HDEL", this.keys.member(userId).member, ...fields]),
+        const keys = round.map(([userId]) => this.keys.member(userId).member);
+        const bytes = respCommands(round.map(([, fields], i) => ["HDEL", keys[i]!, ...fields]));
+        const { answers } = await this.router.send(
+          keys.map((key, i) => ({ key, name: "hdel", bytes: bytes[i]! })),
+          "release outbox",
         );
-        repliesOf(await this.execPrebuilt("hdel", commands, "release outbox"), "release outbox");
+        repliesOf(answers, "release outbox");
       }),
     );
   }
 
-  /** One pipeline of commands built by respCommands: each one's error or reply, in order. */
-  private execPrebuilt(
-    name: string,
-    commands: Buffer[],
-    what: string,
-  ): Promise<[Error | null, unknown][]> {
-    const pipeline = this.redis.pipeline() as unknown as Pipeline;
-    for (const c of commands) pipeline.sendCommand(new PrebuiltCommand(name, c));
-    return pipelineAnswers(pipeline, what);
-  }
-
-  /** Records each member's next deadline, tagged with the version it was computed from. */
+  /**
+   * Records each member's next deadline, tagged with the version it was computed from; returns
+   * once minReplicaAcks replicas hold it (a deadline lost in a failover would leave its member
+   * unswept until its next write).
+   */
   async indexDeadlines(
     items: { userId: string; version: number; deadlineMs: number | null }[],
   ): Promise<void> {
     if (items.length === 0) return;
-    const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
+    const routed: Routed[] = [];
     for (const round of chunks(items, this.membersPerRound)) {
-      const args: (string | number)[] = [];
-      for (const it of round) args.push(it.userId, it.version, it.deadlineMs ?? "");
-      pipeline.cfIndexDeadlines(this.keys.deadlines, this.keys.deadlineVersions, ...args);
+      const args: (string | Buffer)[] = [
+        "EVALSHA",
+        INDEX_DEADLINES_SHA,
+        "2",
+        this.keys.deadlines,
+        this.keys.deadlineVersions,
+      ];
+      for (const it of round) {
+        args.push(
+          it.userId,
+          String(it.version),
+          it.deadlineMs === null ? "" : String(it.deadlineMs),
+        );
+      }
+      routed.push({ key: this.keys.deadlines, name: "evalsha", bytes: respCommands([args])[0]! });
     }
-    await execPipeline(pipeline as unknown as ReturnType<Redis["pipeline"]>, "index deadlines");
+    const { answers, nodes } = await this.router.send(routed, "index deadlines", INDEX_DEADLINES);
+    repliesOf(answers, "index deadlines");
+    await this.router.waitReplicas(
+      nodes,
+      this.minReplicaAcks,
+      this.replicaAckTimeoutMs,
+      "index deadlines",
+    );
   }
 
   /**

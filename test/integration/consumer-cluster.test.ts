@@ -1,0 +1,312 @@
+// Goal: the deduction consumer against a Redis Cluster (REDIS_CLUSTER_NODES, the local stack's
+// CF_REDIS_CLUSTER=1) debits exactly as against one Redis: every balance equals the engine's
+// replay of the distinct inputs sent, every usage event has its one debit in the ledger topic,
+// the ledger (deduplicated by id) sums to each balance and no outbox is left. Checked after a
+// steady load, after a master is SIGKILLed under load (its replica takes over: what a write
+// counted done on — WAIT 1 — survives), and after slots move between masters under load (MOVED
+// and ASK answered). Skipped when REDIS_CLUSTER_NODES is unset. The killed master is restarted
+// (it rejoins as a replica), so the cluster ends healthy.
+
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
+import { topicNames } from "@creditflow/contracts";
+import {
+  type CreditCommand,
+  type EngineInput,
+  ledgerBalanceMicros,
+  makeConfig,
+  parsePlans,
+  parseRateCard,
+  type UsageEvent,
+} from "@creditflow/engine";
+import {
+  connectRedis,
+  deleteKeysUnder,
+  keySpace,
+  MemberReader,
+  parseClusterNodes,
+  type RedisClient,
+} from "@creditflow/member-store";
+import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import type { Cluster } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ledgerByUser,
+  readTopic,
+  replayMember,
+  sumMicros,
+  waitCaughtUp,
+} from "../../services/consumer/testing/harness.ts";
+import { isolation, stack } from "../support/stack.ts";
+
+const clusterNodes = parseClusterNodes(process.env.REDIS_CLUSTER_NODES);
+const iso = isolation(import.meta.url);
+const urls = stack();
+const configFile = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../deploy/config/${name}`, import.meta.url), "utf8"));
+const config = makeConfig(
+  parseRateCard(configFile("rate-card.json"), "rate-card.json"),
+  parsePlans(configFile("plans.json"), "plans.json"),
+);
+const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const USERS = Array.from({ length: 40 }, (_, i) => `cc${i}`);
+const codec = new AvroCodec(urls.schemaRegistryUrl);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Scenario {
+  topics: ReturnType<typeof topicNames>;
+  producer: CreditProducer;
+  groupId: string;
+  keyPrefix: string;
+  consumers: RunningConsumer[];
+  /** Every distinct input sent, per user, in send order. */
+  sent: Map<string, EngineInput[]>;
+}
+const scenarios: Scenario[] = [];
+let redis: RedisClient;
+
+function clusterScript(...args: string[]): string {
+  return execFileSync("bash", ["deploy/local/services/redis-cluster.sh", ...args], {
+    cwd: repoRoot,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 180_000,
+  });
+}
+
+/** The ports of the cluster's masters, as CLUSTER NODES says now. */
+async function masterPorts(): Promise<number[]> {
+  const text = String(await (redis as Cluster).call("CLUSTER", "NODES"));
+  return text
+    .trim()
+    .split("\n")
+    .map((line) => line.split(" "))
+    .filter(([, , flags]) => flags!.includes("master") && !flags!.includes("fail"))
+    .map(([, address]) => Number(address!.split("@")[0]!.split(":")[1]));
+}
+
+async function scenario(name: string): Promise<Scenario> {
+  const topics = topicNames(`t_${iso.id}_${name}`);
+  await ensureTopics(conn, [topics.usage, topics.commands], 4);
+  await codec.register(topics, ["ledger"]);
+  const producer = await CreditProducer.create({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    service: "cluster-test",
+    rateCard: config.rateCard,
+    topics,
+    compression: "none",
+    limits: { lingerMs: 2 },
+  });
+  const sc: Scenario = {
+    topics,
+    producer,
+    groupId: iso.group(name),
+    keyPrefix: `${iso.keyPrefix}${name}:`,
+    consumers: [],
+    sent: new Map(),
+  };
+  scenarios.push(sc);
+  // Half the users hold a bonus, so debits cross from bonus to subscription.
+  for (const user of USERS.slice(0, 20)) {
+    const grant: CreditCommand = {
+      type: "grant_bonus",
+      id: `${user}-bonus`,
+      userId: user,
+      atMs: Date.now() - 60_000,
+      source: "promotion",
+      amountMicros: 2_000_000,
+      effectiveFromMs: Date.now() - 60_000,
+      expiresAtMs: Date.now() + 30 * 86_400_000,
+      priority: 0,
+      recurrence: null,
+    };
+    await producer.sendCommand(grant, "test");
+    sc.sent.set(user, [grant]);
+  }
+  return sc;
+}
+
+async function startClusterConsumer(sc: Scenario): Promise<RunningConsumer> {
+  const consumer = await startConsumer({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    redisClusterNodes: clusterNodes!,
+    topics: sc.topics,
+    keyPrefix: sc.keyPrefix,
+    groupId: sc.groupId,
+    config,
+    logger: pino({ level: "warn" }),
+    limits: {
+      sessionTimeoutMs: 6_000,
+      heartbeatIntervalMs: 500,
+      batchRecords: 200,
+      membersPerRound: 8,
+      sweeperIntervalMs: 500,
+    },
+  });
+  sc.consumers.push(consumer);
+  await consumer.joined;
+  return consumer;
+}
+
+/** Usage at a steady pace until stopped, ~5% of events resent (same id, same content). */
+function backgroundUsage(sc: Scenario, prefix: string, perSecond: number) {
+  let running = true;
+  let n = 0;
+  const done = (async () => {
+    while (running) {
+      const batch = [];
+      for (let i = 0; i < perSecond / 10; i++) {
+        const user = USERS[(n * 7) % USERS.length]!;
+        const u = {
+          eventId: `${prefix}-${user}-${n++}`,
+          userId: user,
+          taskId: `${user}-t${n % 5}`,
+          feature: "chat",
+          model: "kimi-k2",
+          inputTokens: 1000 + (n % 4000),
+          outputTokens: 100 + (n % 400),
+          occurredAt: Date.now(),
+        };
+        const event: UsageEvent = {
+          type: "usage",
+          id: u.eventId,
+          userId: user,
+          taskId: u.taskId,
+          feature: "chat",
+          taskKind: null,
+          model: u.model,
+          inputTokens: u.inputTokens,
+          outputTokens: u.outputTokens,
+          cachedInputTokens: 0,
+          eventAtMs: u.occurredAt,
+        };
+        const list = sc.sent.get(user) ?? [];
+        list.push(event);
+        sc.sent.set(user, list);
+        batch.push(sc.producer.recordUsage(u));
+        if (n % 20 === 0) batch.push(sc.producer.recordUsage(u));
+      }
+      await Promise.all(batch);
+      await sleep(100);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return n;
+    },
+  };
+}
+
+/**
+ * Every user's balance equals the engine's over the distinct inputs sent, the outbox is drained,
+ * the ledger topic (deduplicated by id, copies identical) sums to the balance, and each usage
+ * event has its one debit in the ledger.
+ */
+async function expectExactAll(sc: Scenario): Promise<void> {
+  await waitCaughtUp(conn, sc.groupId, [sc.topics.usage, sc.topics.commands], 180_000);
+  const reader = new MemberReader(redis, keySpace(sc.keyPrefix));
+  const members = await reader.members(USERS);
+  const raw = await readTopic(conn, sc.topics.ledger, { idleMs: 3_000, timeoutMs: 120_000 });
+  const ledger = await ledgerByUser(codec, raw);
+  let events = 0;
+  for (const user of USERS) {
+    const inputs = sc.sent.get(user) ?? [];
+    const expected = replayMember(user, inputs, config, Date.now())!;
+    const stored = members.get(user)!;
+    expect(stored.state, user).not.toBeNull();
+    expect(ledgerBalanceMicros(stored.state!), user).toBe(ledgerBalanceMicros(expected));
+    expect(stored.outboxEntries, user).toBe(0);
+    const entries = ledger.get(user) ?? [];
+    expect(sumMicros(entries), user).toBe(ledgerBalanceMicros(stored.state!));
+    const debitCauses = entries
+      .filter((e) => e.kind === "debit")
+      .map((e) => e.entryId.split("#")[0]);
+    const usageIds = inputs.filter((i) => i.type === "usage").map((i) => i.id);
+    expect(new Set(debitCauses), user).toEqual(new Set(usageIds));
+    events += usageIds.length;
+  }
+  console.log(
+    `exact on the cluster: ${USERS.length} members, ${events} distinct usage events, ${raw.length} ledger records read`,
+  );
+}
+
+describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Cluster", () => {
+  beforeAll(async () => {
+    redis = connectRedis({ redisClusterNodes: clusterNodes! }, { maxRetriesPerRequest: 3 });
+    clusterScript("wait-healthy", "60");
+  });
+
+  afterAll(async () => {
+    for (const sc of scenarios) {
+      for (const c of sc.consumers) await c.stop().catch(() => undefined);
+      await sc.producer.close();
+      await deleteKeysUnder(redis, sc.keyPrefix).catch(() => undefined);
+    }
+    redis?.disconnect();
+  });
+
+  it("debits exactly as the engine; the ledger sums to each balance", async () => {
+    const sc = await scenario("steady");
+    await startClusterConsumer(sc);
+    const usage = backgroundUsage(sc, "s", 200);
+    await sleep(5_000);
+    await usage.stop();
+    await expectExactAll(sc);
+    // The members spread over every master (no key holds them all).
+    const owners = new Set<string>();
+    const cluster = redis as Cluster;
+    for (const user of USERS) {
+      const slot = Number(
+        await cluster.call("CLUSTER", "KEYSLOT", keySpace(sc.keyPrefix).member(user).member),
+      );
+      owners.add(cluster.slots[slot]![0]!);
+    }
+    expect(owners.size).toBe(3);
+  });
+
+  it("ends exact after a master is SIGKILLed under load (its replica takes over)", {
+    timeout: 400_000,
+  }, async () => {
+    const sc = await scenario("failover");
+    await startClusterConsumer(sc);
+    const usage = backgroundUsage(sc, "f", 200);
+    await sleep(4_000);
+    const [victim] = await masterPorts();
+    const started = performance.now();
+    console.log(clusterScript("kill-master", String(victim)).trim());
+    console.log(
+      `master ${victim} killed; replica promoted after ${Math.round(performance.now() - started)} ms`,
+    );
+    await sleep(4_000);
+    await usage.stop();
+    await expectExactAll(sc);
+    console.log(clusterScript("restart-node", String(victim)).trim());
+  });
+
+  it("ends exact after slots move between masters under load (MOVED, ASK)", {
+    timeout: 400_000,
+  }, async () => {
+    const sc = await scenario("reshard");
+    await startClusterConsumer(sc);
+    const usage = backgroundUsage(sc, "r", 200);
+    await sleep(3_000);
+    const [from, to] = await masterPorts();
+    const started = performance.now();
+    clusterScript("reshard", String(from), String(to), "2000");
+    console.log(
+      `2000 slots moved ${from} → ${to} in ${Math.round(performance.now() - started)} ms`,
+    );
+    await sleep(2_000);
+    clusterScript("reshard", String(to), String(from), "2000");
+    await usage.stop();
+    await expectExactAll(sc);
+  });
+});
