@@ -1,6 +1,8 @@
 // One unit of work over many members: load them in one round trip, apply their records (or the
 // time that passed, for the sweeper) with the engine in memory, and write each back in one
 // atomic CAS step. A member whose version moved under us is reloaded and redone from scratch.
+// It knows the store only through UnitStore (unit-store.ts): no Redis here, so it is unit-tested
+// against an in-memory store (testing/memory-store.ts).
 
 import type {
   Classified,
@@ -26,13 +28,13 @@ import {
   decodeStoredState,
   type EncodeLedgerEntry,
   type LoadedMember,
-  type MemberStore,
   type MemberWrite,
   type OutboxField,
   offsetField,
 } from "@creditflow/member-store";
 import type { CachedMember, MemberCache } from "./cache.ts";
 import { ConsumerError } from "./errors.ts";
+import type { UnitStore } from "./unit-store.ts";
 
 /** A member and its records of this unit, in offset order per source partition. */
 export interface MemberWork {
@@ -217,7 +219,7 @@ function computeMember(
  * from Redis in one round trip. Later attempts (after a refused CAS) always load from Redis.
  */
 async function loadMembers(
-  store: MemberStore,
+  store: UnitStore,
   works: MemberWork[],
   cache: MemberCache | undefined,
   fromCache: Set<string>,
@@ -303,7 +305,7 @@ function emptyResult(cacheGeneration: number): UnitResult {
  * round in flight has settled: nothing of a failed unit reaches the member cache afterwards.
  */
 export async function applyToMembers(
-  store: MemberStore,
+  store: UnitStore,
   works: MemberWork[],
   ctx: EngineContext,
   maxCasRetries: number,
@@ -360,7 +362,7 @@ export async function applyToMembers(
 
 /** One round of members: load, apply, CAS write, redo the refused ones. */
 async function applyRound(
-  store: MemberStore,
+  store: UnitStore,
   works: MemberWork[],
   ctx: EngineContext,
   maxCasRetries: number,
@@ -422,7 +424,7 @@ async function decodeRound(
 
 /** Load, apply, CAS write, redo the refused ones. */
 async function writeRound(
-  store: MemberStore,
+  store: UnitStore,
   works: MemberWork[],
   ctx: EngineContext,
   maxCasRetries: number,

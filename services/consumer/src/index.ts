@@ -20,3 +20,4 @@ export {
   LimitsSchema,
   resolveLimits,
 } from "./options.ts";
+export type { UnitStore } from "./unit-store.ts";

@@ -2,7 +2,6 @@
 // files, reading a topic back, waiting for a group to catch up, reading a member from Redis and
 // the engine replay that says what Redis must hold. Test code only; not part of the package door.
 
-import { readFileSync } from "node:fs";
 import type { InputRecord } from "@creditflow/contracts";
 import { type LedgerEntryRecord, usageRecordFromEvent } from "@creditflow/contracts";
 import {
@@ -10,11 +9,7 @@ import {
   type EngineConfig,
   type EngineInput,
   type MemberState,
-  makeConfig,
   openMember,
-  type Plans,
-  parsePlans,
-  parseRateCard,
   type UsageEvent,
 } from "@creditflow/engine";
 import { keySpace, MemberReader, MemberStore } from "@creditflow/member-store";
@@ -25,19 +20,7 @@ import { memberSignUpMs } from "../src/apply-members.ts";
 import { type RunningConsumer, startConsumer } from "../src/consumer.ts";
 import type { ConsumerOptions } from "../src/options.ts";
 
-const configDir = new URL("../../../deploy/config/", import.meta.url);
-
-export function loadConfig(plansPatch: Partial<Plans> = {}): EngineConfig {
-  const rateCard = parseRateCard(
-    JSON.parse(readFileSync(new URL("rate-card.json", configDir), "utf8")),
-    "rate-card.json",
-  );
-  const plans = parsePlans(
-    { ...JSON.parse(readFileSync(new URL("plans.json", configDir), "utf8")), ...plansPatch },
-    "plans.json",
-  );
-  return makeConfig(rateCard, plans);
-}
+export { loadConfig } from "./shipped-config.ts";
 
 export interface ReadRecord {
   key: string | null;
