@@ -7,7 +7,7 @@
 // engine failure as a failure with the member's state as it was, and the sweeper writes only
 // the members that time changed. A member is opened at its first record's time.
 
-import type { InputRecord, LedgerEntryRecord } from "@creditflow/contracts";
+import type { Classified, InputRecord, LedgerEntryRecord, RawRecord } from "@creditflow/contracts";
 import { ledgerRecordFromEntry } from "@creditflow/contracts";
 import {
   apply,
@@ -18,6 +18,7 @@ import {
   encodeState,
   type LedgerEntry,
   type MemberState,
+  nextDeadlineMs,
   openMember,
   type UsageEvent,
 } from "@creditflow/engine";
@@ -32,7 +33,13 @@ import {
   outboxFieldOf,
 } from "../testing/memory-store.ts";
 import { loadConfig } from "../testing/shipped-config.ts";
-import { applyToMembers, fillCache, type MemberWork, memberSignUpMs } from "./apply-members.ts";
+import {
+  applyToMembers,
+  type Decode,
+  fillCache,
+  type MemberWork,
+  memberSignUpMs,
+} from "./apply-members.ts";
 import { MemberCache } from "./cache.ts";
 import { ConsumerError } from "./errors.ts";
 import type { UnitStore } from "./unit-store.ts";
@@ -103,6 +110,17 @@ function record(
     input,
     acceptedAtMs,
     raw: { topic, partition: 0, offset: String(offset), key: Buffer.from(userId), value: null },
+  };
+}
+
+/** A record as read from the usage topic, not decoded. */
+function raw(userId: string, offset: number): RawRecord {
+  return {
+    topic: USAGE,
+    partition: 0,
+    offset: String(offset),
+    key: Buffer.from(userId),
+    value: null,
   };
 }
 
@@ -426,6 +444,47 @@ describe("applyToMembers", () => {
     for (const u of users) expectEngineResult(shell, u, records);
   });
 
+  it("decodes each round's records: bad ones are dead letters, a member left with none is not loaded", async () => {
+    const good = record("a", 110, usage("a", "e1", T0, 10_000));
+    const alsoGood = record("b", 112, usage("b", "e2", T0 + 1, 10_000));
+    const classified = new Map<string, Classified>([
+      ["110", { ok: true, record: good }],
+      ["111", { ok: false, raw: raw("b", 111), reason: "undecodable", detail: "bad bytes" }],
+      ["112", { ok: true, record: alsoGood }],
+      ["113", { ok: false, raw: raw("c", 113), reason: "key_mismatch", detail: "names d" }],
+    ]);
+    const decoded: string[][] = [];
+    const decode: Decode = async (read) => {
+      decoded.push(read.map((r) => r.offset));
+      return read.map((r) => classified.get(r.offset)!);
+    };
+    const works: MemberWork[] = [
+      { userId: "a", records: [], undecoded: [raw("a", 110)] },
+      { userId: "b", records: [], undecoded: [raw("b", 111), raw("b", 112)] },
+      { userId: "c", records: [], undecoded: [raw("c", 113)] },
+    ];
+    const store = new MemoryMemberStore(2);
+    const result = await applyToMembers(store, works, ctx, 8, undefined, decode);
+    // One decode per round, of the round's records only.
+    expect(decoded).toEqual([["110", "111", "112"], ["113"]]);
+    expect(result.rejected.map((r) => [r.raw.offset, r.reason])).toEqual([
+      ["111", "undecodable"],
+      ["113", "key_mismatch"],
+    ]);
+    expect(result.counts.applied).toBe(2);
+    expect(store.held("a").version).toBe(1);
+    expect(store.held("b").offsets.get(offsetField(USAGE, 0))).toBe(112n);
+    // c had no record left: neither loaded nor written, no deadline.
+    expect(store.members.get("c")?.version ?? 0).toBe(0);
+    expect(result.deadlines.map((d) => d.userId)).toEqual(["a", "b"]);
+    // The round's records are garbage once it is written.
+    expect(works.every((w) => w.records.length === 0 && w.undecoded === undefined)).toBe(true);
+    const noDecoder = [{ userId: "a", records: [], undecoded: [raw("a", 114)] }];
+    await expect(applyToMembers(store, noDecoder, ctx, 8)).rejects.toMatchObject({
+      code: "invalid_options",
+    });
+  });
+
   // The property: any records of a few members, any part of them applied by an earlier delivery,
   // any conflicts (a writer bumping the version, or a zombie applying a prefix of the member's
   // records) up to maxCasRetries per member, any round size: the engine's result, entries once.
@@ -482,8 +541,15 @@ describe("applyToMembers", () => {
               }
             });
           }
-          await shell.unit(worksOf(records), ctx, 3);
+          const result = await shell.unit(worksOf(records), ctx, 3);
           for (let m = 0; m <= 3; m++) expectEngineResult(shell, `m${m}`, records);
+          // Each member of the unit: the deadline of the state now stored, at its version.
+          for (const d of result.deadlines) {
+            const held = store.held(d.userId);
+            expect(d.version).toBe(held.version);
+            const state = held.stateText === null ? null : decodeState(held.stateText);
+            expect(d.deadlineMs).toBe(state === null ? null : nextDeadlineMs(state, ctx));
+          }
           // A leftover found again at each reload is relayed once all the same.
           expect(new Set(shell.fieldsRelayed).size).toBe(shell.fieldsRelayed.length);
         },
