@@ -2,12 +2,15 @@
 // @creditflow/member-store) goes through against the real Redis, refuses a stale version, and
 // still goes through once Redis has lost its scripts (a restart, SCRIPT FLUSH): Redis answers
 // NOSCRIPT, nothing ran, the store loads the script and sends those writes again. What it wrote
-// reads back through the read model: state, version, offsets, the outbox byte for byte.
+// reads back through the read model: state, version, offsets, the outbox byte for byte. Deadlines
+// go into the shard of their member (no key holds every member), and the single index of earlier
+// versions moves into the shards, a newer version's deadline winning.
 
 import { encodeState, openMember } from "@creditflow/engine";
 import {
   keySpace,
   MemberReader,
+  MemberStore,
   type MemberWrite,
   offsetField,
   outboxValues,
@@ -66,5 +69,40 @@ describe("member store write", () => {
     // Nothing relayed: both writes' entries wait in the outbox, in write order, byte for byte.
     expect(m.outbox.map(outboxValues)).toEqual([write(a, 0, 1).outbox, write(a, 1, 2).outbox]);
     expect(m.outboxEntries).toBe(4);
+  });
+});
+
+describe("deadline index", () => {
+  it("indexes each member in its shard and moves the earlier single index into the shards", async () => {
+    const keys = keySpace(`${iso.keyPrefix}dl:`);
+    const sharded = new MemberStore(
+      redis,
+      keys,
+      { membersPerRound: 2, deadlineShardOf: (userId) => Number(userId.slice(1)) % 3 },
+      (r) => Buffer.from(JSON.stringify(r)),
+    );
+    await sharded.indexDeadlines([
+      { userId: "d1", version: 4, deadlineMs: 1_000 },
+      { userId: "d2", version: 1, deadlineMs: 2_000 },
+      { userId: "d4", version: 1, deadlineMs: 4_000 },
+    ]);
+    expect(await redis.zrange(keys.deadlines(1), 0, -1)).toEqual(["d1", "d4"]);
+    expect(await redis.zrange(keys.deadlines(2), 0, -1)).toEqual(["d2"]);
+    expect(await sharded.dueMembers(3_000, 10, [1])).toEqual(["d1"]);
+    expect(await sharded.dueMembers(5_000, 10, [0, 2])).toEqual(["d2"]);
+
+    // The index of earlier versions: d1 at an older version (the shard's newer deadline stays),
+    // d3 only there.
+    const old = keys.unshardedDeadlines;
+    await redis.zadd(old.deadlines, 500, "d1", 3_000, "d3");
+    await redis.hset(old.versions, "d1", 2, "d3", 7);
+    expect(await sharded.moveUnshardedDeadlines()).toBe(2);
+    expect(await redis.exists(old.deadlines, old.versions)).toBe(0);
+    const reader = new MemberReader(redis, keys);
+    expect(await reader.deadline("d1")).toBe(1_000);
+    expect(await reader.deadline("d3")).toBe(3_000);
+    expect(await redis.hget(keys.deadlineVersions(0), "d3")).toBe("7");
+    expect(await reader.dueCount(3_000)).toBe(3);
+    expect(await reader.deadlineShards()).toEqual([0, 1, 2]);
   });
 });

@@ -15,7 +15,9 @@ import {
   connectKafka,
   ensureTopics,
   idempotentProducer,
+  keyPartition,
   type Producer,
+  partitionCount,
   type RecordSender,
   recordSender,
   rejoinErrorOf,
@@ -81,9 +83,21 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   } catch (cause) {
     throw new ConsumerError("invalid_options", (cause as Error).message, { cause });
   }
-  const store = new MemberStore(redis, keySpace(options.keyPrefix), limits, (record) =>
-    codec.encode("ledger", record),
+  // A member's deadline lives in the shard of its usage partition (the producers' partitioner
+  // over the topic's partitions; the commands topic has as many): the consumer that owns the
+  // partition sweeps it, and hands it over with the partition in a rebalance.
+  const usagePartitions = await partitionCount(conn, topics.usage);
+  const store = new MemberStore(
+    redis,
+    keySpace(options.keyPrefix),
+    { ...limits, deadlineShardOf: (userId) => keyPartition(userId, usagePartitions) },
+    (record) => codec.encode("ledger", record),
   );
+  // An index left by an earlier version (one key for every member) goes into the shards first.
+  const movedDeadlines = await store.moveUnshardedDeadlines();
+  if (movedDeadlines > 0) log.info({ movedDeadlines }, "deadline index sharded");
+  /** The usage partitions this process owns: the deadline shards its sweeper takes. */
+  let sweptShards: number[] = [];
   const cache = new MemberCache(limits.cachedMembers);
   // Units sized to end well inside the session and rebalance timeouts at the machine's pace: a
   // third of the session (heartbeats go on during a unit) and a sixth of the rebalance timeout.
@@ -118,6 +132,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     joinedOnce = true;
+    sweptShards = [...(e.payload.memberAssignment[topics.usage] ?? [])];
     // kafkajs restarted the consumer after a retriable crash (e.g. "the coordinator is loading"
     // on a fresh broker) and it is back in its group: healthy again.
     crashed = null;
@@ -378,7 +393,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     let total = 0;
     for (;;) {
       const now = clock();
-      const due = await store.dueMembers(now, limits.sweeperBatch);
+      const due = await store.dueMembers(now, limits.sweeperBatch, sweptShards);
       if (due.length === 0) return total;
       const result = await clearingCacheOnFailure(async () => {
         const swept = await applyToMembers(

@@ -59,7 +59,7 @@ import {
   type MemberWrite,
   offsetField,
 } from "@creditflow/member-store";
-import { AvroCodec, connectKafka } from "@creditflow/producer";
+import { AvroCodec, connectKafka, keyPartition, partitionCount } from "@creditflow/producer";
 
 /** One ledger entry as ClickHouse holds it (FINAL: one row per entry id). */
 export interface LedgerFact {
@@ -749,6 +749,11 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
     options.onProgress?.(i + 1, users.length);
   });
 
+  // Each deadline into the shard the consumer owning the member's usage partition sweeps.
+  const usagePartitions = await partitionCount(
+    connectKafka(options.brokers, "creditflow-rebuild"),
+    options.topics.usage,
+  );
   const redis = connectRedis(options, { maxRetriesPerRequest: 3 });
   try {
     // The states, and in the outboxes only the entries a cut relay left out of the ledger.
@@ -756,7 +761,11 @@ export async function rebuildRedis(options: RebuildOptions): Promise<RebuildSumm
       redis,
       keySpace(options.keyPrefix),
       // On a cluster, a member written back counts once a replica holds it (as the consumer's).
-      { membersPerRound: limits.membersPerRound, minReplicaAcks: isCluster(redis) ? 1 : 0 },
+      {
+        membersPerRound: limits.membersPerRound,
+        minReplicaAcks: isCluster(redis) ? 1 : 0,
+        deadlineShardOf: (userId) => keyPartition(userId, usagePartitions),
+      },
       (e) => codec.encode("ledger", e),
     );
     for (let i = 0; i < verified.length; i += limits.membersPerRound) {

@@ -22,6 +22,7 @@ export {
   type RedisTarget,
 } from "./route.ts";
 export {
+  type DeadlineItem,
   decodeStoredState,
   type EncodeLedgerEntry,
   type LoadedMember,

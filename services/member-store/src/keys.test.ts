@@ -1,5 +1,6 @@
 // Goal: all keys of one member share its hash tag (one Redis Cluster slot for the atomic write),
-// the deadline index's keys share theirs, and a member's key read back by SCAN names its member.
+// each deadline shard's keys share theirs (one tag per shard, none for every member), and a key
+// read back by SCAN names its member or its shard.
 
 import { describe, expect, it } from "vitest";
 import { globEscaped, keySpace } from "./keys.ts";
@@ -9,9 +10,17 @@ describe("keys", () => {
     const k = keySpace("cf:").member("u:42");
     expect(k.member.match(/\{([^}]*)\}/)?.[1]).toBe("u:42");
     const ks = keySpace("cf:");
-    expect(ks.deadlines.match(/\{([^}]*)\}/)?.[1]).toBe(
-      ks.deadlineVersions.match(/\{([^}]*)\}/)?.[1],
-    );
+    expect(ks.deadlines(3).match(/\{([^}]*)\}/)?.[1]).toBe("deadlines:3");
+    expect(ks.deadlineVersions(3).match(/\{([^}]*)\}/)?.[1]).toBe("deadlines:3");
+    expect(ks.deadlines(4)).not.toBe(ks.deadlines(3));
+  });
+
+  it("finds the shard of a deadline key", () => {
+    const ks = keySpace("test:a1:");
+    expect(ks.deadlineShardOf(ks.deadlines(11))).toEqual({ shard: 11, sortedSet: true });
+    expect(ks.deadlineShardOf(ks.deadlineVersions(0))).toEqual({ shard: 0, sortedSet: false });
+    expect(ks.deadlineShardOf(ks.member("deadlines:1").member)).toBeNull();
+    expect(ks.deadlinePattern).toBe("test:a1:{deadlines:*}*");
   });
 
   it("finds the member of a key that the member pattern matches", () => {

@@ -161,23 +161,48 @@ export class MemberReader {
     }
   }
 
-  /** The member's next deadline (epoch ms) in the sweeper's index, null when none is indexed. */
-  async deadline(userId: string): Promise<number | null> {
-    try {
-      const score = await this.redis.zscore(this.keys.deadlines, userId);
-      return score === null ? null : Number(score);
-    } catch (cause) {
-      throw new MemberStoreError("redis_failed", `read the deadline of ${userId}`, { cause });
+  /** The deadline shards of the key space (their sorted sets), found by SCAN on every master. */
+  async deadlineShards(): Promise<number[]> {
+    const shards = new Set<number>();
+    for (const node of await this.router.masters()) {
+      for await (const keys of scanKeys(node, this.keys.deadlinePattern)) {
+        for (const key of keys) {
+          const s = this.keys.deadlineShardOf(key);
+          if (s?.sortedSet) shards.add(s.shard);
+        }
+      }
     }
+    return [...shards].sort((a, b) => a - b);
   }
 
-  /** How many members have a deadline at or before `atMs` (due to the sweeper). */
-  async dueCount(atMs: number): Promise<number> {
-    try {
-      return await this.redis.zcount(this.keys.deadlines, "-inf", atMs);
-    } catch (cause) {
-      throw new MemberStoreError("redis_failed", "count due members", { cause });
+  /**
+   * The member's next deadline (epoch ms) in the sweeper's index, null when none is indexed: the
+   * reader does not know the partitioning, so it asks every shard (tests and tools only).
+   */
+  async deadline(userId: string): Promise<number | null> {
+    for (const shard of await this.deadlineShards()) {
+      let score: string | null;
+      try {
+        score = await this.redis.zscore(this.keys.deadlines(shard), userId);
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", `read the deadline of ${userId}`, { cause });
+      }
+      if (score !== null) return Number(score);
     }
+    return null;
+  }
+
+  /** How many members have a deadline at or before `atMs` (due to the sweeper), every shard. */
+  async dueCount(atMs: number): Promise<number> {
+    let due = 0;
+    for (const shard of await this.deadlineShards()) {
+      try {
+        due += await this.redis.zcount(this.keys.deadlines(shard), "-inf", atMs);
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", "count due members", { cause });
+      }
+    }
+    return due;
   }
 }
 

@@ -258,6 +258,12 @@ export interface MemberStoreLimits {
   minReplicaAcks?: number;
   /** How long WAIT waits for them; then the round fails (`replicas_behind`) and is redone. */
   replicaAckTimeoutMs?: number;
+  /**
+   * The deadline shard of a member: the partition of the input topics its records are on (the
+   * producers' partitioner, keyPartition of @creditflow/producer), so the consumer that owns the
+   * partition sweeps it. Default: every member in shard 0 (one consumer, or tests).
+   */
+  deadlineShardOf?: (userId: string) => number;
 }
 
 export class MemberStore {
@@ -268,6 +274,7 @@ export class MemberStore {
   readonly membersPerRound: number;
   readonly minReplicaAcks: number;
   readonly replicaAckTimeoutMs: number;
+  readonly deadlineShardOf: (userId: string) => number;
   /** Encodes a ledger record for the outbox (and the ledger topic). */
   readonly encodeEntry: EncodeLedgerEntry;
 
@@ -283,6 +290,7 @@ export class MemberStore {
     this.membersPerRound = limits.membersPerRound;
     this.minReplicaAcks = limits.minReplicaAcks ?? 0;
     this.replicaAckTimeoutMs = limits.replicaAckTimeoutMs ?? 1_000;
+    this.deadlineShardOf = limits.deadlineShardOf ?? (() => 0);
     this.encodeEntry = encodeEntry;
   }
 
@@ -405,31 +413,32 @@ export class MemberStore {
   }
 
   /**
-   * Records each member's next deadline, tagged with the version it was computed from; returns
-   * once minReplicaAcks replicas hold it (a deadline lost in a failover would leave its member
-   * unswept until its next write).
+   * Records each member's next deadline in its shard (deadlineShardOf), tagged with the version
+   * it was computed from; returns once minReplicaAcks replicas hold it (a deadline lost in a
+   * failover would leave its member unswept until its next write).
    */
-  async indexDeadlines(
-    items: { userId: string; version: number; deadlineMs: number | null }[],
-  ): Promise<void> {
+  async indexDeadlines(items: DeadlineItem[]): Promise<void> {
     if (items.length === 0) return;
     const routed: Routed[] = [];
-    for (const round of chunks(items, this.membersPerRound)) {
-      const args: (string | Buffer)[] = [
-        "EVALSHA",
-        INDEX_DEADLINES_SHA,
-        "2",
-        this.keys.deadlines,
-        this.keys.deadlineVersions,
-      ];
-      for (const it of round) {
-        args.push(
-          it.userId,
-          String(it.version),
-          it.deadlineMs === null ? "" : String(it.deadlineMs),
-        );
+    for (const [shard, list] of this.byShard(items)) {
+      for (const round of chunks(list, this.membersPerRound)) {
+        const key = this.keys.deadlines(shard);
+        const args: (string | Buffer)[] = [
+          "EVALSHA",
+          INDEX_DEADLINES_SHA,
+          "2",
+          key,
+          this.keys.deadlineVersions(shard),
+        ];
+        for (const it of round) {
+          args.push(
+            it.userId,
+            String(it.version),
+            it.deadlineMs === null ? "" : String(it.deadlineMs),
+          );
+        }
+        routed.push({ key, name: "evalsha", bytes: respCommands([args])[0]! });
       }
-      routed.push({ key: this.keys.deadlines, name: "evalsha", bytes: respCommands([args])[0]! });
     }
     const { answers, nodes } = await this.router.send(routed, "index deadlines", INDEX_DEADLINES);
     repliesOf(answers, "index deadlines");
@@ -441,32 +450,101 @@ export class MemberStore {
     );
   }
 
+  private byShard(items: DeadlineItem[]): Map<number, DeadlineItem[]> {
+    const out = new Map<number, DeadlineItem[]>();
+    for (const it of items) {
+      const shard = this.deadlineShardOf(it.userId);
+      const list = out.get(shard);
+      if (list === undefined) out.set(shard, [it]);
+      else list.push(it);
+    }
+    return out;
+  }
+
   /**
    * Indexes deadlines of members written back after a loss of Redis (the rebuild): a version
    * left in the index from before the loss would outrank the rebuilt member's, so it goes first.
    */
-  async reindexDeadlines(
-    items: { userId: string; version: number; deadlineMs: number | null }[],
-  ): Promise<void> {
+  async reindexDeadlines(items: DeadlineItem[]): Promise<void> {
     if (items.length === 0) return;
-    for (const round of chunks(items, this.membersPerRound)) {
-      try {
-        await this.redis.hdel(this.keys.deadlineVersions, ...round.map((d) => d.userId));
-      } catch (cause) {
-        throw new MemberStoreError("redis_failed", "reindex deadlines", { cause });
+    for (const [shard, list] of this.byShard(items)) {
+      for (const round of chunks(list, this.membersPerRound)) {
+        try {
+          await this.redis.hdel(this.keys.deadlineVersions(shard), ...round.map((d) => d.userId));
+        } catch (cause) {
+          throw new MemberStoreError("redis_failed", "reindex deadlines", { cause });
+        }
       }
     }
     await this.indexDeadlines(items);
   }
 
-  /** Members whose deadline is at or before `nowMs`, earliest first. */
-  async dueMembers(nowMs: number, limit: number): Promise<string[]> {
+  /**
+   * Moves the members of the earlier single deadline index into their shards (their versions
+   * kept: a newer deadline already in a shard wins), then deletes it; a few thousand at a time.
+   * Idempotent, harmless while consumers run. Returns how many members it moved.
+   */
+  async moveUnshardedDeadlines(): Promise<number> {
+    const { deadlines, versions } = this.keys.unshardedDeadlines;
+    let moved = 0;
+    const batch = Math.max(this.membersPerRound, 1_000);
     try {
-      return await this.redis.zrangebyscore(this.keys.deadlines, "-inf", nowMs, "LIMIT", 0, limit);
+      for (;;) {
+        const page = await this.redis.zrange(deadlines, 0, batch - 1, "WITHSCORES");
+        if (page.length === 0) break;
+        const ids: string[] = [];
+        for (let i = 0; i < page.length; i += 2) ids.push(page[i]!);
+        const found = await this.redis.hmget(versions, ...ids);
+        await this.indexDeadlines(
+          ids.map((userId, i) => ({
+            userId,
+            version: Number(found[i] ?? 0),
+            deadlineMs: Number(page[2 * i + 1]),
+          })),
+        );
+        await this.redis.zrem(deadlines, ...ids);
+        moved += ids.length;
+      }
+      await this.redis.del(versions);
     } catch (cause) {
-      throw new MemberStoreError("redis_failed", "read due members", { cause });
+      if (cause instanceof MemberStoreError) throw cause;
+      throw new MemberStoreError("redis_failed", "move the unsharded deadline index", { cause });
     }
+    return moved;
   }
+
+  /**
+   * Members of the given deadline shards whose deadline is at or before `nowMs`, earliest first
+   * in each shard, at most `limit` in all: the sweeper asks for the shards of the partitions it
+   * owns.
+   */
+  async dueMembers(nowMs: number, limit: number, shards: readonly number[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const shard of shards) {
+      if (out.length >= limit) break;
+      try {
+        const due = await this.redis.zrangebyscore(
+          this.keys.deadlines(shard),
+          "-inf",
+          nowMs,
+          "LIMIT",
+          0,
+          limit - out.length,
+        );
+        for (const userId of due) out.push(userId);
+      } catch (cause) {
+        throw new MemberStoreError("redis_failed", "read due members", { cause });
+      }
+    }
+    return out;
+  }
+}
+
+/** A member's next deadline (null: none) as computed from its state at `version`. */
+export interface DeadlineItem {
+  userId: string;
+  version: number;
+  deadlineMs: number | null;
 }
 
 /** A member's `s` field decoded; state_corrupt naming the member when it does not decode. */

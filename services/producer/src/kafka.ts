@@ -103,6 +103,15 @@ export function keyPartitioner(_message: unknown, key: Buffer | undefined): numb
 }
 
 /**
+ * The partition a producer puts `key` on, in a topic of `partitions` partitions (keyPartitioner,
+ * kafkajs' default partitioner, the Java client's): where the consumer knows a member's records
+ * are, and so which consumer owns the member's deadline shard.
+ */
+export function keyPartition(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key, "utf8")) & 0x7fffffff) % partitions;
+}
+
+/**
  * A Produce v11 request (what @platformatic/kafka sends to Kafka 4) built by record-batch.ts:
  * one buffer per partition instead of the library's few per record. What it does not cover
  * (compression, transactions, headers, several topics) goes to the library's own builder.
@@ -214,6 +223,20 @@ const TOPIC_LEADERS_TIMEOUT_MS = 60_000;
  * ensureTopics: create the topics that are missing, with the broker's default replication
  * factor, and wait until every partition has a leader; existing topics are left as they are.
  */
+/** How many partitions the topic has (it must exist). */
+export async function partitionCount(conn: KafkaConnection, topic: string): Promise<number> {
+  const admin: Admin = conn.kafka.admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const count = topics[0]?.partitions.length ?? 0;
+    if (count === 0) throw new Error(`topic ${topic} has no partitions`);
+    return count;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function ensureTopics(
   conn: KafkaConnection,
   topics: string[],
