@@ -4,7 +4,9 @@
 // the ledger (deduplicated by id) sums to each balance and no outbox is left. Checked after a
 // steady load, after a master is SIGKILLed under load (its replica takes over: what a write
 // counted done on — WAIT 1 — survives), and after slots move between masters under load (MOVED
-// and ASK answered). Skipped when REDIS_CLUSTER_NODES is unset. The killed master is restarted
+// and ASK answered). And idle members' bonuses are forfeited by the sweepers of two consumers,
+// each sweeping the deadline shards of its own partitions, once each. Skipped when
+// REDIS_CLUSTER_NODES is unset. The killed master is restarted
 // (it rejoins as a replica), so the cluster ends healthy.
 
 import { execFileSync } from "node:child_process";
@@ -50,6 +52,11 @@ const configFile = (name: string) =>
 const config = makeConfig(
   parseRateCard(configFile("rate-card.json"), "rate-card.json"),
   parsePlans(configFile("plans.json"), "plans.json"),
+);
+const LATENESS_MS = 1_500;
+const sweepConfig = makeConfig(
+  parseRateCard(configFile("rate-card.json"), "rate-card.json"),
+  parsePlans({ ...configFile("plans.json"), allowedLatenessMs: LATENESS_MS }, "plans.json"),
 );
 const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -131,7 +138,7 @@ async function scenario(name: string): Promise<Scenario> {
   return sc;
 }
 
-async function startClusterConsumer(sc: Scenario): Promise<RunningConsumer> {
+async function startClusterConsumer(sc: Scenario, engineConfig = config): Promise<RunningConsumer> {
   const consumer = await startConsumer({
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
@@ -139,7 +146,7 @@ async function startClusterConsumer(sc: Scenario): Promise<RunningConsumer> {
     topics: sc.topics,
     keyPrefix: sc.keyPrefix,
     groupId: sc.groupId,
-    config,
+    config: engineConfig,
     logger: pino({ level: "warn" }),
     limits: {
       sessionTimeoutMs: 6_000,
@@ -314,5 +321,60 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
     clusterScript("reshard", String(to), String(from), "2000");
     await usage.stop();
     await expectExactAll(sc);
+  });
+
+  it("forfeits idle members' bonuses once, each swept by the owner of its partition's shard", async () => {
+    const sc = await scenario("sweep");
+    await Promise.all([
+      startClusterConsumer(sc, sweepConfig),
+      startClusterConsumer(sc, sweepConfig),
+    ]);
+    const users = USERS.slice(20, 32);
+    const t0 = Date.now();
+    const expiresAtMs = t0 + 4_000;
+    for (const user of users) {
+      const grant: CreditCommand = {
+        type: "grant_bonus",
+        id: `${user}-promo`,
+        userId: user,
+        atMs: t0,
+        source: "promotion",
+        amountMicros: 3_000_000,
+        effectiveFromMs: t0 - 1_000,
+        expiresAtMs,
+        priority: 0,
+        recurrence: null,
+      };
+      await sc.producer.sendCommand(grant, "test");
+    }
+    await waitCaughtUp(conn, sc.groupId, [sc.topics.usage, sc.topics.commands]);
+    const reader = new MemberReader(redis, keySpace(sc.keyPrefix));
+    // Sharded: the members' deadlines are spread over the partitions' shards, none holds them all.
+    const shards = await reader.deadlineShards();
+    expect(shards.length).toBeGreaterThan(1);
+    const deadlineMs = expiresAtMs + LATENESS_MS;
+    const forfeited = new Set<string>();
+    while (forfeited.size < users.length && Date.now() < deadlineMs + 15_000) {
+      await sleep(200);
+      for (const [user, m] of await reader.members(users)) {
+        if (
+          m.state !== null &&
+          !m.state.grants.some((g) => g.cls === "bonus" && g.remainingMicros > 0)
+        ) {
+          forfeited.add(user);
+        }
+      }
+    }
+    expect(forfeited.size).toBe(users.length);
+    const raw = await readTopic(conn, sc.topics.ledger, { idleMs: 2_000 });
+    const ledger = await ledgerByUser(codec, raw);
+    const members = await reader.members(users);
+    for (const user of users) {
+      const entries = ledger.get(user) ?? [];
+      const expiries = entries.filter((e) => e.kind === "expire");
+      expect(expiries, user).toHaveLength(1);
+      expect(expiries[0]!.processedAt).toBeGreaterThanOrEqual(deadlineMs);
+      expect(sumMicros(entries), user).toBe(ledgerBalanceMicros(members.get(user)!.state!));
+    }
   });
 });

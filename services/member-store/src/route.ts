@@ -207,8 +207,13 @@ export class NodeRouter {
             }
             const m = REDIRECTED.exec(error.message);
             if (m !== null) {
-              if (m[1] === "MOVED") refresh = true;
-              else if (m[1] !== "ASK") pause = true;
+              if (m[1] === "MOVED") {
+                // The slot's owner as the node says (ioredis does the same for its own
+                // commands), then the whole map refreshed: the next attempt goes there.
+                const [, slot, at] = error.message.split(" ");
+                client.slots[Number(slot)] = [at!];
+                refresh = true;
+              } else if (m[1] !== "ASK") pause = true;
               next.push(m[1] === "ASK" ? { i, askAt: error.message.split(" ")[2]! } : { i });
             } else if (script !== undefined && isNoScript(error)) {
               noScript.add(node);
