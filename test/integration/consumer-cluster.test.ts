@@ -17,8 +17,10 @@ import { topicNames } from "@creditflow/contracts";
 import {
   type CreditCommand,
   type EngineInput,
+  encodeState,
   ledgerBalanceMicros,
   makeConfig,
+  openMember,
   parsePlans,
   parseRateCard,
   type UsageEvent,
@@ -28,6 +30,7 @@ import {
   deleteKeysUnder,
   keySpace,
   MemberReader,
+  MemberStore,
   parseClusterNodes,
   type RedisClient,
 } from "@creditflow/member-store";
@@ -321,6 +324,10 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
     clusterScript("reshard", String(to), String(from), "2000");
     await usage.stop();
     await expectExactAll(sc);
+    const redirected = (await sc.consumers[0]!.metrics.redisRedirections.get()).values;
+    console.log(
+      `commands sent again: ${redirected.map((v) => `${v.labels.why} ${v.value}`).join(", ") || "none"}`,
+    );
   });
 
   it("forfeits idle members' bonuses once, each swept by the owner of its partition's shard", async () => {
@@ -376,5 +383,68 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
       expect(expiries[0]!.processedAt).toBeGreaterThanOrEqual(deadlineMs);
       expect(sumMicros(entries), user).toBe(ledgerBalanceMicros(members.get(user)!.state!));
     }
+  });
+
+  it("writes and reads a member whose slot is migrating (ASK to the importing node)", async () => {
+    const cluster = redis as Cluster;
+    const keys = keySpace(`${iso.keyPrefix}ask:`);
+    const redirected: string[] = [];
+    const store = new MemberStore(
+      redis,
+      keys,
+      { membersPerRound: 10, minReplicaAcks: 1, onRedirect: (why) => redirected.push(why) },
+      (r) => Buffer.from(JSON.stringify(r)),
+    );
+    // A member whose slot holds no key yet, so moving the slot moves nothing of anyone else's.
+    const nodesText = String(await cluster.call("CLUSTER", "NODES"));
+    const idOf = new Map<string, string>();
+    for (const line of nodesText.trim().split("\n")) {
+      const [id, address] = line.split(" ");
+      idOf.set(address!.split("@")[0]!, id!);
+    }
+    let userId = "";
+    let slot = -1;
+    let source = "";
+    for (let i = 0; slot < 0; i++) {
+      const key = keys.member(`ask${i}`).member;
+      const s = Number(await cluster.call("CLUSTER", "KEYSLOT", key));
+      const owner = cluster.slots[s]![0]!;
+      const node = cluster
+        .nodes("master")
+        .find((n) => `${n.options.host}:${n.options.port}` === owner)!;
+      if (Number(await node.call("CLUSTER", "COUNTKEYSINSLOT", s)) === 0) {
+        [userId, slot, source] = [`ask${i}`, s, owner];
+      }
+    }
+    const stateText = encodeState(
+      openMember(userId, Date.now(), { config, nowMs: Date.now() }).state,
+    );
+    const masters = cluster.nodes("master");
+    const from = masters.find((n) => `${n.options.host}:${n.options.port}` === source)!;
+    const to = masters.find((n) => `${n.options.host}:${n.options.port}` !== source)!;
+    const toName = `${to.options.host}:${to.options.port}`;
+    await to.call("CLUSTER", "SETSLOT", slot, "IMPORTING", idOf.get(source)!);
+    await from.call("CLUSTER", "SETSLOT", slot, "MIGRATING", idOf.get(toName)!);
+    try {
+      // Absent from the migrating node: it answers ASK, the importing node runs the write.
+      const [written] = await store.write([
+        { userId, expectedVersion: 0, stateText, offsets: new Map(), outbox: [] },
+      ]);
+      expect(written).toMatchObject({ ok: true, version: 1 });
+      const loaded = await store.load([userId]);
+      expect(loaded.get(userId)?.version).toBe(1);
+      const [again] = await store.write([
+        { userId, expectedVersion: 1, stateText, offsets: new Map(), outbox: [] },
+      ]);
+      expect(again).toMatchObject({ ok: true, version: 2 });
+      expect(redirected.filter((w) => w === "ask").length).toBeGreaterThanOrEqual(3);
+      expect(Number(await to.call("CLUSTER", "COUNTKEYSINSLOT", slot))).toBe(1);
+    } finally {
+      // The slot ends on the importing node (with the one key it holds).
+      await to.call("CLUSTER", "SETSLOT", slot, "NODE", idOf.get(toName)!);
+      await from.call("CLUSTER", "SETSLOT", slot, "NODE", idOf.get(toName)!);
+      await deleteKeysUnder(redis, keys.prefix);
+    }
+    clusterScript("wait-healthy", "60");
   });
 });

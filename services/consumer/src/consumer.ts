@@ -90,7 +90,11 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const store = new MemberStore(
     redis,
     keySpace(options.keyPrefix),
-    { ...limits, deadlineShardOf: (userId) => keyPartition(userId, usagePartitions) },
+    {
+      ...limits,
+      deadlineShardOf: (userId) => keyPartition(userId, usagePartitions),
+      onRedirect: (why) => metrics.redisRedirections.inc({ why }),
+    },
     (record) => codec.encode("ledger", record),
   );
   // An index left by an earlier version (one key for every member) goes into the shards first.

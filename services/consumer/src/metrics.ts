@@ -38,6 +38,12 @@ export class ConsumerMetrics {
     help: "Member writes refused because the version changed (another writer); redone",
     registers: [this.registry],
   });
+  readonly redisRedirections = new Counter({
+    name: "cf_consumer_redis_redirections_total",
+    help: "Redis commands sent again, by why: moved, ask, tryagain, clusterdown (a Redis Cluster's slots moving or failing over), noscript",
+    labelNames: ["why"],
+    registers: [this.registry],
+  });
   readonly sweptMembers = new Counter({
     name: "cf_consumer_swept_members_total",
     help: "Members advanced by the deadline sweeper with at least one ledger entry",

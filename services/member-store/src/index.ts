@@ -18,6 +18,7 @@ export {
   connectRedis,
   isCluster,
   parseClusterNodes,
+  type Redirection,
   type RedisClient,
   type RedisTarget,
 } from "./route.ts";

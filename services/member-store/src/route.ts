@@ -115,12 +115,18 @@ export interface RoutedAnswers {
   nodes: Set<Redis>;
 }
 
+/** Why a command was sent again: a cluster's redirection, or a node without the script. */
+export type Redirection = "moved" | "ask" | "tryagain" | "clusterdown" | "noscript";
+
 /** Routes prebuilt commands to the node serving their key; see the module comment. */
 export class NodeRouter {
   readonly client: RedisClient;
+  /** Told of every command sent again, and why (the consumer's metrics). */
+  private readonly onRedirect: (why: Redirection) => void;
 
-  constructor(client: RedisClient) {
+  constructor(client: RedisClient, onRedirect: (why: Redirection) => void = () => undefined) {
     this.client = client;
+    this.onRedirect = onRedirect;
   }
 
   /** Sends the commands, one pipeline per node; `script` is loaded where NOSCRIPT answers. */
@@ -142,6 +148,7 @@ export class NodeRouter {
         got.forEach(([error, value], j) => {
           const i = todo[j]!;
           if (error !== null && script !== undefined && isNoScript(error) && attempt === 0) {
+            this.onRedirect("noscript");
             again.push(i);
           } else answers[i] = [error, value];
         });
@@ -207,6 +214,7 @@ export class NodeRouter {
             }
             const m = REDIRECTED.exec(error.message);
             if (m !== null) {
+              this.onRedirect(m[1]!.toLowerCase() as Redirection);
               if (m[1] === "MOVED") {
                 // The slot's owner as the node says (ioredis does the same for its own
                 // commands), then the whole map refreshed: the next attempt goes there.
@@ -216,6 +224,7 @@ export class NodeRouter {
               } else if (m[1] !== "ASK") pause = true;
               next.push(m[1] === "ASK" ? { i, askAt: error.message.split(" ")[2]! } : { i });
             } else if (script !== undefined && isNoScript(error)) {
+              this.onRedirect("noscript");
               noScript.add(node);
               next.push({ i });
             } else answers[i] = [error, value];

@@ -11,7 +11,7 @@ import type { LedgerEntryRecord } from "@creditflow/contracts";
 import { decodeState, type MemberState } from "@creditflow/engine";
 import { MemberStoreError } from "./errors.ts";
 import type { KeySpace } from "./keys.ts";
-import { NodeRouter, type RedisClient, type Routed } from "./route.ts";
+import { NodeRouter, type Redirection, type RedisClient, type Routed } from "./route.ts";
 
 /**
  * Compare-and-set on the version; then the state, version+1, the partition offsets and the new
@@ -264,6 +264,8 @@ export interface MemberStoreLimits {
    * partition sweeps it. Default: every member in shard 0 (one consumer, or tests).
    */
   deadlineShardOf?: (userId: string) => number;
+  /** Told of every command sent again after a redirection or NOSCRIPT (metrics). */
+  onRedirect?: (why: Redirection) => void;
 }
 
 export class MemberStore {
@@ -285,7 +287,7 @@ export class MemberStore {
     encodeEntry: EncodeLedgerEntry,
   ) {
     this.redis = redis;
-    this.router = new NodeRouter(redis);
+    this.router = new NodeRouter(redis, limits.onRedirect);
     this.keys = keys;
     this.membersPerRound = limits.membersPerRound;
     this.minReplicaAcks = limits.minReplicaAcks ?? 0;
