@@ -7,10 +7,13 @@
 // (no engine, no idempotency, no ledger). Prints events/s, the ratio, the consumer's peak RSS and
 // Redis memory per member.
 //   node test/bench/consumer.bench.ts [--events 1000000] [--members 100000] [--partitions 12]
-//     [--pairs 1]
+//     [--pairs 1] [--redis-cluster]
 // --pairs N runs the baseline and the consumer N times each, alternating, over the same topic
 // (each run in its own group and, for the consumer, its own Redis keys) and prints every pair's
 // ratio and their median: on a shared machine one pair's ratio moves by several points.
+// --redis-cluster: the consumer on the local Redis Cluster (REDIS_CLUSTER_NODES, from
+// `bash deploy/local/status --env`; minReplicaAcks 1 unless CF_CONSUMER_LIMITS says otherwise),
+// its balances checked there; the baseline stays on the single Redis.
 // Uses the running local stack (./creditflow up); its names are unique per run and removed after.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -19,10 +22,17 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
 import { ledgerBalanceMicros, priceUsage } from "@creditflow/engine";
-import { deleteKeysUnder, keySpace } from "@creditflow/member-store";
+import {
+  connectRedis,
+  deleteKeysUnder,
+  keySpace,
+  MemberReader,
+  parseClusterNodes,
+  type RedisClient,
+} from "@creditflow/member-store";
 import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
-import { loadConfig, readMember, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import { type Cluster, Redis } from "ioredis";
+import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +41,7 @@ const { values: args } = parseArgs({
     partitions: { type: "string", default: "12" },
     pairs: { type: "string", default: "1" },
     keep: { type: "boolean", default: false },
+    "redis-cluster": { type: "boolean", default: false },
   },
 });
 const EVENTS = Number(args.events);
@@ -50,6 +61,18 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const config = loadConfig();
 const conn = connectKafka(brokers, `bench-${runId}`);
 const redis = new Redis(redisUrl);
+const clusterNodes = args["redis-cluster"]
+  ? parseClusterNodes(process.env.REDIS_CLUSTER_NODES)
+  : undefined;
+if (args["redis-cluster"] && clusterNodes === undefined) {
+  throw new Error("--redis-cluster: REDIS_CLUSTER_NODES names no node");
+}
+/** Where the consumer writes: the single Redis, or the cluster (--redis-cluster). */
+const consumerRedis: RedisClient =
+  clusterNodes === undefined ? redis : connectRedis({ redisClusterNodes: clusterNodes });
+/** The nodes holding the consumer's keys (its masters on a cluster). */
+const consumerNodes = (): Redis[] =>
+  clusterNodes === undefined ? [redis] : (consumerRedis as Cluster).nodes("master");
 const codec = new AvroCodec(registryUrl);
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -99,8 +122,20 @@ async function prefill(): Promise<Map<string, number>> {
 }
 
 async function redisUsedBytes(): Promise<number> {
-  const info = await redis.info("memory");
-  return Number(/used_memory:(\d+)/.exec(info)![1]);
+  let used = 0;
+  for (const node of consumerNodes()) {
+    used += Number(/used_memory:(\d+)/.exec(await node.info("memory"))![1]);
+  }
+  return used;
+}
+
+/** MEMORY USAGE of a key, asked of the node that holds it. */
+async function keyBytes(key: string): Promise<number> {
+  for (const node of consumerNodes()) {
+    const bytes = await node.call("MEMORY", "USAGE", key).catch(() => null);
+    if (bytes !== null) return Number(bytes);
+  }
+  return Number.NaN;
 }
 
 /** The environment of a child process (the baseline, the consumer) on this run's names. */
@@ -111,6 +146,8 @@ function childEnv(keys: string, groupId: string, more: Record<string, string>): 
     KAFKA_BROKERS: brokers.join(","),
     SCHEMA_REGISTRY_URL: registryUrl,
     REDIS_URL: redisUrl,
+    // The single Redis unless a consumer run says otherwise (--redis-cluster).
+    REDIS_CLUSTER_NODES: "",
     CF_TOPIC_PREFIX: topicPrefix,
     CF_KEY_PREFIX: keys,
     CF_CONSUMER_GROUP: groupId,
@@ -164,8 +201,8 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function deleteKeys(prefix: string): Promise<void> {
-  await deleteKeysUnder(redis, prefix);
+async function deleteKeys(prefix: string, client: RedisClient = redis): Promise<void> {
+  await deleteKeysUnder(client, prefix);
 }
 
 function peakRssMiB(pid: number): number {
@@ -197,6 +234,7 @@ async function consumerRun(
       cwd: repoRoot,
       env: childEnv(prefix, groupId, {
         CF_CONSUMER_LIMITS: process.env.CF_CONSUMER_LIMITS ?? "",
+        ...(clusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: clusterNodes.join(",") }),
       }),
       stdio: ["ignore", "pipe", "inherit"],
     },
@@ -230,11 +268,11 @@ async function checkBalances(prefix: string, costs: Map<string, number>): Promis
   let checked = 0;
   for (let i = 0; i < MEMBERS; i += Math.max(1, Math.floor(MEMBERS / 500))) {
     const userId = `m${i}`;
-    const m = await readMember(redis, prefix, userId);
+    const m = await new MemberReader(consumerRedis, keySpace(prefix)).state(userId);
     const expected = free - (costs.get(userId) ?? 0);
-    if (m.state === null || ledgerBalanceMicros(m.state) !== expected) {
+    if (m === null || ledgerBalanceMicros(m.state) !== expected) {
       throw new Error(
-        `member ${userId}: balance ${m.state && ledgerBalanceMicros(m.state)}, expected ${expected}`,
+        `member ${userId}: balance ${m && ledgerBalanceMicros(m.state)}, expected ${expected}`,
       );
     }
     checked++;
@@ -280,12 +318,10 @@ async function main(): Promise<void> {
     const after = await redisUsedBytes();
     log(`consumer ${pair}: ${run.seconds.toFixed(1)} s`);
     const checked = await checkBalances(prefix, costs);
-    const hashBytes = Number(
-      await redis.call("MEMORY", "USAGE", keySpace(prefix).member("m0").member),
-    );
+    const hashBytes = await keyBytes(keySpace(prefix).member("m0").member);
     pairs.push({ base, run, bytesPerMember: (after - before) / MEMBERS, checked, hashBytes });
     // The next pair's Redis starts as this one's did.
-    if (pair < PAIRS) await deleteKeys(prefix);
+    if (pair < PAIRS) await deleteKeys(prefix, consumerRedis);
   }
 
   console.log(
@@ -342,12 +378,14 @@ async function main(): Promise<void> {
 
   if (!args.keep) {
     await deleteKeys(keyPrefix);
+    if (consumerRedis !== redis) await deleteKeys(keyPrefix, consumerRedis);
     const admin = conn.kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
   }
   redis.disconnect();
+  if (consumerRedis !== redis) consumerRedis.disconnect();
 }
 
 main().catch((err: unknown) => {
