@@ -211,7 +211,7 @@ export class CompactIds {
   static fromText(sorted: string, tail: string, minAtSec: number): CompactIds {
     if (sorted.length === 0 && tail.length === 0) return CompactIds.EMPTY;
     assert(sorted.length % RECORD_CHARS === 0, "compact ids are whole records");
-    assert(tail.length % RECORD_CHARS === 0 && tail.length <= MAX_TAIL * RECORD_CHARS, "tail fits");
+    assert(tail.length % RECORD_CHARS === 0, "the tail is whole records");
     const block = new TailBlock();
     for (let at = 0; at < tail.length; at += RECORD_CHARS) {
       block.push(
@@ -253,7 +253,7 @@ export class CompactIds {
     const hi = readFixed(record, 0, 6);
     const lo = readFixed(record, 6, 6);
     const n = this.#tailLength;
-    if (n === MAX_TAIL) {
+    if (n >= MAX_TAIL) {
       return new CompactIds(
         merged(this.sorted, [...this.tail, record]),
         new TailBlock(),
