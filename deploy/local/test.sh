@@ -52,4 +52,21 @@ trap 'stop_if_ours; report' EXIT
 phase "stack up" bash "$here/up"
 phase "stack up again" bash "$here/up" # idempotent: must be quick and change nothing
 phase "integration tests" vitest_run integration
+# The Redis Cluster phase: 3 masters and 3 replicas (deploy/local/services/redis-cluster.sh) and
+# the consumer's tests against it: exactness, a master SIGKILLed and a reshard under load, the
+# sharded sweep, a migrating slot. A cluster this script started is stopped again.
+cluster_tests() {
+  local cluster="$here/services/redis-cluster.sh" started_cluster=0
+  bash "$cluster" running >/dev/null 2>&1 || started_cluster=1
+  CF_REDIS_CLUSTER=1 bash "$here/up"
+  local nodes
+  nodes=$(bash "$cluster" env | sed -n 's/^REDIS_CLUSTER_NODES=//p')
+  local rc=0
+  REDIS_CLUSTER_NODES=$nodes npx vitest run --project integration \
+    test/integration/consumer-cluster.test.ts test/integration/redis-cluster-stack.test.ts \
+    --reporter=default --reporter=json --outputFile.json="$results/cluster.json" || rc=$?
+  [ "$started_cluster" = 1 ] && [ -z "${CF_KEEP_STACK:-}" ] && bash "$here/down" redis-cluster
+  return $rc
+}
+phase "redis cluster tests" cluster_tests
 phase "chaos run (2 min)" vitest_run chaos # own 3-broker stack on other ports (test/chaos)
