@@ -103,7 +103,8 @@ function checkInput(input: EngineInput): Refusal | null {
 
 /**
  * Applies a usage event or a credit command at processing time `ctx.nowMs`: first the time that
- * passed (resets, expiries), then the input. Idempotency is checked first, before any limit.
+ * passed (resets, expiries), then the input. The edge of the duplicate horizon is checked first,
+ * then idempotency, both before any limit.
  *
  * `acceptedAtMs` is when creditflow accepted the input (the Kafka record's timestamp; processing
  * time when there is none). Ids are remembered for `config.dedupeHorizonMs` of the member's
