@@ -81,6 +81,16 @@ describe("expiry and lateness", () => {
   const E = T0 + DAY;
   const withBonus = () => applyOk(newMember(), bonus("b1", T0, 10 * C, E), T0).state;
 
+  it("a bonus granted after its expiry and lateness is forfeited in the same apply; an advance to that time changes nothing", () => {
+    // Found by "applying any prefix twice equals applying it once" (seed -731853706).
+    const late = bonus("b0", T0, 1, T0 - 5 * MIN, { effectiveFromMs: T0 - 6 * MIN });
+    const r = applyOk(newMember(), late, T0);
+    expect(r.entries.map((e) => e.kind)).toEqual(["grant", "expire"]);
+    expect(r.state.grants.some((g) => g.id === "b0")).toBe(false);
+    expect(advanceTo(r.state, ctxAt(T0)).entries).toEqual([]);
+    expect(ledgerBalanceMicros(r.state)).toBe(ledgerBalanceMicros(newMember()));
+  });
+
   it("an expired bonus is never debited and its remainder is forfeited exactly once, after the lateness", () => {
     let s = withBonus();
     const r1 = applyOk(s, usage("e1", E + MIN, 2 * C), E + MIN);

@@ -192,6 +192,16 @@ export function apply(
     input.type === "usage"
       ? applyUsage(next, input, nowMs, writer, ctx, grantsShared)
       : applyCommand(next, input, nowMs, writer, ctx);
+  if (
+    result === null &&
+    input.type !== "usage" &&
+    stepDue(next, nowMs, ctx.config.plans.allowedLatenessMs)
+  ) {
+    // A command can add a grant that is already due (a bonus that expired more than the allowed
+    // lateness ago, a recurrence past its boundary): its steps run now, in this apply, so that an
+    // advance to the same time later finds nothing left to do.
+    advanceInPlace(next, nowMs, entries, ctx);
+  }
   if (result !== null) {
     return refusedAndRemembered(
       state,
