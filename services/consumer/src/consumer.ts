@@ -45,6 +45,22 @@ import { UnitSizer } from "./unit-size.ts";
 
 /** Partitions of the consumer's own output topics when it has to create them. */
 const OUTPUT_PARTITIONS = 12;
+/** How long a starting consumer waits for Redis to answer (a Redis restart takes seconds). */
+const STARTUP_REDIS_WAIT_MS = 60_000;
+
+/** `step`, tried again every second while it fails retryably, for STARTUP_REDIS_WAIT_MS. */
+async function whileRedisStarts<T>(step: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + STARTUP_REDIS_WAIT_MS;
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      const retryable = (error as { retryable?: unknown }).retryable === true;
+      if (!retryable || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
+}
 
 export interface RunningConsumer {
   metrics: ConsumerMetrics;
@@ -98,7 +114,8 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     (record) => codec.encode("ledger", record),
   );
   // An index left by an earlier version (one key for every member) goes into the shards first.
-  const movedDeadlines = await store.moveUnshardedDeadlines();
+  // Redis may be restarting while this process starts: retried for STARTUP_REDIS_WAIT_MS.
+  const movedDeadlines = await whileRedisStarts(() => store.moveUnshardedDeadlines());
   if (movedDeadlines > 0) log.info({ movedDeadlines }, "deadline index sharded");
   /** The usage partitions this process owns: the deadline shards its sweeper takes. */
   let sweptShards: number[] = [];
