@@ -27,19 +27,6 @@ const DIGIT_CODES = Array.from(DIGITS, (c) => c.charCodeAt(0));
 const DIGIT_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 64; i++) DIGIT_VALUE[DIGITS.charCodeAt(i)] = i;
 
-/** `value` (a safe integer >= 0 below 64^count) as `count` digits, most significant first. */
-function fixed(value: number, count: number): string {
-  let v = value;
-  let out = "";
-  for (let k = 0; k < count; k++) {
-    const d = v % 64;
-    out = DIGITS[d]! + out;
-    v = (v - d) / 64;
-  }
-  assert(v === 0, "value fits its digits");
-  return out;
-}
-
 /** The number in `count` digits of `text` from `at`; -1 when a character is not a digit. */
 function readFixed(text: string, at: number, count: number): number {
   let v = 0;
@@ -59,7 +46,9 @@ export function idKey(id: string): [number, number] {
 
 /** The key's twelve characters in a record. */
 export function keyText(key: readonly [number, number]): string {
-  return fixed(key[0], 6) + fixed(key[1], 6);
+  putFixed(key[0], 0, 6);
+  putFixed(key[1], 6, 6);
+  return String.fromCharCode(...recordCodes.slice(0, KEY_CHARS));
 }
 
 /** A record's character codes, written in place (one string made per record). */
