@@ -4,7 +4,8 @@
 // the ledger (deduplicated by id) sums to each balance and no outbox is left. Checked after a
 // steady load, after a master is SIGKILLed under load (its replica takes over: what a write
 // counted done on — WAIT 1 — survives), and after slots move between masters under load (MOVED
-// and ASK answered). And idle members' bonuses are forfeited by the sweepers of two consumers,
+// and ASK answered); in those two, a history sink also runs, and ClickHouse ends holding each
+// accepted usage event once and the same ledger as the topic. And idle members' bonuses are forfeited by the sweepers of two consumers,
 // each sweeping the deadline shards of its own partitions, once each. Skipped when
 // REDIS_CLUSTER_NODES is unset. The killed master is restarted
 // (it rejoins as a replica), so the cluster ends healthy.
@@ -12,8 +13,9 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
+import { type LedgerEntryRecord, topicNames } from "@creditflow/contracts";
 import {
   type CreditCommand,
   type EngineInput,
@@ -25,6 +27,7 @@ import {
   parseRateCard,
   type UsageEvent,
 } from "@creditflow/engine";
+import { type RunningSink, startSink } from "@creditflow/history";
 import {
   connectRedis,
   deleteKeysUnder,
@@ -73,11 +76,14 @@ interface Scenario {
   groupId: string;
   keyPrefix: string;
   consumers: RunningConsumer[];
+  /** The history sink into the scenario's own ClickHouse database, when it runs one. */
+  sink?: { running: RunningSink; database: string };
   /** Every distinct input sent, per user, in send order. */
   sent: Map<string, EngineInput[]>;
 }
 const scenarios: Scenario[] = [];
 let redis: RedisClient;
+const ch: ClickHouseClient = createClient({ url: urls.clickhouseUrl });
 
 function clusterScript(...args: string[]): string {
   return execFileSync("bash", ["deploy/local/services/redis-cluster.sh", ...args], {
@@ -164,6 +170,76 @@ async function startClusterConsumer(sc: Scenario, engineConfig = config): Promis
   return consumer;
 }
 
+/** The history sink of the scenario, into a ClickHouse database of its own. */
+async function startScenarioSink(sc: Scenario): Promise<void> {
+  const database = `${iso.database}_${sc.groupId.slice(-8).replace(/[^a-z0-9]/g, "_")}`;
+  const running = await startSink({
+    brokers: urls.kafkaBrokers,
+    schemaRegistryUrl: urls.schemaRegistryUrl,
+    clickhouseUrl: urls.clickhouseUrl,
+    database,
+    topics: sc.topics,
+    groupId: `${sc.groupId}-sink`,
+    rateCard: config.rateCard,
+    logger: pino({ level: "warn" }),
+    limits: { maxBatchAgeMs: 200 },
+  });
+  sc.sink = { running, database };
+}
+
+async function rows<T>(query: string): Promise<T[]> {
+  const rs = await ch.query({ query, format: "JSONEachRow" });
+  return rs.json<T>();
+}
+
+/**
+ * ClickHouse holds what the consumer accepted, once: each distinct usage event sent, and per
+ * member the ledger the topic holds (same entry count, same sum, which is the balance).
+ */
+async function expectClickHouseAgrees(
+  sc: Scenario,
+  ledger: Map<string, LedgerEntryRecord[]>,
+): Promise<void> {
+  const db = sc.sink!.database;
+  const usageIds = new Set<string>();
+  for (const inputs of sc.sent.values()) {
+    for (const input of inputs) if (input.type === "usage") usageIds.add(input.id);
+  }
+  const want = new Map<string, { n: number; sum: number }>();
+  for (const [user, entries] of ledger)
+    want.set(user, { n: entries.length, sum: sumMicros(entries) });
+  type LedgerRow = { user_id: string; n: string; sum: string };
+  const read = () =>
+    rows<LedgerRow>(
+      `SELECT user_id, count() AS n, sum(amount_micros) AS sum FROM ${db}.ledger_entries FINAL GROUP BY user_id`,
+    );
+  const deadline = Date.now() + 60_000;
+  let got = await read();
+  const entriesIn = (r: LedgerRow[]) => r.reduce((n, row) => n + Number(row.n), 0);
+  const entriesWanted = [...want.values()].reduce((n, w) => n + w.n, 0);
+  while (entriesIn(got) < entriesWanted && Date.now() < deadline) {
+    await sleep(500);
+    got = await read();
+  }
+  expect(new Map(got.map((r) => [r.user_id, { n: Number(r.n), sum: Number(r.sum) }]))).toEqual(
+    want,
+  );
+  const [usage] = await rows<{ n: string; d: string }>(
+    `SELECT count() AS n, uniqExact(event_id) AS d FROM ${db}.usage_events FINAL`,
+  );
+  expect({ n: Number(usage!.n), distinct: Number(usage!.d) }).toEqual({
+    n: usageIds.size,
+    distinct: usageIds.size,
+  });
+  const [debits] = await rows<{ n: string }>(
+    `SELECT uniqExact(splitByChar('#', entry_id)[1]) AS n FROM ${db}.ledger_entries FINAL WHERE kind = 'debit'`,
+  );
+  expect(Number(debits!.n)).toBe(usageIds.size);
+  console.log(
+    `ClickHouse agrees: ${usageIds.size} usage events once each, ${entriesWanted} ledger entries`,
+  );
+}
+
 /** Usage at a steady pace until stopped, ~5% of events resent (same id, same content). */
 function backgroundUsage(sc: Scenario, prefix: string, perSecond: number) {
   let running = true;
@@ -246,6 +322,7 @@ async function expectExactAll(sc: Scenario): Promise<void> {
   console.log(
     `exact on the cluster: ${USERS.length} members, ${events} distinct usage events, ${raw.length} ledger records read`,
   );
+  if (sc.sink !== undefined) await expectClickHouseAgrees(sc, ledger);
 }
 
 describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Cluster", () => {
@@ -257,10 +334,15 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
   afterAll(async () => {
     for (const sc of scenarios) {
       for (const c of sc.consumers) await c.stop().catch(() => undefined);
+      await sc.sink?.running.stop().catch(() => undefined);
+      if (sc.sink !== undefined) {
+        await ch.command({ query: `DROP DATABASE IF EXISTS ${sc.sink.database}` }).catch(() => {});
+      }
       await sc.producer.close();
       await deleteKeysUnder(redis, sc.keyPrefix).catch(() => undefined);
     }
     redis?.disconnect();
+    await ch.close();
   });
 
   it("debits exactly as the engine; the ledger sums to each balance", async () => {
@@ -287,6 +369,7 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
   }, async () => {
     const sc = await scenario("failover");
     await startClusterConsumer(sc);
+    await startScenarioSink(sc);
     const usage = backgroundUsage(sc, "f", 200);
     await sleep(4_000);
     const [victim] = await masterPorts();
@@ -312,6 +395,7 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
   }, async () => {
     const sc = await scenario("reshard");
     await startClusterConsumer(sc);
+    await startScenarioSink(sc);
     const usage = backgroundUsage(sc, "r", 200);
     await sleep(3_000);
     const [from, to] = await masterPorts();
