@@ -12,8 +12,7 @@ import {
   type UsageEvent,
 } from "@creditflow/engine";
 import { ledgerRow } from "@creditflow/history";
-import { keySpace, seedMembers } from "@creditflow/member-store";
-import type { Redis } from "ioredis";
+import { keySpace, type RedisClient, seedMembers } from "@creditflow/member-store";
 import { SignJWT } from "jose";
 
 /** A test-only key: 32+ bytes, generated per run by callers that care. */
@@ -57,7 +56,7 @@ export function buildMember(
 
 /** The member's state at `version` under `prefix`, as the consumer would have left it. */
 export async function writeMember(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   state: MemberState,
   version = 1,

@@ -12,9 +12,8 @@ import {
   openMember,
   type UsageEvent,
 } from "@creditflow/engine";
-import { keySpace, MemberReader, MemberStore } from "@creditflow/member-store";
+import { keySpace, MemberReader, MemberStore, type RedisClient } from "@creditflow/member-store";
 import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
-import type { Redis } from "ioredis";
 import { pino } from "pino";
 import { memberSignUpMs } from "../src/apply-members.ts";
 import { type RunningConsumer, startConsumer } from "../src/consumer.ts";
@@ -128,7 +127,7 @@ export interface StoredMember {
 
 /** A member as the member store's read model gives it, offsets as decimal text. */
 export async function readMember(
-  redis: Redis,
+  redis: RedisClient,
   keyPrefix: string,
   userId: string,
 ): Promise<StoredMember> {
@@ -245,7 +244,7 @@ export function usageInputRecord(
  * A MemberStore under `keyPrefix` for tests whose outbox bytes go nowhere (nothing is relayed):
  * JSON stands in for the ledger's Avro encoding.
  */
-export function storeWithoutRelay(redis: Redis, keyPrefix: string): MemberStore {
+export function storeWithoutRelay(redis: RedisClient, keyPrefix: string): MemberStore {
   return new MemberStore(redis, keySpace(keyPrefix), { membersPerRound: 100 }, (r) =>
     Buffer.from(JSON.stringify(r)),
   );
@@ -256,6 +255,8 @@ export interface ConsumerStackUrls {
   kafkaBrokers: string[];
   schemaRegistryUrl: string;
   redisUrl: string;
+  /** Set: the consumer runs on this Redis Cluster and redisUrl is not used (stack.ts redisTarget). */
+  redisClusterNodes?: string[];
 }
 
 /**
@@ -269,7 +270,9 @@ export function startTestConsumer(
   return startConsumer({
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
+    ...(urls.redisClusterNodes === undefined
+      ? { redisUrl: urls.redisUrl }
+      : { redisClusterNodes: urls.redisClusterNodes }),
     logger: pino({ level: "warn" }),
     ...options,
     limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, ...options.limits },
