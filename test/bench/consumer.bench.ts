@@ -11,9 +11,11 @@
 // --pairs N runs the baseline and the consumer N times each, alternating, over the same topic
 // (each run in its own group and, for the consumer, its own Redis keys) and prints every pair's
 // ratio and their median: on a shared machine one pair's ratio moves by several points.
-// --redis-cluster: the consumer on the local Redis Cluster (REDIS_CLUSTER_NODES, from
-// `bash deploy/local/status --env`; minReplicaAcks 1 unless CF_CONSUMER_LIMITS says otherwise),
-// its balances checked there; the baseline stays on the single Redis.
+// --redis-cluster: each pair also runs the consumer on the local Redis Cluster (REDIS_CLUSTER_NODES,
+// from `bash deploy/local/status --env`; minReplicaAcks 1 unless CF_CONSUMER_LIMITS says
+// otherwise), right after its single-Redis run over the same topic, its balances checked there:
+// single node and cluster side by side against the same baseline (which stays on the single
+// Redis), with the cluster's rate as a share of the single node's.
 // Uses the running local stack (./creditflow up); its names are unique per run and removed after.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -67,12 +69,15 @@ const clusterNodes = args["redis-cluster"]
 if (args["redis-cluster"] && clusterNodes === undefined) {
   throw new Error("--redis-cluster: REDIS_CLUSTER_NODES names no node");
 }
-/** Where the consumer writes: the single Redis, or the cluster (--redis-cluster). */
-const consumerRedis: RedisClient =
-  clusterNodes === undefined ? redis : connectRedis({ redisClusterNodes: clusterNodes });
-/** The nodes holding the consumer's keys (its masters on a cluster). */
-const consumerNodes = (): Redis[] =>
-  clusterNodes === undefined ? [redis] : (consumerRedis as Cluster).nodes("master");
+/** Where a consumer run writes: the single Redis, or the cluster (--redis-cluster). */
+type Store = "single" | "cluster";
+const stores: Store[] = clusterNodes === undefined ? ["single"] : ["single", "cluster"];
+const clusterRedis: RedisClient | undefined =
+  clusterNodes === undefined ? undefined : connectRedis({ redisClusterNodes: clusterNodes });
+const storeRedis = (store: Store): RedisClient => (store === "single" ? redis : clusterRedis!);
+/** The nodes holding a store's keys (its masters on a cluster). */
+const storeNodes = (store: Store): Redis[] =>
+  store === "single" ? [redis] : (clusterRedis as Cluster).nodes("master");
 const codec = new AvroCodec(registryUrl);
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -121,17 +126,17 @@ async function prefill(): Promise<Map<string, number>> {
   return costs;
 }
 
-async function redisUsedBytes(): Promise<number> {
+async function redisUsedBytes(store: Store): Promise<number> {
   let used = 0;
-  for (const node of consumerNodes()) {
+  for (const node of storeNodes(store)) {
     used += Number(/used_memory:(\d+)/.exec(await node.info("memory"))![1]);
   }
   return used;
 }
 
 /** MEMORY USAGE of a key, asked of the node that holds it. */
-async function keyBytes(key: string): Promise<number> {
-  for (const node of consumerNodes()) {
+async function keyBytes(store: Store, key: string): Promise<number> {
+  for (const node of storeNodes(store)) {
     const bytes = await node.call("MEMORY", "USAGE", key).catch(() => null);
     if (bytes !== null) return Number(bytes);
   }
@@ -157,9 +162,8 @@ function childEnv(keys: string, groupId: string, more: Record<string, string>): 
 
 /**
  * The baseline (consumer-baseline.ts): decode each record, write one key per record (pipelined
- * per batch), in a fresh process of its own as the consumer is. Until 2026-12-02 it ran inside
- * this process, whose code the prefill and earlier pairs had warmed up: with --pairs 3 its
- * second and third runs took 8.3 and 7.7 s against 12.5 s for its first.
+ * per batch), in a fresh process of its own as the consumer is (inside this process, whose code
+ * the prefill and earlier pairs had warmed up, its later runs were a third faster than its first).
  */
 async function baseline(
   pair: number,
@@ -213,13 +217,14 @@ function peakRssMiB(pid: number): number {
 async function consumerRun(
   pair: number,
   prefix: string,
+  store: Store,
 ): Promise<{
   seconds: number;
   perSecond: number;
   peakRss: number;
   cpuSeconds: number;
 }> {
-  const groupId = `${runId}-consumer-${pair}`;
+  const groupId = `${runId}-consumer-${store}-${pair}`;
   const t0 = performance.now();
   // CF_BENCH_PROFILE=<dir>: write a CPU profile of the consumer process there.
   const profile = process.env.CF_BENCH_PROFILE;
@@ -234,7 +239,7 @@ async function consumerRun(
       cwd: repoRoot,
       env: childEnv(prefix, groupId, {
         CF_CONSUMER_LIMITS: process.env.CF_CONSUMER_LIMITS ?? "",
-        ...(clusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: clusterNodes.join(",") }),
+        ...(store === "single" ? {} : { REDIS_CLUSTER_NODES: clusterNodes!.join(",") }),
       }),
       stdio: ["ignore", "pipe", "inherit"],
     },
@@ -263,12 +268,16 @@ async function consumerRun(
 }
 
 /** Checks a sample of members: balance = free allowance - the cost of their events. */
-async function checkBalances(prefix: string, costs: Map<string, number>): Promise<number> {
+async function checkBalances(
+  store: Store,
+  prefix: string,
+  costs: Map<string, number>,
+): Promise<number> {
   const free = config.tiersById.get(config.plans.freeTierId)!.monthlyAllowanceMicros;
   let checked = 0;
   for (let i = 0; i < MEMBERS; i += Math.max(1, Math.floor(MEMBERS / 500))) {
     const userId = `m${i}`;
-    const m = await new MemberReader(consumerRedis, keySpace(prefix)).state(userId);
+    const m = await new MemberReader(storeRedis(store), keySpace(prefix)).state(userId);
     const expected = free - (costs.get(userId) ?? 0);
     if (m === null || ledgerBalanceMicros(m.state) !== expected) {
       throw new Error(
@@ -299,13 +308,13 @@ async function main(): Promise<void> {
   );
   const costs = await prefill();
 
-  type Pair = {
-    base: Awaited<ReturnType<typeof baseline>>;
+  type StoreRun = {
     run: Awaited<ReturnType<typeof consumerRun>>;
     bytesPerMember: number;
     checked: number;
     hashBytes: number;
   };
+  type Pair = { base: Awaited<ReturnType<typeof baseline>>; runs: Map<Store, StoreRun> };
   const pairs: Pair[] = [];
   for (let pair = 1; pair <= PAIRS; pair++) {
     const base = await baseline(pair);
@@ -313,79 +322,101 @@ async function main(): Promise<void> {
     await deleteKeys(`${keyPrefix}base:`);
 
     const prefix = PAIRS === 1 ? keyPrefix : `${keyPrefix}${pair}:`;
-    const before = await redisUsedBytes();
-    const run = await consumerRun(pair, prefix);
-    const after = await redisUsedBytes();
-    log(`consumer ${pair}: ${run.seconds.toFixed(1)} s`);
-    const checked = await checkBalances(prefix, costs);
-    const hashBytes = await keyBytes(keySpace(prefix).member("m0").member);
-    pairs.push({ base, run, bytesPerMember: (after - before) / MEMBERS, checked, hashBytes });
-    // The next pair's Redis starts as this one's did.
-    if (pair < PAIRS) await deleteKeys(prefix, consumerRedis);
+    const runs = new Map<Store, StoreRun>();
+    for (const store of stores) {
+      const before = await redisUsedBytes(store);
+      const run = await consumerRun(pair, prefix, store);
+      const after = await redisUsedBytes(store);
+      log(`consumer ${pair} (${store}): ${run.seconds.toFixed(1)} s`);
+      const checked = await checkBalances(store, prefix, costs);
+      const hashBytes = await keyBytes(store, keySpace(prefix).member("m0").member);
+      runs.set(store, { run, bytesPerMember: (after - before) / MEMBERS, checked, hashBytes });
+      // The next run's Redis starts as this one's did.
+      if (pair < PAIRS) await deleteKeys(prefix, storeRedis(store));
+    }
+    pairs.push({ base, runs });
   }
 
   console.log(
     `\n### Deduction consumer, end to end (${fmt(EVENTS)} usage events, ${fmt(MEMBERS)} members, ${PARTITIONS} partitions)\n`,
   );
+  const storeName = (store: Store) =>
+    store === "single" ? "one Redis" : "Redis Cluster, 3 masters + 3 replicas, WAIT 1";
   console.log("| consumer | seconds | events/s |");
   console.log("|---|---:|---:|");
-  pairs.forEach(({ base, run }, i) => {
+  pairs.forEach(({ base, runs }, i) => {
     const n = PAIRS === 1 ? "" : ` (pair ${i + 1})`;
     console.log(
       `| baseline: decode + one Redis SET per record${n} | ${base.seconds.toFixed(1)} | ${fmt(base.perSecond)} |`,
     );
-    console.log(
-      `| creditflow consumer (engine, atomic CAS write, outbox, ledger relay, commit)${n} | ${run.seconds.toFixed(1)} | ${fmt(run.perSecond)} |`,
-    );
+    for (const [store, { run }] of runs) {
+      console.log(
+        `| creditflow consumer on ${storeName(store)} (engine, atomic CAS write, outbox, ledger relay, commit)${n} | ${run.seconds.toFixed(1)} | ${fmt(run.perSecond)} |`,
+      );
+    }
   });
-  const ratios = pairs.map((p) => p.run.perSecond / p.base.perSecond);
-  console.log(
+  const each = (store: Store) => pairs.map((p) => p.runs.get(store)!);
+  const ratioLine = (label: string, ratios: number[]) =>
     PAIRS === 1
-      ? `\n- ratio consumer / baseline: ${pct(ratios[0]!)}`
-      : `\n- ratio consumer / baseline: median ${pct(median(ratios))} (pairs in order: ${ratios.map(pct).join(", ")})`,
-  );
+      ? `- ${label}: ${pct(ratios[0]!)}`
+      : `- ${label}: median ${pct(median(ratios))} (pairs in order: ${ratios.map(pct).join(", ")})`;
+  console.log("");
+  for (const store of stores) {
+    console.log(
+      ratioLine(
+        `ratio consumer on ${storeName(store)} / baseline`,
+        pairs.map((p) => p.runs.get(store)!.run.perSecond / p.base.perSecond),
+      ),
+    );
+  }
+  if (stores.includes("cluster")) {
+    console.log(
+      ratioLine(
+        "ratio cluster / one Redis (events/s)",
+        pairs.map(
+          (p) => p.runs.get("cluster")!.run.perSecond / p.runs.get("single")!.run.perSecond,
+        ),
+      ),
+    );
+  }
   const cpuPerK = (cpu: number) => ((cpu * 1000) / (EVENTS / 1000)).toFixed(1);
+  const perStore = (f: (r: StoreRun) => number, show: (x: number) => string) =>
+    stores.map((store) => `${store} ${range(each(store).map(f), show)}`).join(", ");
   console.log(
-    `- CPU per 1,000 events: consumer process ${range(
-      pairs.map((p) => p.run.cpuSeconds),
-      cpuPerK,
-    )} ms, baseline ${range(
+    `- CPU per 1,000 events: consumer process ${perStore((r) => r.run.cpuSeconds, cpuPerK)} ms, baseline ${range(
       pairs.map((p) => p.base.cpuSeconds),
       cpuPerK,
     )} ms (less sensitive than events/s to what else runs on the machine; Redis's and Kafka's CPU not counted)`,
   );
   console.log(
-    `- consumer process peak RSS: ${range(
-      pairs.map((p) => p.run.peakRss),
+    `- consumer process peak RSS: ${perStore(
+      (r) => r.run.peakRss,
       (x) => x.toFixed(0),
     )} MiB`,
   );
   console.log(
-    `- Redis memory per member: ${range(
-      pairs.map((p) => p.bytesPerMember),
+    `- Redis memory per member (used_memory delta over the masters / members): ${perStore(
+      (r) => r.bytesPerMember,
       fmt,
-    )} bytes (used_memory delta / members; member hash alone ${range(
-      pairs.map((p) => p.hashBytes),
-      fmt,
-    )} bytes)`,
+    )} bytes; member hash alone ${perStore((r) => r.hashBytes, fmt)} bytes`,
   );
   console.log(
-    `- balances checked against the rate card: ${pairs[0]!.checked} members${PAIRS === 1 ? "" : " per pair"}, all exact`,
+    `- balances checked against the rate card: ${each("single")[0]!.checked} members per run, all exact`,
   );
   console.log(
-    "- both timed from their group join (so both include their first fetch) to the last commit (consumer, polled every 100 ms) or the last Redis write (baseline)\n",
+    "- all timed from their group join (so each includes its first fetch) to the last commit (consumer, polled every 100 ms) or the last Redis write (baseline)\n",
   );
 
   if (!args.keep) {
     await deleteKeys(keyPrefix);
-    if (consumerRedis !== redis) await deleteKeys(keyPrefix, consumerRedis);
+    if (clusterRedis !== undefined) await deleteKeys(keyPrefix, clusterRedis);
     const admin = conn.kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
   }
   redis.disconnect();
-  if (consumerRedis !== redis) consumerRedis.disconnect();
+  clusterRedis?.disconnect();
 }
 
 main().catch((err: unknown) => {
