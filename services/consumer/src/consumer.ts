@@ -41,26 +41,17 @@ import {
   resolveLimits,
 } from "./options.ts";
 import { type DeadLetter, KafkaOut } from "./relay.ts";
+import {
+  kafkaConnectionFailure,
+  redisFailure,
+  retryingWhileStarting,
+  STARTUP_KAFKA_WAIT_MS,
+  STARTUP_REDIS_WAIT_MS,
+} from "./startup.ts";
 import { UnitSizer } from "./unit-size.ts";
 
 /** Partitions of the consumer's own output topics when it has to create them. */
 const OUTPUT_PARTITIONS = 12;
-/** How long a starting consumer waits for Redis to answer (a Redis restart takes seconds). */
-const STARTUP_REDIS_WAIT_MS = 60_000;
-
-/** `step`, tried again every second while it fails retryably, for STARTUP_REDIS_WAIT_MS. */
-async function whileRedisStarts<T>(step: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + STARTUP_REDIS_WAIT_MS;
-  for (;;) {
-    try {
-      return await step();
-    } catch (error) {
-      const retryable = (error as { retryable?: unknown }).retryable === true;
-      if (!retryable || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
-  }
-}
 
 export interface RunningConsumer {
   metrics: ConsumerMetrics;
@@ -85,11 +76,29 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   const topics = options.topics;
   const clientId = options.clientId ?? `cf-consumer-${process.pid}`;
   const metrics = new ConsumerMetrics();
+  // A broker or Redis restarting while this process starts is waited for (startup.ts), each retry
+  // logged with where it failed: a start-up step is idempotent, so it is simply tried again.
+  const logRetry =
+    (on: "broker" | "redis") =>
+    (r: { step: string; attempt: number; where: string; error: unknown }) =>
+      log.warn(
+        { step: r.step, attempt: r.attempt, [on]: r.where, detail: (r.error as Error)?.message },
+        "start-up step failed; trying again",
+      );
+  const whileKafkaStarts = <T>(name: string, run: () => Promise<T>): Promise<T> =>
+    retryingWhileStarting(run, {
+      name,
+      waitMs: STARTUP_KAFKA_WAIT_MS,
+      passing: kafkaConnectionFailure,
+      onRetry: logRetry("broker"),
+    });
 
   const codec = new AvroCodec(options.schemaRegistryUrl);
   await codec.register(topics, ["usage", "command", "ledger"]);
   const conn = connectKafka(options.brokers, clientId);
-  await ensureTopics(conn, [topics.ledger, topics.deadLetters], OUTPUT_PARTITIONS);
+  await whileKafkaStarts("create the output topics", () =>
+    ensureTopics(conn, [topics.ledger, topics.deadLetters], OUTPUT_PARTITIONS),
+  );
   let redis: ReturnType<typeof connectRedis>;
   try {
     redis = connectRedis(
@@ -102,7 +111,9 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   // A member's deadline lives in the shard of its usage partition (the producers' partitioner
   // over the topic's partitions; the commands topic has as many): the consumer that owns the
   // partition sweeps it, and hands it over with the partition in a rebalance.
-  const usagePartitions = await partitionCount(conn, topics.usage);
+  const usagePartitions = await whileKafkaStarts(`partition count of ${topics.usage}`, () =>
+    partitionCount(conn, topics.usage),
+  );
   const store = new MemberStore(
     redis,
     keySpace(options.keyPrefix),
@@ -115,7 +126,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   );
   // An index left by an earlier version (one key for every member) goes into the shards first.
   // Redis may be restarting while this process starts: retried for STARTUP_REDIS_WAIT_MS.
-  const movedDeadlines = await whileRedisStarts(() => store.moveUnshardedDeadlines());
+  const movedDeadlines = await retryingWhileStarting(() => store.moveUnshardedDeadlines(), {
+    name: "move the unsharded deadline index",
+    waitMs: STARTUP_REDIS_WAIT_MS,
+    passing: redisFailure,
+    onRetry: logRetry("redis"),
+  });
   if (movedDeadlines > 0) log.info({ movedDeadlines }, "deadline index sharded");
   /** The usage partitions this process owns: the deadline shards its sweeper takes. */
   let sweptShards: number[] = [];
@@ -127,11 +143,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     Math.min(limits.sessionTimeoutMs / 3, limits.rebalanceTimeoutMs / 6),
   );
   const producer: Producer = idempotentProducer(conn);
-  await producer.connect();
-  const ledgerSender: RecordSender = await recordSender(options.brokers, `${clientId}-ledger`, {
-    compression: "none",
-    requestTimeoutMs: 30_000,
-  });
+  await whileKafkaStarts("connect the dead-letter producer", () => producer.connect());
+  const ledgerSender: RecordSender = await whileKafkaStarts("connect the ledger sender", () =>
+    recordSender(options.brokers, `${clientId}-ledger`, {
+      compression: "none",
+      requestTimeoutMs: 30_000,
+    }),
+  );
   const out = new KafkaOut(ledgerSender, producer, topics);
   const consumer: Consumer = conn.kafka.consumer({
     groupId: options.groupId,
@@ -448,8 +466,12 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }, limits.sweeperIntervalMs);
   };
 
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topics.usage, topics.commands], fromBeginning: true });
+  await whileKafkaStarts("connect the group consumer", () => consumer.connect());
+  await whileKafkaStarts("subscribe", () =>
+    consumer.subscribe({ topics: [topics.usage, topics.commands], fromBeginning: true }),
+  );
+  // The group join runs in the background: kafkajs restarts it after a failed connection itself
+  // (a CRASH event with restart, then GROUP_JOIN).
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
