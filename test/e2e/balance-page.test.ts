@@ -12,8 +12,8 @@ import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
+import type { RedisClient } from "@creditflow/member-store";
 import { CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -29,7 +29,7 @@ import {
   startTestConsumer,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
@@ -89,7 +89,7 @@ let base: string;
 let consumer: RunningConsumer;
 let producer: CreditProducer;
 let browser: Browser;
-let redis: Redis;
+let redis: RedisClient;
 
 beforeAll(async () => {
   if (!hasChromium) return;
@@ -107,10 +107,13 @@ beforeAll(async () => {
     values: historyRows(mia.entries),
   });
   await clickhouse.close();
-  redis = new Redis(urls.redisUrl);
+  redis = connectTestRedis();
   await writeMember(redis, iso.keyPrefix, mia.state);
   await writeMember(redis, iso.keyPrefix, zed.state);
-  consumer = await startTestConsumer(urls, { topics, keyPrefix: iso.keyPrefix, groupId, config });
+  consumer = await startTestConsumer(
+    { ...urls, ...redisTarget() },
+    { topics, keyPrefix: iso.keyPrefix, groupId, config },
+  );
   await consumer.joined;
   producer = await CreditProducer.create({
     brokers: urls.kafkaBrokers,
@@ -121,7 +124,7 @@ beforeAll(async () => {
     compression: "none",
   });
   api = await buildApi({
-    redisUrl: urls.redisUrl,
+    ...redisTarget(),
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
     clickhouseUrl: urls.clickhouseUrl,

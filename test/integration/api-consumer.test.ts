@@ -14,7 +14,7 @@ import {
   startTestConsumer,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { isolation, redisTarget, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
@@ -29,10 +29,13 @@ let consumer: RunningConsumer;
 
 beforeAll(async () => {
   await ensureTopics(conn, [topics.usage, topics.commands], 3);
-  consumer = await startTestConsumer(urls, { topics, keyPrefix: iso.keyPrefix, groupId, config });
+  consumer = await startTestConsumer(
+    { ...urls, ...redisTarget() },
+    { topics, keyPrefix: iso.keyPrefix, groupId, config },
+  );
   await consumer.joined;
   api = await buildApi({
-    redisUrl: urls.redisUrl,
+    ...redisTarget(),
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
     clickhouseUrl: urls.clickhouseUrl,

@@ -10,8 +10,8 @@ import { type Api, buildApi, formatCredits } from "@creditflow/api";
 import { topicNames } from "@creditflow/contracts";
 import { balanceView, type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
+import type { RedisClient } from "@creditflow/member-store";
 import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildMember,
@@ -22,7 +22,7 @@ import {
   writeMember,
 } from "../../services/api/testing/harness.ts";
 import { loadConfig, readTopic } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
@@ -41,10 +41,10 @@ const clickhouse = createClient({
 let api: Api;
 /** A second instance: tight rate limits, and a ClickHouse database that does not exist. */
 let strict: Api;
-let redis: Redis;
+let redis: RedisClient;
 
 const baseOptions = () => ({
-  redisUrl: urls.redisUrl,
+  ...redisTarget(),
   brokers: urls.kafkaBrokers,
   schemaRegistryUrl: urls.schemaRegistryUrl,
   clickhouseUrl: urls.clickhouseUrl,
@@ -105,7 +105,7 @@ const lag = buildMember(config, "lag", NOW_MS - DAY_MS, lagInputs);
 beforeAll(async () => {
   await ensureTopics(conn, [topics.usage, topics.commands], 3);
   await migrate(urls.clickhouseUrl, iso.database);
-  redis = new Redis(urls.redisUrl);
+  redis = connectTestRedis();
   for (const m of [ann, zed, wyn, lag]) await writeMember(redis, iso.keyPrefix, m.state, 7);
   const lagHistory = lag.entries.filter((e) => e.taskId !== "lag-t2");
   await clickhouse.insert({
