@@ -39,9 +39,9 @@ import {
   MemberReader,
   offsetField,
   outboxValues,
+  type RedisClient,
 } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -54,7 +54,7 @@ import {
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation, redisEnv, redisTarget, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
@@ -70,14 +70,14 @@ const users = ["rb0", "rb1", "rb2", "rb3", "rb4"];
 let producer: CreditProducer;
 let consumer: RunningConsumer | null = null;
 let sink: RunningSink;
-let redis: Redis;
+let redis: RedisClient;
 const ch = createClient({ url: urls.clickhouseUrl, database: iso.database });
 
 function startTestConsumer(group: string): Promise<RunningConsumer> {
   return startConsumer({
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
+    ...redisTarget(),
     topics,
     keyPrefix: iso.keyPrefix,
     groupId: group,
@@ -91,7 +91,7 @@ function rebuild(): Promise<RebuildSummary> {
   return rebuildRedis({
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisUrl: urls.redisUrl,
+    ...redisTarget(),
     clickhouseUrl: urls.clickhouseUrl,
     database: iso.database,
     topics,
@@ -136,7 +136,7 @@ beforeAll(async () => {
     topics,
     compression: "none",
   });
-  redis = new Redis(urls.redisUrl);
+  redis = connectTestRedis();
   consumer = await startTestConsumer(groupId);
   await consumer.joined;
   sink = await startSink({
@@ -364,7 +364,7 @@ describe("rebuild after a relay cut between two sends", () => {
     startConsumer({
       brokers: urls.kafkaBrokers,
       schemaRegistryUrl: urls.schemaRegistryUrl,
-      redisUrl: urls.redisUrl,
+      ...redisTarget(),
       topics: cutTopics,
       keyPrefix: cutPrefix,
       groupId: cutGroup,
@@ -382,7 +382,7 @@ describe("rebuild after a relay cut between two sends", () => {
         KAFKAJS_NO_PARTITIONER_WARNING: "1",
         KAFKA_BROKERS: urls.kafkaBrokers.join(","),
         SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
-        REDIS_URL: urls.redisUrl,
+        ...redisEnv(),
         CF_TOPIC_PREFIX: `t_${iso.id}_cut`,
         CF_KEY_PREFIX: cutPrefix,
         CF_CONSUMER_GROUP: cutGroup,
@@ -413,9 +413,7 @@ describe("rebuild after a relay cut between two sends", () => {
     await cutConsumer?.stop();
     await cutSink?.stop();
     await cutProducer?.close();
-    const r = new Redis(urls.redisUrl);
-    await deleteKeysUnder(r, cutPrefix);
-    r.disconnect();
+    await deleteKeysUnder(redis, cutPrefix);
     await ch.command({ query: `DROP DATABASE IF EXISTS ${cutDatabase}` }).catch(() => undefined);
   });
 
@@ -547,7 +545,7 @@ describe("rebuild after a relay cut between two sends", () => {
     const summary = await rebuildRedis({
       brokers: urls.kafkaBrokers,
       schemaRegistryUrl: urls.schemaRegistryUrl,
-      redisUrl: urls.redisUrl,
+      ...redisTarget(),
       clickhouseUrl: urls.clickhouseUrl,
       database: cutDatabase,
       topics: cutTopics,
