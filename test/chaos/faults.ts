@@ -1,15 +1,18 @@
 // Carries out a fault schedule against the chaos stack while the load runs: kills of consumers
 // and of the sink at their instants, and the episodes (broker, ClickHouse, Redis restart, Redis
-// flush and rebuild) one after another. Each fault is logged with the time it happened.
+// flush and rebuild; on a Redis Cluster also master kills and reshards, through
+// deploy/local/services/redis-cluster.sh) one after another. Each fault is logged with the time
+// it happened.
 import { spawn } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { connectRedis, isCluster } from "@creditflow/member-store";
 import { Redis } from "ioredis";
 import type { InvariantResult } from "./invariants.ts";
 import { type KafkaProbe, redisProgress } from "./observe.ts";
 import type { FaultRecord } from "./report.ts";
-import { describeFault, EPISODE_KINDS, type Fault } from "./schedule.ts";
-import type { AppProcess, ChaosStack, ClientSettings } from "./stack.ts";
+import { describeFault, EPISODE_KINDS, type Fault, SHARD_SLOTS } from "./schedule.ts";
+import { type AppProcess, type ChaosStack, type ClientSettings, redisTarget } from "./stack.ts";
 
 /** Bounds of the recoveries: past them the fault is recorded as failed (the run fails). */
 export const FAULT_LIMITS = {
@@ -19,7 +22,71 @@ export const FAULT_LIMITS = {
   sinkCatchUpMs: 1_800_000,
   /** ...but a sink whose ledger lag did not shrink for this long is stuck. */
   sinkStallMs: 120_000,
+  /** A cluster master asked to SHUTDOWN must have stopped answering within this. */
+  clusterShutdownMs: 30_000,
 } as const;
+
+/** A master of the Redis Cluster now: its port and the slot ranges it serves. */
+export interface ClusterMaster {
+  port: number;
+  slots: Array<[number, number]>;
+}
+
+/**
+ * The cluster's masters as a live node sees them (CLUSTER SLOTS), asking the nodes in turn: one
+ * may be the master just killed.
+ */
+export async function clusterMasters(nodes: string): Promise<ClusterMaster[]> {
+  let last: unknown = null;
+  for (const node of nodes.split(",")) {
+    const [host, port] = [
+      node.slice(0, node.lastIndexOf(":")),
+      node.slice(node.lastIndexOf(":") + 1),
+    ];
+    const redis = new Redis({
+      host,
+      port: Number(port),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 2_000,
+    });
+    redis.on("error", () => undefined);
+    try {
+      await redis.connect();
+      const slots = (await redis.call("CLUSTER", "SLOTS")) as Array<
+        [number, number, [string, number, ...unknown[]], ...unknown[]]
+      >;
+      const byPort = new Map<number, ClusterMaster>();
+      for (const [from, to, [, masterPort]] of slots) {
+        const m = byPort.get(masterPort) ?? { port: masterPort, slots: [] };
+        m.slots.push([from, to]);
+        byPort.set(masterPort, m);
+      }
+      return [...byPort.values()];
+    } catch (error) {
+      last = error;
+    } finally {
+      redis.disconnect();
+    }
+  }
+  throw new Error(`no node of ${nodes} answered CLUSTER SLOTS`, { cause: last });
+}
+
+/** The port of the master serving shard k's slot (see SHARD_SLOTS). */
+export async function masterOfShard(nodes: string, shard: number): Promise<number> {
+  const slot = SHARD_SLOTS[shard];
+  if (slot === undefined)
+    throw new RangeError(`shard: 0..${SHARD_SLOTS.length - 1} (got ${shard})`);
+  const master = (await clusterMasters(nodes)).find((m) =>
+    m.slots.some(([from, to]) => from <= slot && slot <= to),
+  );
+  if (master === undefined) throw new Error(`no master serves slot ${slot} (shard ${shard})`);
+  return master.port;
+}
+
+const slotCount = (m: ClusterMaster | undefined) =>
+  (m?.slots ?? []).reduce((n, [from, to]) => n + to - from + 1, 0);
 
 export interface FaultContext {
   root: string;
@@ -186,6 +253,7 @@ export class FaultRunner {
         return `ClickHouse down ${f.downMs} ms`;
       }
       case "redis-restart": {
+        if (f.shard !== undefined) return this.restartClusterMaster(f.shard, f.downMs);
         // SHUTDOWN (what the script's SIGTERM asks Redis for) writes the AOF out before exiting.
         await ctx.stack.service("redis", "stop");
         await sleep(f.downMs);
@@ -194,7 +262,125 @@ export class FaultRunner {
       }
       case "redis-flush-rebuild":
         return this.flushAndRebuild();
+      case "redis-master-kill":
+        return this.killClusterMaster(f.shard, f.restartAfterMs);
+      case "redis-reshard":
+        return this.reshard(f.from, f.to, f.slots);
     }
+  }
+
+  private clusterNodes(): string {
+    const nodes = this.ctx.clients.REDIS_CLUSTER_NODES;
+    if (nodes === undefined) throw new Error("a Redis Cluster fault on a run without the cluster");
+    return nodes;
+  }
+
+  /**
+   * SIGKILL a master under load (`kill-master` waits until its replica took its slots over),
+   * then after restartAfterMs start the killed node from its nodes.conf and AOF (`restart-node`
+   * waits until the cluster is healthy, every replica linked): it must be back as a replica.
+   */
+  private async killClusterMaster(shard: number, restartAfterMs: number): Promise<string> {
+    const { ctx } = this;
+    const nodes = this.clusterNodes();
+    const port = await masterOfShard(nodes, shard);
+    const t0 = ctx.clock();
+    const killed = await ctx.stack.service("redis-cluster", "kill-master", String(port));
+    const promoted = /replica (\d+) promoted to master after (\d+)s/.exec(killed);
+    const promotedMs = ctx.clock() - t0;
+    await sleep(restartAfterMs);
+    const t1 = ctx.clock();
+    const back = await ctx.stack.service("redis-cluster", "restart-node", String(port));
+    const role = / back after \d+s as (.*)/.exec(back)?.[1]?.trim() ?? "(role not printed)";
+    const replicaOf = /^replica of (\d+)$/.exec(role)?.[1];
+    const what =
+      `master ${port} (shard ${shard}) SIGKILLed, replica ${promoted?.[1] ?? "?"} promoted ` +
+      `(${(promotedMs / 1000).toFixed(1)} s after the kill), ${port} restarted after ` +
+      `${restartAfterMs} ms and back as ${role} ${((ctx.clock() - t1) / 1000).toFixed(1)} s later`;
+    if (replicaOf === undefined || (promoted !== null && replicaOf !== promoted[1]))
+      throw new Error(`${what}: expected it back as a replica of the promoted node`);
+    return what;
+  }
+
+  /** Move `slots` slots with their keys between the masters of two shards, under load. */
+  private async reshard(fromShard: number, toShard: number, slots: number): Promise<string> {
+    const { ctx } = this;
+    const nodes = this.clusterNodes();
+    const from = await masterOfShard(nodes, fromShard);
+    const to = await masterOfShard(nodes, toShard);
+    if (from === to)
+      throw new Error(`shards ${fromShard} and ${toShard} are both served by master ${from}`);
+    const before = await clusterMasters(nodes);
+    const t0 = ctx.clock();
+    await ctx.stack.service("redis-cluster", "reshard", String(from), String(to), String(slots));
+    const after = await clusterMasters(nodes);
+    const count = (ms: ClusterMaster[], port: number) => slotCount(ms.find((m) => m.port === port));
+    if (count(after, from) !== count(before, from) - slots)
+      throw new Error(
+        `master ${from} served ${count(before, from)} slots before the reshard of ${slots} and ${count(after, from)} after`,
+      );
+    return (
+      `${slots} slots moved from master ${from} (shard ${fromShard}) to ${to} (shard ${toShard}) ` +
+      `in ${((ctx.clock() - t0) / 1000).toFixed(1)} s: ${from} now serves ${count(after, from)}, ` +
+      `${to} ${count(after, to)}`
+    );
+  }
+
+  /**
+   * A master shut down gracefully (SHUTDOWN: it writes its AOF out and exits, as the script's
+   * SIGTERM asks), down downMs, then started again from its nodes.conf and AOF (`restart-node`,
+   * which waits until the cluster is healthy). Back within the cluster's 5 s node timeout it is
+   * still the master; a longer absence (its AOF load included) lets its replica take over.
+   */
+  private async restartClusterMaster(shard: number, downMs: number): Promise<string> {
+    const { ctx } = this;
+    const nodes = this.clusterNodes();
+    const port = await masterOfShard(nodes, shard);
+    const t0 = ctx.clock();
+    const node = new Redis({
+      host: "127.0.0.1",
+      port,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    node.on("error", () => undefined);
+    await node.call("SHUTDOWN").catch(() => undefined); // the answer is the connection closing
+    node.disconnect();
+    const deadline = Date.now() + FAULT_LIMITS.clusterShutdownMs;
+    for (;;) {
+      const probe = new Redis({
+        host: "127.0.0.1",
+        port,
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      probe.on("error", () => undefined);
+      const up = await probe.connect().then(
+        () =>
+          probe.ping().then(
+            () => true,
+            () => false,
+          ),
+        () => false,
+      );
+      probe.disconnect();
+      if (!up) break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `master ${port} still answers ${FAULT_LIMITS.clusterShutdownMs} ms after SHUTDOWN`,
+        );
+      await sleep(100);
+    }
+    const stoppedMs = ctx.clock() - t0;
+    await sleep(downMs);
+    const t1 = ctx.clock();
+    const back = await ctx.stack.service("redis-cluster", "restart-node", String(port));
+    const role = / back after \d+s as (.*)/.exec(back)?.[1]?.trim() ?? "(role not printed)";
+    return (
+      `master ${port} (shard ${shard}) shut down in ${stoppedMs} ms, down ${downMs} ms, back as ` +
+      `${role} ${((ctx.clock() - t1) / 1000).toFixed(1)} s after its start (graceful)`
+    );
   }
 
   /**
@@ -239,12 +425,14 @@ export class FaultRunner {
         await sleep(1_000);
       }
       const caughtUpMs = ctx.clock() - t0;
-      const redis = new Redis(ctx.clients.REDIS_URL, { maxRetriesPerRequest: 3 });
+      const redis = connectRedis(redisTarget(ctx.clients), { maxRetriesPerRequest: 3 });
       let outbox: number;
       try {
         outbox = (await redisProgress(redis, ctx.keyPrefix, Date.now(), 0)).outboxWrites;
         flushed = true; // even a FLUSHALL that reports an error may have flushed
-        await redis.flushall();
+        // A cluster loses every master's data (each replica follows its master's flush).
+        if (isCluster(redis)) await Promise.all(redis.nodes("master").map((n) => n.flushall()));
+        else await redis.flushall();
       } finally {
         await redis.quit();
       }

@@ -1,5 +1,6 @@
-// The chaos run: `npm run chaos -- --minutes N --seed S` (./creditflow chaos). Starts its own stack
-// (three Kafka brokers, own ports and state folder), two or more consumers and the history sink,
+// The chaos run: `npm run chaos -- --minutes N --seed S [--redis-cluster]` (./creditflow chaos).
+// Starts its own stack (three Kafka brokers, own ports and state folder; with --redis-cluster the
+// consumers' Redis is a cluster of its own), two or more consumers and the history sink,
 // drives the load generator with grants, duplicates (a share of them late: after hundreds of newer
 // events of their member) and late events while the seeded fault schedule breaks things, waits for everything to drain, then checks what was accepted against
 // Redis, the ledger topic and ClickHouse. Prints the faults and invariants tables; exits 1 on a
@@ -18,10 +19,10 @@ import {
   parseRateCard,
 } from "@creditflow/engine";
 import { planMembers } from "@creditflow/loadgen";
+import { connectRedis } from "@creditflow/member-store";
 import { CreditProducer, connectKafka } from "@creditflow/producer";
 import { Command, InvalidArgumentError } from "commander";
-import { Redis } from "ioredis";
-import { FaultRunner } from "./faults.ts";
+import { clusterMasters, FaultRunner } from "./faults.ts";
 import {
   checkAll,
   type ExpiringGrant,
@@ -38,14 +39,22 @@ import {
   redisProgress,
 } from "./observe.ts";
 import {
-  FAULT_LABELS,
+  clusterFaultLines,
+  type FaultRecord,
+  faultLabel,
   faultTable,
   firstCounterexample,
   firstFaultError,
   invariantTable,
 } from "./report.ts";
 import { buildSchedule, describeFault } from "./schedule.ts";
-import { AppProcess, CHAOS_BROKERS, ChaosStack, type ClientSettings } from "./stack.ts";
+import {
+  AppProcess,
+  CHAOS_BROKERS,
+  ChaosStack,
+  type ClientSettings,
+  redisTarget,
+} from "./stack.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const DAY_MS = 86_400_000;
@@ -96,6 +105,11 @@ const program = new Command("chaos")
     positive("--drain-timeout"),
   )
   .option("--state <dir>", "state folder of the chaos stack (default $CF_STATE/chaos)")
+  .option(
+    "--redis-cluster",
+    "the consumers' Redis is a cluster of its own (3 masters, 3 replicas); adds master kills and a reshard",
+    false,
+  )
   .option("--keep", "leave the chaos stack running at the end", false)
   .option("--reuse-stack", "use a running chaos stack as it is instead of a fresh one", false);
 
@@ -108,6 +122,7 @@ interface Options {
   expiringGrants: number;
   drainTimeout?: number;
   state?: string;
+  redisCluster: boolean;
   keep: boolean;
   reuseStack: boolean;
 }
@@ -129,7 +144,7 @@ function say(line: string): void {
   appendFileSync(harnessLog, `${text}\n`);
 }
 const stackLog = join(runDir, "stack.log");
-const stack = new ChaosStack(root, state, (text) => appendFileSync(stackLog, text));
+const stack = new ChaosStack(root, state, (text) => appendFileSync(stackLog, text), o.redisCluster);
 
 const rateCardPath = join(root, "deploy/config/rate-card.json");
 const plansPath = join(root, "deploy/config/plans.json");
@@ -276,7 +291,7 @@ function expiringGrantCommands(
 
 async function waitDrained(clients: ClientSettings, timeoutMs: number): Promise<number> {
   const kafka = new KafkaProbe(connectKafka(clients.KAFKA_BROKERS.split(","), "chaos-drain"));
-  const redis = new Redis(clients.REDIS_URL, { maxRetriesPerRequest: 3 });
+  const redis = connectRedis(redisTarget(clients), { maxRetriesPerRequest: 3 });
   const t0 = Date.now();
   let lastReport = 0;
   let clean = 0;
@@ -332,9 +347,10 @@ async function main(): Promise<number> {
     seed: o.seed,
     consumers: o.consumers,
     brokers: CHAOS_BROKERS,
+    redisCluster: o.redisCluster,
   });
   say(
-    `chaos run: ${o.minutes} min at ${o.rate} events/s, ${o.users} users, seed ${o.seed}, ${o.consumers} consumers, ${schedule.length} faults; logs in ${runDir}`,
+    `chaos run: ${o.minutes} min at ${o.rate} events/s, ${o.users} users, seed ${o.seed}, ${o.consumers} consumers${o.redisCluster ? ", Redis Cluster" : ""}, ${schedule.length} faults; logs in ${runDir}`,
   );
   writeFileSync(
     join(runDir, "schedule.txt"),
@@ -360,6 +376,12 @@ async function main(): Promise<number> {
   say(
     `topics created: ${await checkReplication(clients)}; schemas registered; ClickHouse migrated`,
   );
+  if (clients.REDIS_CLUSTER_NODES !== undefined) {
+    const masters = await clusterMasters(clients.REDIS_CLUSTER_NODES);
+    say(
+      `Redis Cluster ${clients.REDIS_CLUSTER_NODES}: masters ${masters.map((m) => `${m.port} (${m.slots.map(([a, b]) => `${a}-${b}`).join(",")})`).join(", ")}; the consumers, the rebuild and the checks use it`,
+    );
+  }
 
   let loadStartMs = Date.now();
   const clock = () => Date.now() - loadStartMs;
@@ -481,7 +503,8 @@ async function main(): Promise<number> {
       `chaos run: seed ${o.seed}, ${o.minutes} min at ${o.rate} events/s, ${o.users} users, ${o.consumers} consumers: STOPPED at ${(clock() / 1000).toFixed(1)} s`,
       "",
       "faults injected:",
-      faultTable(outcome.records),
+      faultTable(outcome.records, o.redisCluster),
+      ...redisFaultSection(outcome.records),
       "",
       "invariants:",
       invariantTable(outcome.rebuild === null ? [] : [outcome.rebuild]),
@@ -528,7 +551,7 @@ async function main(): Promise<number> {
   const { accepted, lateDuplicates } = await readAccepted(acceptedPath);
   const usage = await readUsageTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, rateCard, 600_000);
   const ledger = await readLedgerTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, 600_000);
-  const redis = await readRedisMembers(clients.REDIS_URL, KEY_PREFIX);
+  const redis = await readRedisMembers(redisTarget(clients), KEY_PREFIX);
   const history = await readHistory(clients.CLICKHOUSE_URL, DATABASE);
   const probe = new KafkaProbe(conn);
   const deadLetters = await probe.topicSize(topics.deadLetters);
@@ -561,12 +584,13 @@ async function main(): Promise<number> {
   const wallS = (Date.now() - wallStart) / 1000;
   const text = [
     "",
-    `chaos run: seed ${o.seed}, ${o.minutes} min at ${o.rate} events/s (achieved ${report!.achievedRate}/s), ${o.users} users, ${o.consumers} consumers, ${CHAOS_BROKERS} Kafka brokers (RF 3, min ISR 2)`,
+    `chaos run: seed ${o.seed}, ${o.minutes} min at ${o.rate} events/s (achieved ${report!.achievedRate}/s), ${o.users} users, ${o.consumers} consumers, ${CHAOS_BROKERS} Kafka brokers (RF 3, min ISR 2)${o.redisCluster ? ", Redis Cluster of 3 masters and 3 replicas (minReplicaAcks 1)" : ""}`,
     `accepted ${report!.events} events (+${report!.duplicates} duplicate sends, ${report!.late} late), ${report!.commands + expiring.commands.length} commands; drained in ${(drainMs / 1000).toFixed(1)} s after the load; wall time ${wallS.toFixed(0)} s`,
     `of the duplicate sends: ${lateDuplicatesLine}`,
     "",
     "faults injected:",
-    faultTable(outcome.records),
+    faultTable(outcome.records, o.redisCluster),
+    ...redisFaultSection(outcome.records),
     "",
     "invariants:",
     invariantTable(results),
@@ -592,15 +616,20 @@ async function main(): Promise<number> {
     console.log(`FAULT NOT CARRIED OUT: ${faultError}`);
     return 2;
   }
-  const missing = (Object.keys(FAULT_LABELS) as Array<keyof typeof FAULT_LABELS>).filter(
+  const missing = [...new Set(schedule.map((f) => f.kind))].filter(
     (k) => !outcome.records.some((r) => r.kind === k),
   );
   if (missing.length > 0) {
-    console.log(`FAULTS NOT INJECTED: ${missing.join(", ")}`);
+    console.log(`FAULTS NOT INJECTED: ${missing.map(faultLabel).join(", ")}`);
     return 2;
   }
   console.log("every invariant held");
   return 0;
+}
+
+/** On a cluster run, each Redis fault on a line of its own: when, how long, what it did. */
+function redisFaultSection(records: FaultRecord[]): string[] {
+  return o.redisCluster ? ["", "Redis Cluster faults:", clusterFaultLines(records)] : [];
 }
 
 /**

@@ -9,9 +9,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@clickhouse/client";
 import type { LedgerEntryRecord, TopicNames, UsageEventRecord } from "@creditflow/contracts";
 import { type Feature, priceUsage, type RateCard } from "@creditflow/engine";
-import { keySpace, MemberReader } from "@creditflow/member-store";
+import {
+  connectRedis,
+  keySpace,
+  MemberReader,
+  type RedisClient,
+  type RedisTarget,
+} from "@creditflow/member-store";
 import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import type {
   HistoryLedgerRow,
   LateDuplicateFact,
@@ -154,7 +159,7 @@ async function outboxLengths(reader: MemberReader): Promise<Map<string, number>>
 }
 
 export async function redisProgress(
-  redis: Redis,
+  redis: RedisClient,
   keyPrefix: string,
   nowMs: number,
   graceMs: number,
@@ -288,12 +293,12 @@ export async function readLedgerTopic(
   return copies;
 }
 
-/** Every member hash in Redis: the decoded state and the length of its outbox. */
+/** Every member hash in Redis (one node, or every master of a cluster): state and outbox length. */
 export async function readRedisMembers(
-  redisUrl: string,
+  target: RedisTarget,
   keyPrefix: string,
 ): Promise<Map<string, StoredMember>> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = connectRedis(target, { maxRetriesPerRequest: 3 });
   const reader = new MemberReader(redis, keySpace(keyPrefix));
   const out = new Map<string, StoredMember>();
   try {

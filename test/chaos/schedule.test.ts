@@ -1,8 +1,16 @@
 // Goal: the fault schedule is a function of the seed, scales with the run's length (every kind at
 // least once in 2 minutes; 50+ consumer kills, 2+ broker restarts and a 60 s outage in 10), and
-// keeps the stack-changing episodes apart from each other inside the load.
+// keeps the stack-changing episodes apart from each other inside the load. On a Redis Cluster it
+// adds master kills (1+ in 2 minutes, 3+ in 10, on different masters) and a reshard, and leaves
+// the rest of the seed's schedule as it was.
 import { describe, expect, it } from "vitest";
-import { buildSchedule, EPISODE_KINDS, type Fault, faultCounts } from "./schedule.ts";
+import {
+  buildSchedule,
+  CLUSTER_SHARDS,
+  EPISODE_KINDS,
+  type Fault,
+  faultCounts,
+} from "./schedule.ts";
 
 const count = (faults: Fault[], kind: Fault["kind"]) =>
   faults.filter((f) => f.kind === kind).length;
@@ -60,6 +68,72 @@ describe("buildSchedule", () => {
         const prev = episodes[i - 1]!;
         const busy = prev.kind === "clickhouse-outage" ? prev.downMs : 0;
         expect(episodes[i]!.atMs).toBeGreaterThanOrEqual(prev.atMs + busy);
+      }
+    }
+  });
+
+  it("has no cluster fault and no master target without the cluster", () => {
+    const s = buildSchedule({ minutes: 10, seed: 5, consumers: 2, brokers: 3 });
+    expect(count(s, "redis-master-kill")).toBe(0);
+    expect(count(s, "redis-reshard")).toBe(0);
+    for (const f of s) if (f.kind === "redis-restart") expect(f.shard).toBeUndefined();
+    expect(
+      buildSchedule({ minutes: 10, seed: 5, consumers: 2, brokers: 3, redisCluster: false }),
+    ).toEqual(s);
+  });
+
+  it("on a cluster, adds 1+ master kill and a reshard in 2 minutes, 3+ kills of 3 masters in 10", () => {
+    for (const seed of [1, 3, 5, 7, 42]) {
+      const two = buildSchedule({ minutes: 2, seed, consumers: 2, brokers: 3, redisCluster: true });
+      expect(count(two, "redis-master-kill")).toBeGreaterThanOrEqual(1);
+      expect(count(two, "redis-reshard")).toBe(1);
+      const ten = buildSchedule({
+        minutes: 10,
+        seed,
+        consumers: 2,
+        brokers: 3,
+        redisCluster: true,
+      });
+      const kills = ten.filter((f) => f.kind === "redis-master-kill");
+      expect(kills.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(kills.map((f) => f.shard)).size).toBe(CLUSTER_SHARDS);
+      expect(count(ten, "redis-reshard")).toBeGreaterThanOrEqual(1);
+      for (const f of [...two, ...ten]) {
+        if (f.kind === "redis-master-kill") {
+          expect(f.restartAfterMs).toBeGreaterThanOrEqual(3_000);
+          expect(f.restartAfterMs).toBeLessThanOrEqual(10_000);
+        }
+        if (f.kind === "redis-reshard") {
+          expect(f.from).not.toBe(f.to);
+          expect([f.from, f.to].every((k) => k >= 0 && k < CLUSTER_SHARDS)).toBe(true);
+          expect(f.slots).toBeGreaterThanOrEqual(300);
+          expect(f.slots).toBeLessThanOrEqual(1_500);
+        }
+        if (f.kind === "redis-restart") expect([0, 1, 2]).toContain(f.shard);
+      }
+      // Every fault of the run without the cluster is still there, of the same kinds and counts.
+      const plain = buildSchedule({ minutes: 10, seed, consumers: 2, brokers: 3 });
+      for (const kind of new Set(plain.map((f) => f.kind)))
+        expect(count(ten, kind)).toBe(count(plain, kind));
+    }
+  });
+
+  it("on a cluster, keeps the episodes in order inside the load: each starts after the last one's time", () => {
+    for (const seed of [1, 5, 42]) {
+      for (const minutes of [2, 10]) {
+        const s = buildSchedule({ minutes, seed, consumers: 2, brokers: 3, redisCluster: true });
+        const episodes = s.filter((f) => EPISODE_KINDS.has(f.kind));
+        for (let i = 1; i < episodes.length; i++) {
+          const prev = episodes[i - 1]!;
+          const busy =
+            prev.kind === "clickhouse-outage"
+              ? prev.downMs
+              : prev.kind === "redis-master-kill"
+                ? prev.restartAfterMs
+                : 0;
+          expect(episodes[i]!.atMs).toBeGreaterThanOrEqual(prev.atMs + busy);
+        }
+        expect(episodes.at(-1)!.atMs).toBeLessThanOrEqual(minutes * 60_000 * 0.85);
       }
     }
   });

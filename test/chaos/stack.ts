@@ -1,7 +1,7 @@
 // The chaos run's own stack: the local stack's scripts (deploy/local) run with a state folder and
-// ports of its own and three Kafka brokers, so it never touches the shared stack or another
-// test's; and the creditflow processes (consumers, history sink) as supervised children whose
-// logs go to files in that state folder.
+// ports of its own and three Kafka brokers (and, with --redis-cluster, a Redis Cluster of its
+// own), so it never touches the shared stack or another test's; and the creditflow processes
+// (consumers, history sink) as supervised children whose logs go to files in that state folder.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,16 +20,41 @@ export const CHAOS_PORTS = {
   CF_REGISTRY_MANAGEMENT_PORT: "27082",
   CF_REDIS_PORT: "27379",
   CF_CLICKHOUSE_PORT: "27123",
+  /**
+   * The Redis Cluster's six nodes (--redis-cluster) on 21200-21205. Each node's cluster bus is
+   * its port + 10000 (31200-31205): a base of 22768 or more would put the bus in the ephemeral
+   * range. Set even without the flag, so the stack's stop looks for the chaos cluster there and
+   * nowhere else (the shared one is on 17100).
+   */
+  CF_REDIS_CLUSTER_PORT: "21200",
 } as const;
 
 export const CHAOS_BROKERS = 3;
+/** Each cluster node's memory limit (the single Redis has 1 GB; a master holds a third). */
+const CLUSTER_MAXMEMORY = "1gb";
 
 /** What the services and tools need to reach the chaos stack. */
 export interface ClientSettings {
   KAFKA_BROKERS: string;
   SCHEMA_REGISTRY_URL: string;
+  /** The single Redis; with --redis-cluster it runs but nothing uses it. */
   REDIS_URL: string;
   CLICKHOUSE_URL: string;
+  /**
+   * host:port of the cluster's nodes (--redis-cluster). Set, the consumers, the rebuild and the
+   * harness's own reads use the cluster (it wins over REDIS_URL everywhere).
+   */
+  REDIS_CLUSTER_NODES?: string;
+}
+
+/** Where the consumers' Redis is, as member-store's connectRedis takes it. */
+export function redisTarget(clients: ClientSettings): {
+  redisUrl?: string;
+  redisClusterNodes?: string[];
+} {
+  return clients.REDIS_CLUSTER_NODES === undefined
+    ? { redisUrl: clients.REDIS_URL }
+    : { redisClusterNodes: clients.REDIS_CLUSTER_NODES.split(",") };
 }
 
 export interface ScriptResult {
@@ -63,17 +88,22 @@ export class ChaosStack {
   /** The chaos stack's state folder (its own data, logs and pid files). */
   readonly state: string;
   readonly env: NodeJS.ProcessEnv;
+  /** The stack has a Redis Cluster (up starts it, down stops it) for the consumers. */
+  readonly redisCluster: boolean;
   private readonly onOutput: (text: string) => void;
 
-  constructor(root: string, state: string, onOutput: (text: string) => void) {
+  constructor(root: string, state: string, onOutput: (text: string) => void, redisCluster = false) {
     this.root = root;
     this.state = state;
     this.onOutput = onOutput;
+    this.redisCluster = redisCluster;
     this.env = {
       ...process.env,
       ...CHAOS_PORTS,
       CF_STATE: state,
       CF_KAFKA_BROKERS: String(CHAOS_BROKERS),
+      CF_REDIS_CLUSTER: redisCluster ? "1" : "",
+      CF_REDIS_CLUSTER_MAXMEMORY: CLUSTER_MAXMEMORY,
     };
   }
 
@@ -86,7 +116,10 @@ export class ChaosStack {
     return r.output;
   }
 
-  service(name: "kafka" | "redis" | "clickhouse" | "apicurio", ...args: string[]): Promise<string> {
+  service(
+    name: "kafka" | "redis" | "clickhouse" | "apicurio" | "redis-cluster",
+    ...args: string[]
+  ): Promise<string> {
     return this.script(
       [join(this.root, `deploy/local/services/${name}.sh`), ...args],
       `${name}.sh ${args.join(" ")}`,
@@ -115,7 +148,8 @@ export class ChaosStack {
   /** The client settings, as the service scripts print them (`<service>.sh env`). */
   async clients(): Promise<ClientSettings> {
     const out: Record<string, string> = {};
-    for (const s of ["kafka", "apicurio", "redis", "clickhouse"] as const) {
+    const services = ["kafka", "apicurio", "redis", "clickhouse"] as const;
+    for (const s of this.redisCluster ? [...services, "redis-cluster" as const] : services) {
       for (const line of (await this.service(s, "env")).split("\n")) {
         const eq = line.indexOf("=");
         if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1).trim();
@@ -124,6 +158,8 @@ export class ChaosStack {
     for (const k of ["KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "REDIS_URL", "CLICKHOUSE_URL"]) {
       if (!out[k]) throw new Error(`the chaos stack's scripts printed no ${k}`);
     }
+    if (this.redisCluster && !out.REDIS_CLUSTER_NODES)
+      throw new Error("the chaos stack's redis-cluster.sh printed no REDIS_CLUSTER_NODES");
     return out as unknown as ClientSettings;
   }
 }
