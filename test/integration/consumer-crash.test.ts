@@ -16,8 +16,8 @@ import {
   ledgerBalanceMicros,
   type UsageEvent,
 } from "@creditflow/engine";
+import type { RedisClient } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,
@@ -28,7 +28,7 @@ import {
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation, redisEnv, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
@@ -60,7 +60,7 @@ function rng(seed: number): () => number {
 const random = rng(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
-let redis: Redis;
+let redis: RedisClient;
 const codec = new AvroCodec(urls.schemaRegistryUrl);
 const scenarios: Scenario[] = [];
 const children = new Set<ChildProcess>();
@@ -84,9 +84,7 @@ function startChild(
       KAFKAJS_NO_PARTITIONER_WARNING: "1",
       KAFKA_BROKERS: urls.kafkaBrokers.join(","),
       SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
-      REDIS_URL: urls.redisUrl,
-      // This file's Redis is the single one, whatever the environment names as a cluster.
-      REDIS_CLUSTER_NODES: "",
+      ...redisEnv(),
       CF_TOPIC_PREFIX: sc.topicPrefix,
       CF_KEY_PREFIX: keyPrefix,
       CF_CONSUMER_GROUP: group,
@@ -217,7 +215,7 @@ async function scenario(name: string): Promise<Scenario> {
 }
 
 beforeAll(() => {
-  redis = new Redis(urls.redisUrl);
+  redis = connectTestRedis();
 });
 
 afterAll(async () => {

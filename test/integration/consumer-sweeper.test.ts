@@ -6,8 +6,8 @@
 import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { type CreditCommand, ledgerBalanceMicros } from "@creditflow/engine";
+import type { RedisClient } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,
@@ -18,7 +18,7 @@ import {
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
@@ -30,7 +30,7 @@ const groupId = iso.group("consumer");
 
 let producer: CreditProducer;
 const consumers: RunningConsumer[] = [];
-let redis: Redis;
+let redis: RedisClient;
 
 beforeAll(async () => {
   await ensureTopics(conn, [topics.usage, topics.commands], 4);
@@ -42,17 +42,20 @@ beforeAll(async () => {
     topics,
     compression: "none",
   });
-  redis = new Redis(urls.redisUrl);
+  redis = connectTestRedis();
   for (let i = 0; i < 2; i++) {
     consumers.push(
-      await startTestConsumer(urls, {
-        topics,
-        keyPrefix: iso.keyPrefix,
-        groupId,
-        config,
-        clientId: `sweeper-test-${i}`,
-        limits: { sweeperIntervalMs: 250 },
-      }),
+      await startTestConsumer(
+        { ...urls, ...redisTarget() },
+        {
+          topics,
+          keyPrefix: iso.keyPrefix,
+          groupId,
+          config,
+          clientId: `sweeper-test-${i}`,
+          limits: { sweeperIntervalMs: 250 },
+        },
+      ),
     );
   }
 });

@@ -6,7 +6,6 @@
 import { applyToMembers, type MemberWork } from "@creditflow/consumer";
 import { encodeState, ledgerBalanceMicros } from "@creditflow/engine";
 import { type OutboxField, offsetField } from "@creditflow/member-store";
-import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   loadConfig,
@@ -14,12 +13,11 @@ import {
   storeWithoutRelay,
   usageInputRecord,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
-const urls = stack();
 const config = loadConfig();
-const redis = new Redis(urls.redisUrl);
+const redis = connectTestRedis();
 const store = storeWithoutRelay(redis, iso.keyPrefix);
 const NOW_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
 const record = (user: string, n: number) => usageInputRecord(user, n, NOW_MS);

@@ -13,8 +13,8 @@ import {
   ledgerBalanceMicros,
   type UsageEvent,
 } from "@creditflow/engine";
+import type { RedisClient } from "@creditflow/member-store";
 import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,
@@ -27,7 +27,7 @@ import {
   waitCaughtUp,
   withoutHorizonTimes,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
 
 const iso = isolation(import.meta.url);
 const urls = stack();
@@ -42,7 +42,7 @@ const NOW_MS = Math.floor(Date.now() / 60_000) * 60_000;
 
 let producer: CreditProducer;
 let consumer: RunningConsumer;
-let redis: Redis;
+let redis: RedisClient;
 let codec: AvroCodec;
 /** What each user was sent, in send order (one producer, one partition per user). */
 const sentCommands = new Map<string, EngineInput[]>();
@@ -93,16 +93,19 @@ beforeAll(async () => {
   });
   codec = new AvroCodec(urls.schemaRegistryUrl);
   await codec.register(topics, ["usage", "command", "ledger"]);
-  redis = new Redis(urls.redisUrl);
-  consumer = await startTestConsumer(urls, {
-    topics,
-    keyPrefix: iso.keyPrefix,
-    groupId,
-    config,
-    clock: () => NOW_MS,
-    metricsPort: 0,
-    limits: { batchRecords: 50 },
-  });
+  redis = connectTestRedis();
+  consumer = await startTestConsumer(
+    { ...urls, ...redisTarget() },
+    {
+      topics,
+      keyPrefix: iso.keyPrefix,
+      groupId,
+      config,
+      clock: () => NOW_MS,
+      metricsPort: 0,
+      limits: { batchRecords: 50 },
+    },
+  );
   await consumer.joined;
 });
 
