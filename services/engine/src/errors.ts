@@ -1,7 +1,16 @@
 // The engine's one error class for bugs and bad configuration; expected outcomes are result codes.
+import { CreditflowError, errorCodes } from "./creditflow-error.ts";
 
-export const ENGINE_ERROR_CODES = ["assertion_failed", "config_invalid", "state_invalid"] as const;
-export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];
+/** Engine errors are never retryable: the same input fails the same way. */
+export const ENGINE_ERROR_CODES = errorCodes({
+  assertion_failed: { retryable: false, doc: "a bug: an assertion failed (assertions stay on)" },
+  config_invalid: {
+    retryable: false,
+    doc: "the rate card or plans failed validation; `issues` names each file and value",
+  },
+  state_invalid: { retryable: false, doc: "a stored state that does not decode" },
+});
+export type EngineErrorCode = keyof typeof ENGINE_ERROR_CODES;
 
 /** One problem found in a configuration file. */
 export interface ConfigIssue {
@@ -12,16 +21,11 @@ export interface ConfigIssue {
   message: string;
 }
 
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  /** Engine errors are never retryable: the same input fails the same way. */
-  readonly retryable = false;
+export class EngineError extends CreditflowError<EngineErrorCode> {
   readonly issues: ConfigIssue[];
 
   constructor(code: EngineErrorCode, message: string, issues: ConfigIssue[] = [], cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = "EngineError";
-    this.code = code;
+    super(ENGINE_ERROR_CODES, code, message, { field: issues[0]?.path, cause });
     this.issues = issues;
   }
 }

@@ -17,6 +17,12 @@ export {
   type Tier,
 } from "./config.ts";
 export {
+  CreditflowError,
+  type ErrorCodeList,
+  type ErrorCodeSpec,
+  errorCodes,
+} from "./creditflow-error.ts";
+export {
   type ConfigIssue,
   ENGINE_ERROR_CODES,
   EngineError,
