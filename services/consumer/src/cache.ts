@@ -6,7 +6,7 @@
 // member is reloaded from Redis). What the cache cannot know is an outbox entry: a member is put
 // here only once its unit's entries are relayed and released (fillCache), and the consumer
 // clears the whole cache whenever a unit fails, since that may leave entries unrelayed (see
-// consumer.ts).
+// unit-of-work.ts).
 
 export interface CachedMember {
   version: number;

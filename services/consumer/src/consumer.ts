@@ -1,14 +1,9 @@
-// The deduction consumer: a Kafka consumer-group member on the usage and commands topics that
-// applies records to members in Redis (apply-members.ts), relays ledger entries, dead-letters bad
-// records, commits offsets last, and runs the deadline sweeper. startConsumer is the one entry.
+// The deduction consumer's shell around its unit of work (unit-of-work.ts): options, the Kafka
+// client and its group membership (kafkajs: batches cut into units, heartbeats, rejoins), Redis
+// and the member store, the sweeper's timer over the partitions this process owns, the metrics
+// server and the shutdown. startConsumer is the one entry.
 
-import {
-  classifyRecords,
-  type RawRecord,
-  type ReadRecord,
-  type SourceKind,
-} from "@creditflow/contracts";
-import type { EngineContext } from "@creditflow/engine";
+import type { SourceKind } from "@creditflow/contracts";
 import { connectRedis, keySpace, MemberStore } from "@creditflow/member-store";
 import {
   AvroCodec,
@@ -22,15 +17,8 @@ import {
   recordSender,
   rejoinErrorOf,
 } from "@creditflow/producer";
-import type { Consumer, EachBatchPayload, KafkaMessage } from "kafkajs";
+import type { Consumer, EachBatchPayload } from "kafkajs";
 import { pino } from "pino";
-import {
-  applyToMembers,
-  type Decode,
-  fillCache,
-  type MemberWork,
-  type UnitResult,
-} from "./apply-members.ts";
 import { MemberCache } from "./cache.ts";
 import { ConsumerError } from "./errors.ts";
 import { ConsumerMetrics, serveMetrics } from "./metrics.ts";
@@ -40,7 +28,7 @@ import {
   type FaultStage,
   resolveLimits,
 } from "./options.ts";
-import { type DeadLetter, KafkaOut } from "./relay.ts";
+import { KafkaOut } from "./relay.ts";
 import {
   kafkaConnectionFailure,
   redisFailure,
@@ -48,6 +36,7 @@ import {
   STARTUP_KAFKA_WAIT_MS,
   STARTUP_REDIS_WAIT_MS,
 } from "./startup.ts";
+import { type OffsetCommit, UnitOfWork } from "./unit-of-work.ts";
 import { UnitSizer } from "./unit-size.ts";
 
 /** Partitions of the consumer's own output topics when it has to create them. */
@@ -135,7 +124,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
   if (movedDeadlines > 0) log.info({ movedDeadlines }, "deadline index sharded");
   /** The usage partitions this process owns: the deadline shards its sweeper takes. */
   let sweptShards: number[] = [];
-  const cache = new MemberCache(limits.cachedMembers);
   // Units sized to end well inside the session and rebalance timeouts at the machine's pace: a
   // third of the session (heartbeats go on during a unit) and a sixth of the rebalance timeout.
   const unitSizer = new UnitSizer(
@@ -150,7 +138,6 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
       requestTimeoutMs: 30_000,
     }),
   );
-  const out = new KafkaOut(ledgerSender, producer, topics);
   const consumer: Consumer = conn.kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: limits.sessionTimeoutMs,
@@ -186,176 +173,48 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     log.error({ err: e.payload.error, restart: e.payload.restart }, "consumer crashed");
   });
 
-  let unitsStarted = 0;
-  /** The crash-test hook: dies like a power cut, no cleanup, no flush. */
-  const faultPoint = (unit: number, stage: FaultStage) => {
-    const f = options.faultKill;
-    if (f !== undefined && f.unit === unit && f.stage === stage) {
-      log.warn({ unit, stage }, "fault injection: SIGKILL");
-      process.kill(process.pid, "SIGKILL");
-    }
-  };
-
-  const ctxNow = (): EngineContext => ({ config: options.config, nowMs: clock() });
-
-  /** Relays, deletes relayed outbox entries, indexes deadlines; the order is the README's. */
-  async function finishUnit(
-    result: UnitResult,
-    deadLetters: DeadLetter[],
-    unit = 0,
-  ): Promise<void> {
-    faultPoint(unit, "after_write");
-    if (options.faultPause !== undefined && options.faultPause.unit === unit) {
-      log.warn({ unit, ms: options.faultPause.ms }, "fault injection: pause");
-      await new Promise((resolve) => setTimeout(resolve, options.faultPause?.ms));
-    }
-    metrics.leftovers.inc(result.leftovers);
-    metrics.casConflicts.inc(result.casConflicts);
-    let entries = 0;
-    for (const f of result.toRelay) entries += f.count;
-    metrics.outboxBacklog.inc(entries);
-    try {
-      await Promise.all([out.relayLedger(result.toRelay), out.sendDeadLetters(deadLetters)]);
-      metrics.ledgerEntries.inc(entries);
-      faultPoint(unit, "after_relay");
-      await store.release(result.toRelay);
-      faultPoint(unit, "after_release");
-    } finally {
-      // On failure the entries stay in their outboxes and are relayed by the unit's redelivery.
-      metrics.outboxBacklog.dec(entries);
-    }
-    // Only now may the unit's members be taken from the cache: their outboxes are empty.
-    fillCache(cache, result);
-    // After the relay: a crash before this line leaves a swept member's old (due) deadline in the
-    // index, so the sweeper comes back, finds the unrelayed entries at load and relays them.
-    // A deadline this process already put in the index for the member is not written again.
-    const changed = result.deadlines.filter(
-      (d) => cache.indexed(d.userId, d.version) !== d.deadlineMs,
-    );
-    await store.indexDeadlines(changed);
-    for (const d of changed) cache.markIndexed(d.userId, d.version, d.deadlineMs);
-    for (const d of deadLetters) metrics.deadLetters.inc({ reason: d.reason });
-  }
-
-  /**
-   * A failed unit may leave entries in outboxes that only a load from Redis finds: every member
-   * is loaded again after any failure.
-   */
-  async function clearingCacheOnFailure<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      cache.clear();
-      throw error;
-    }
-  }
-
-  /** One unit: a chunk of one partition's batch, applied, relayed and committed. */
-  async function processUnit(
-    topic: string,
-    partition: number,
-    kind: SourceKind,
-    messages: KafkaMessage[],
-    heartbeat: () => Promise<void>,
-  ): Promise<void> {
-    const started = performance.now();
-    const unit = ++unitsStarted;
-    const toRaw = (m: ReadRecord): RawRecord => ({
-      topic,
-      partition,
-      offset: m.offset,
-      key: m.key,
-      value: m.value,
-      headers: m.headers,
-      timestamp: m.timestamp,
-    });
-    const decode: Decode = (records) =>
-      classifyRecords(records.map(toRaw), kind, codec, options.config.rateCard);
-    // Grouped by key, decoded in each member's round (apply-members.ts): a record whose value
-    // names another member is a key_mismatch dead letter either way, and so is one with no key.
-    const byUser = new Map<string, MemberWork>();
-    const unkeyed: ReadRecord[] = [];
-    for (const m of messages) {
-      if (m.key === null) {
-        unkeyed.push(m);
-        continue;
+  /** The crash and slow-machine tests' hooks (never set in production): see ConsumerOptions. */
+  const { faultKill, faultPause } = options;
+  const afterStep =
+    faultKill === undefined && faultPause === undefined
+      ? undefined
+      : (unit: number, stage: FaultStage): Promise<void> | undefined => {
+          if (faultKill !== undefined && faultKill.unit === unit && faultKill.stage === stage) {
+            // Dies like a power cut: no cleanup, no flush.
+            log.warn({ unit, stage }, "fault injection: SIGKILL");
+            process.kill(process.pid, "SIGKILL");
+          }
+          if (stage === "after_write" && faultPause !== undefined && faultPause.unit === unit) {
+            log.warn({ unit, ms: faultPause.ms }, "fault injection: pause");
+            return new Promise((resolve) => setTimeout(resolve, faultPause.ms));
+          }
+          return undefined;
+        };
+  const offsets: OffsetCommit = {
+    async commit(next) {
+      try {
+        await consumer.commitOffsets(next);
+      } catch (cause) {
+        // kafkajs rejoins the group (and looks the coordinator up again) only on the group errors
+        // it sees itself, not on the retries-exceeded error they come wrapped in.
+        const at = next.map((o) => `${o.topic}[${o.partition}]`).join(", ");
+        throw rejoinErrorOf(cause) ?? new ConsumerError("kafka_failed", `commit ${at}`, { cause });
       }
-      const userId = m.key.toString("utf8");
-      const work = byUser.get(userId);
-      if (work?.undecoded === undefined)
-        byUser.set(userId, { userId, records: [], undecoded: [m] });
-      else work.undecoded.push(m);
-    }
-    const deadLetters: DeadLetter[] = [];
-    for (const c of await decode(unkeyed)) {
-      if (!c.ok) deadLetters.push({ raw: c.raw, reason: c.reason, detail: c.detail });
-    }
-    const applyStarted = performance.now();
-    const members = byUser.size;
-    const works = [...byUser.values()];
-    byUser.clear();
-    const result = await applyToMembers(
-      store,
-      works,
-      ctxNow(),
-      limits.maxCasRetries,
-      cache,
-      decode,
-    );
-    for (const r of result.rejected) deadLetters.push(r);
-    metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
-    // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
-    await heartbeat();
-    for (const f of result.engineFailures) {
-      log.error(
-        { topic, partition, offset: f.raw.offset, detail: f.detail },
-        "engine failed on a record",
-      );
-      deadLetters.push({ raw: f.raw, reason: "engine_failed", detail: f.detail.slice(0, 500) });
-    }
-    const relayStarted = performance.now();
-    await finishUnit(result, deadLetters, unit);
-    const commitStarted = performance.now();
-    const last = messages[messages.length - 1]!;
-    try {
-      // Last: the offsets move only once every effect of the unit is durable in Redis and Kafka.
-      await consumer.commitOffsets([
-        { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
-      ]);
-    } catch (cause) {
-      // kafkajs rejoins the group (and looks the coordinator up again) only on the group errors
-      // it sees itself, not on the retries-exceeded error they come wrapped in.
-      throw (
-        rejoinErrorOf(cause) ??
-        new ConsumerError("kafka_failed", `commit ${topic}[${partition}]`, { cause })
-      );
-    }
-    faultPoint(unit, "after_commit");
-    if (log.isLevelEnabled("debug")) {
-      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
-      log.debug(
-        {
-          topic,
-          partition,
-          records: messages.length,
-          members,
-          groupMs: ms(started, applyStarted),
-          applyMs: ms(applyStarted, relayStarted),
-          relayMs: ms(relayStarted, commitStarted),
-          commitMs: ms(commitStarted, performance.now()),
-        },
-        "unit done",
-      );
-    }
-    const c = result.counts;
-    metrics.records.inc({ topic, result: "applied" }, c.applied);
-    metrics.records.inc({ topic, result: "duplicate" }, c.duplicate);
-    metrics.records.inc({ topic, result: "refused" }, c.refused);
-    metrics.records.inc({ topic, result: "skipped" }, c.skipped);
-    metrics.records.inc({ topic, result: "dead_letter" }, deadLetters.length);
-    metrics.batchSize.observe(messages.length);
-    metrics.unitSeconds.observe((performance.now() - started) / 1000);
-  }
+    },
+  };
+  const work = new UnitOfWork({
+    store,
+    relay: new KafkaOut(ledgerSender, producer, topics),
+    offsets,
+    cache: new MemberCache(limits.cachedMembers),
+    decoder: codec,
+    config: options.config,
+    clock,
+    limits,
+    metrics,
+    log,
+    afterStep,
+  });
 
   // Heartbeats go on whatever kafkajs is doing, as the Java client's heartbeat thread does: in a
   // unit slowed down by a loaded machine, and while kafkajs itself takes its time to rejoin (a
@@ -403,9 +262,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
         at += unit.length;
         const unitStarted = performance.now();
         try {
-          await clearingCacheOnFailure(() =>
-            processUnit(batch.topic, batch.partition, kind, unit, heartbeat),
-          );
+          await work.applyRecords(batch.topic, batch.partition, kind, unit, heartbeat);
         } finally {
           // A failed unit counts too: one that outlived its session shrinks the next.
           unitSizer.observe(unit.length, performance.now() - unitStarted);
@@ -426,32 +283,13 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
     }
   }
 
-  // The sweeper: members whose next deadline passed, advanced through the same CAS write path.
+  // The sweeper: members whose next deadline passed, in the deadline shards of the usage
+  // partitions this process owns, one pass at a time.
   let sweeping: Promise<number> | null = null;
-  async function sweepOnce(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const now = clock();
-      const due = await store.dueMembers(now, limits.sweeperBatch, sweptShards);
-      if (due.length === 0) return total;
-      const result = await clearingCacheOnFailure(async () => {
-        const swept = await applyToMembers(
-          store,
-          due.map((userId) => ({ userId, records: [] })),
-          { config: options.config, nowMs: now },
-          limits.maxCasRetries,
-          cache,
-        );
-        await finishUnit(swept, []);
-        return swept;
-      });
-      metrics.sweptMembers.inc(result.swept);
-      total += result.swept;
-      if (due.length < limits.sweeperBatch || stopping) return total;
-    }
-  }
+  const ownedShards = () => sweptShards;
+  const isStopping = () => stopping;
   function guardedSweep(): Promise<number> {
-    sweeping ??= sweepOnce().finally(() => {
+    sweeping ??= work.sweep(ownedShards, isStopping).finally(() => {
       sweeping = null;
     });
     return sweeping;

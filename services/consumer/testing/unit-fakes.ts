@@ -1,0 +1,136 @@
+// Small fakes around the unit of work (src/unit-of-work.ts) for its unit tests: a relay and an
+// offset commit that record what they acknowledged, in a journal shared with the in-memory store
+// (memory-store.ts), each able to fail once on demand; and a record decoder over JSON values,
+// with records as Kafka hands them. Test code only; not part of the package door.
+
+import {
+  type CreditCommandRecord,
+  type DecodedRecord,
+  type LedgerEntryRecord,
+  type ReadRecord,
+  type RecordDecoder,
+  usageRecordFromEvent,
+} from "@creditflow/contracts";
+import type { UsageEvent } from "@creditflow/engine";
+import { type OutboxField, outboxValues } from "@creditflow/member-store";
+import type { DeadLetter } from "../src/relay.ts";
+import type { OffsetCommit, PartitionOffset, Relay } from "../src/unit-of-work.ts";
+import { decodeEntry } from "./memory-store.ts";
+
+const kafkaGone = (what: string) => new Error(`${what}: KafkaJSConnectionError ECONNREFUSED`);
+
+/** The ledger and dead-letter topics: what they acknowledged, in order. */
+export class RecordingRelay implements Relay {
+  /** Ledger entries as relayed (a field relayed twice appears twice). */
+  readonly ledger: LedgerEntryRecord[] = [];
+  readonly deadLetters: DeadLetter[] = [];
+  private failNextLedger: Error | null = null;
+  private readonly journal: string[];
+
+  constructor(journal: string[]) {
+    this.journal = journal;
+  }
+
+  /** The next relay of ledger entries fails, none of them acknowledged. */
+  failNext(error: Error = kafkaGone("relay ledger entries")): void {
+    this.failNextLedger = error;
+  }
+
+  async relayLedger(fields: OutboxField[]): Promise<void> {
+    await Promise.resolve();
+    const failure = this.failNextLedger;
+    if (failure !== null) {
+      this.failNextLedger = null;
+      throw failure;
+    }
+    for (const f of fields) for (const v of outboxValues(f)) this.ledger.push(decodeEntry(v));
+    this.journal.push("relay");
+  }
+
+  async sendDeadLetters(letters: DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    await Promise.resolve();
+    for (const d of letters) this.deadLetters.push(d);
+    this.journal.push("dead letters");
+  }
+
+  /** Each entry once, in the order first relayed: what a reader of the ledger keeps. */
+  entriesOnce(): LedgerEntryRecord[] {
+    const seen = new Set<string>();
+    return this.ledger.filter((e) => !seen.has(e.entryId) && seen.add(e.entryId) !== undefined);
+  }
+}
+
+/** The group's committed offsets, in order of commit. */
+export class RecordingCommit implements OffsetCommit {
+  readonly committed: PartitionOffset[] = [];
+  private failNextCommit: Error | null = null;
+  private readonly journal: string[];
+
+  constructor(journal: string[]) {
+    this.journal = journal;
+  }
+
+  /** The next commit fails, nothing of it held. */
+  failNext(error: Error = kafkaGone("commit")): void {
+    this.failNextCommit = error;
+  }
+
+  async commit(offsets: PartitionOffset[]): Promise<void> {
+    await Promise.resolve();
+    const failure = this.failNextCommit;
+    if (failure !== null) {
+      this.failNextCommit = null;
+      throw failure;
+    }
+    for (const o of offsets) this.committed.push({ ...o });
+    this.journal.push("commit");
+  }
+}
+
+/** Values as JSON of their Avro record; anything else does not decode. Counts what it decoded. */
+export class JsonRecordDecoder implements RecordDecoder {
+  decoded = 0;
+
+  decodeKnown(_kind: unknown, bytes: Buffer | null): DecodedRecord {
+    this.decoded++;
+    try {
+      return { ok: true, value: JSON.parse(bytes?.toString("utf8") ?? "") };
+    } catch (error) {
+      return { ok: false, reason: "undecodable", detail: (error as Error).message };
+    }
+  }
+
+  async decode(kind: unknown, bytes: Buffer | null): Promise<DecodedRecord> {
+    return this.decodeKnown(kind, bytes);
+  }
+}
+
+/** A usage event as read from its topic at `offset`, keyed by its member. */
+export function readUsage(offset: number, event: UsageEvent): ReadRecord {
+  return {
+    offset: String(offset),
+    key: Buffer.from(event.userId),
+    value: Buffer.from(JSON.stringify(usageRecordFromEvent(event, "unit-test"))),
+    timestamp: String(event.eventAtMs),
+  };
+}
+
+/** A command as read from its topic at `offset`, keyed by its member. */
+export function readCommand(offset: number, command: CreditCommandRecord): ReadRecord {
+  return {
+    offset: String(offset),
+    key: Buffer.from(command.userId),
+    value: Buffer.from(JSON.stringify(command)),
+    timestamp: String(command.issuedAt),
+  };
+}
+
+/** A record whose value does not decode (a dead letter), or that has no key when `key` is null. */
+export function readGarbage(offset: number, key: string | null): ReadRecord {
+  return {
+    offset: String(offset),
+    key: key === null ? null : Buffer.from(key),
+    value: Buffer.from("not a record"),
+  };
+}
