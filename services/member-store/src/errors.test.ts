@@ -1,20 +1,34 @@
-// Goal: every error code of the member store is documented in its README (a test fails when code
-// and docs drift), and each error says whether a retry may help.
-
-import { readFileSync } from "node:fs";
+// Goal: every error code of the member store is documented in its README with whether a retry
+// may help, and only those (a test fails when code and docs drift); each error keeps its cause.
+import { CreditflowError } from "@creditflow/engine";
+import { errorDocsDrift } from "@creditflow/engine/testing/error-docs";
 import { describe, expect, it } from "vitest";
 import { MEMBER_STORE_ERROR_CODES, MemberStoreError } from "./errors.ts";
+import { connectRedis } from "./route.ts";
 
-describe("errors", () => {
-  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-  it("names every error code in the README", () => {
-    for (const code of Object.keys(MEMBER_STORE_ERROR_CODES))
-      expect(readme).toContain(`\`${code}\``);
+describe("MemberStoreError", () => {
+  it("has its codes documented in the README with their retryable, and only those", () => {
+    expect(
+      errorDocsDrift(MEMBER_STORE_ERROR_CODES, new URL("../README.md", import.meta.url)),
+    ).toEqual([]);
   });
+
   it("says whether a retry may help, keeping the cause", () => {
     const cause = new Error("ECONNRESET");
     const e = new MemberStoreError("redis_failed", "load members", { cause });
-    expect([e.code, e.retryable, e.cause]).toEqual(["redis_failed", true, cause]);
+    expect(e).toBeInstanceOf(CreditflowError);
+    expect([e.name, e.code, e.retryable, e.cause]).toEqual([
+      "MemberStoreError",
+      "redis_failed",
+      true,
+      cause,
+    ]);
     expect(new MemberStoreError("state_corrupt", "x").retryable).toBe(false);
+  });
+
+  it("names the field of a bad target", () => {
+    expect(() => connectRedis({ redisClusterNodes: ["nohost"] })).toThrow(
+      expect.objectContaining({ code: "invalid_target", field: "redisClusterNodes" }),
+    );
   });
 });

@@ -1,8 +1,9 @@
 // The one error class of the member store, with a closed list of codes: infrastructure failures
 // (Redis did not answer) and stored data that does not read back, each saying whether a retry may
 // help. A CAS that finds another version is not an error: it is a write's result.
+import { CreditflowError, errorCodes } from "@creditflow/engine";
 
-export const MEMBER_STORE_ERROR_CODES = {
+export const MEMBER_STORE_ERROR_CODES = errorCodes({
   redis_failed: { retryable: true, doc: "Redis did not answer or refused a script (cause kept)" },
   replicas_behind: {
     retryable: true,
@@ -16,17 +17,15 @@ export const MEMBER_STORE_ERROR_CODES = {
     retryable: false,
     doc: "a member's stored state or outbox entry does not decode",
   },
-} as const;
+});
 export type MemberStoreErrorCode = keyof typeof MEMBER_STORE_ERROR_CODES;
 
-export class MemberStoreError extends Error {
-  readonly code: MemberStoreErrorCode;
-  readonly retryable: boolean;
-
-  constructor(code: MemberStoreErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause });
-    this.name = "MemberStoreError";
-    this.code = code;
-    this.retryable = MEMBER_STORE_ERROR_CODES[code].retryable;
+export class MemberStoreError extends CreditflowError<MemberStoreErrorCode> {
+  constructor(
+    code: MemberStoreErrorCode,
+    message: string,
+    opts: { field?: string; cause?: unknown } = {},
+  ) {
+    super(MEMBER_STORE_ERROR_CODES, code, message, opts);
   }
 }

@@ -40,6 +40,7 @@ function checkNode(node: string): { host: string; port: number } {
     throw new MemberStoreError(
       "invalid_target",
       `redisClusterNodes: "${node}" is not host:port (port 1..65535)`,
+      { field: "redisClusterNodes" },
     );
   }
   return { host, port };
@@ -56,6 +57,7 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
       throw new MemberStoreError(
         "invalid_target",
         "redisUrl and redisClusterNodes: set one of them, not both",
+        { field: "redisUrl" },
       );
     }
     const { enableAutoPipelining, lazyConnect, ...redisOptions } = options;
@@ -67,7 +69,9 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
     });
   }
   if (target.redisUrl === undefined || target.redisUrl === "") {
-    throw new MemberStoreError("invalid_target", "redisUrl: set it, or redisClusterNodes");
+    throw new MemberStoreError("invalid_target", "redisUrl: set it, or redisClusterNodes", {
+      field: "redisUrl",
+    });
   }
   return new Redis(target.redisUrl, options);
 }

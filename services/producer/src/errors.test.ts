@@ -1,18 +1,33 @@
 // Goal: the README documents every error code of the producer library with whether a retry may
 // help, and no code the library does not have: a test fails when code and docs drift.
-import { readFileSync } from "node:fs";
+import { CreditflowError } from "@creditflow/engine";
+import { errorDocsDrift } from "@creditflow/engine/testing/error-docs";
 import { describe, expect, it } from "vitest";
-import { PRODUCER_ERROR_CODES } from "./errors.ts";
+import { PRODUCER_ERROR_CODES, ProducerError } from "./errors.ts";
 
-const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+describe("ProducerError", () => {
+  it("has its codes documented in the README with their retryable, and only those", () => {
+    expect(errorDocsDrift(PRODUCER_ERROR_CODES, new URL("../README.md", import.meta.url))).toEqual(
+      [],
+    );
+  });
 
-describe("PRODUCER_ERROR_CODES", () => {
-  it("are the README's table of codes, each with its retryable", () => {
-    const documented = [...readme.matchAll(/^\| `([a-z_]+)` \| (yes|no) \|/gm)].map((m) => [
-      m[1],
-      m[2] === "yes",
+  it("is a CreditflowError naming the first field at fault and keeping the cause", () => {
+    const fields = [
+      { field: "events.3.inputTokens", code: "range" as const, message: "must be >= 0" },
+    ];
+    const invalid = new ProducerError("invalid_input", "events.3.inputTokens: must be >= 0", {
+      fields,
+    });
+    expect(invalid).toBeInstanceOf(CreditflowError);
+    expect([invalid.name, invalid.field, invalid.retryable, invalid.fields]).toEqual([
+      "ProducerError",
+      "events.3.inputTokens",
+      false,
+      fields,
     ]);
-    const inCode = Object.entries(PRODUCER_ERROR_CODES).map(([code, c]) => [code, c.retryable]);
-    expect(documented).toEqual(inCode);
+    const cause = new Error("broker down");
+    const failed = new ProducerError("kafka_failed", "not acknowledged", { cause });
+    expect([failed.retryable, failed.cause, failed.field]).toEqual([true, cause, undefined]);
   });
 });

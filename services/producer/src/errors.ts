@@ -3,8 +3,9 @@
 // duplicate horizon (refused, never sent), a closed producer, and
 // infrastructure failures (Kafka, the registry), each saying whether a retry may help.
 import type { FieldError } from "@creditflow/contracts";
+import { CreditflowError, errorCodes } from "@creditflow/engine";
 
-export const PRODUCER_ERROR_CODES = {
+export const PRODUCER_ERROR_CODES = errorCodes({
   invalid_input: {
     retryable: false,
     doc: "the input failed validation; `fields` names each field",
@@ -19,12 +20,11 @@ export const PRODUCER_ERROR_CODES = {
   closed: { retryable: false, doc: "the producer was closed before the record was sent" },
   kafka_failed: { retryable: true, doc: "Kafka did not acknowledge the batch (cause kept)" },
   registry_failed: { retryable: true, doc: "the schema registry refused or did not answer" },
-} as const;
+});
 export type ProducerErrorCode = keyof typeof PRODUCER_ERROR_CODES;
 
-export class ProducerError extends Error {
-  readonly code: ProducerErrorCode;
-  readonly retryable: boolean;
+/** `field` is the first of `fields`, which names every field at fault. */
+export class ProducerError extends CreditflowError<ProducerErrorCode> {
   readonly fields: FieldError[];
 
   constructor(
@@ -32,10 +32,10 @@ export class ProducerError extends Error {
     message: string,
     opts: { cause?: unknown; fields?: FieldError[] } = {},
   ) {
-    super(message, { cause: opts.cause });
-    this.name = "ProducerError";
-    this.code = code;
-    this.retryable = PRODUCER_ERROR_CODES[code].retryable;
+    super(PRODUCER_ERROR_CODES, code, message, {
+      field: opts.fields?.[0]?.field,
+      cause: opts.cause,
+    });
     this.fields = opts.fields ?? [];
   }
 }
