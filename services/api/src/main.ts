@@ -7,7 +7,7 @@ import { topicNames } from "@creditflow/contracts";
 import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
 import { parseClusterNodes } from "@creditflow/member-store";
 import { pino } from "pino";
-import { buildApi, parseTokens } from "./index.ts";
+import { ApiOptionError, buildApi, parseTokens } from "./index.ts";
 
 const env = process.env;
 const log = pino({ name: "creditflow-api", level: env.CF_API_LOG_LEVEL ?? "info" });
@@ -27,11 +27,14 @@ try {
   );
   const jwtSecret = env.CF_JWT_SECRET;
   if (jwtSecret === undefined || jwtSecret === "") {
-    throw new Error("CF_JWT_SECRET: required (the HS256 key of member tokens, 32 bytes or more)");
+    throw new ApiOptionError(
+      "CF_JWT_SECRET",
+      "required (the HS256 key of member tokens, 32 bytes or more)",
+    );
   }
   const port = Number(env.CF_API_PORT ?? 18080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`CF_API_PORT: a port number (got ${env.CF_API_PORT})`);
+    throw new ApiOptionError("CF_API_PORT", `a port number (got ${env.CF_API_PORT})`);
   }
   const api = await buildApi({
     // REDIS_CLUSTER_NODES set: a Redis Cluster, and REDIS_URL is not used.
