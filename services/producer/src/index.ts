@@ -1,12 +1,13 @@
 // @creditflow/producer: what a feature service imports to send usage and credit commands to
-// creditflow, and the thin Kafka adapter and Avro codec the other services share. The only
-// public door of the package.
-export { AvroCodec, type DecodeResult, type RecordKind } from "./codec.ts";
-export { PRODUCER_ERROR_CODES, ProducerError, type ProducerErrorCode } from "./errors.ts";
+// creditflow. The only public door of the package.
+// The plumbing names below are @creditflow/kafka's, passed on until every importer takes them
+// from there.
 export {
   type Admin,
+  AvroCodec,
   compressionOf,
   connectKafka,
+  type DecodeResult,
   ensureTopics,
   idempotentProducer,
   type KafkaConnection,
@@ -14,10 +15,12 @@ export {
   type OutgoingRecord,
   type Producer,
   partitionCount,
+  type RecordKind,
   type RecordSender,
   recordSender,
   rejoinErrorOf,
   waitForLeaders,
-} from "./kafka.ts";
+} from "@creditflow/kafka";
+export { PRODUCER_ERROR_CODES, ProducerError, type ProducerErrorCode } from "./errors.ts";
 export { DEFAULT_LIMITS, type ProducerLimits, type ProducerOptions } from "./options.ts";
 export { type Acknowledged, CreditProducer } from "./producer.ts";

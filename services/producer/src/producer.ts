@@ -1,7 +1,7 @@
 // The producer library a feature service imports: validated, Avro-encoded, keyed by user,
 // idempotent (acks=all), batched with a linger and gzip, and bounded: when Kafka is slow,
 // recordUsage waits for room instead of growing memory without end. Batches go to Kafka
-// through the adapter's RecordSender (kafka.ts); the hot path costs one promise per event.
+// through @creditflow/kafka's RecordSender; the hot path costs one promise per event.
 import {
   ID_PATTERN,
   recordFromCommand,
@@ -10,9 +10,8 @@ import {
   type UsageInput,
 } from "@creditflow/contracts";
 import { type CreditCommand, DEFAULT_DEDUPE_HORIZON_MS } from "@creditflow/engine";
-import { AvroCodec } from "./codec.ts";
+import { AvroCodec, type OutgoingRecord, type RecordSender, recordSender } from "@creditflow/kafka";
 import { ProducerError } from "./errors.ts";
-import { type OutgoingRecord, type RecordSender, recordSender } from "./kafka.ts";
 import {
   checkOptions,
   type ProducerLimits,
@@ -90,7 +89,11 @@ export class CreditProducer {
     const limits = resolveLimits(options.limits);
     const topics = options.topics ?? topicNames();
     const codec = new AvroCodec(options.schemaRegistryUrl);
-    await codec.register(topics, ["usage", "command"]);
+    try {
+      await codec.register(topics, ["usage", "command"]);
+    } catch (cause) {
+      throw new ProducerError("registry_failed", "could not register the schemas", { cause });
+    }
     let sender: RecordSender;
     try {
       sender = await recordSender(

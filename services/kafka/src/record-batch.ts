@@ -4,6 +4,9 @@
 // and copies per level, which cost the deduction consumer's ledger relay more CPU than the rest
 // of the relay. And murmur2 in 32-bit integer arithmetic (the library's uses BigInt), for the
 // partitioner the Java client and kafkajs use. Pure: no I/O.
+// Hand-written protocol code, kept for its measured reason: the consumer benchmark went from
+// 42-45 to 30-33 ms CPU per 1,000 events with it (both pieces together; the figures and what is
+// not measured yet are beside createProduceRequest in kafka.ts and in the package README).
 
 /** A record of a batch: key and value bytes, the timestamp in epoch ms (as the library holds it). */
 export interface BatchRecord {

@@ -1,10 +1,10 @@
-// The thin Kafka adapter: the one place that knows the client libraries. kafkajs 2.2.4 (checked
-// against Kafka 4.4 in test/integration/kafka-client.test.ts) serves the admin, the consumers
-// and the consumer's own producer; the producer library sends through @platformatic/kafka, a
-// choice measured in test/bench/producer.bench.ts (same bytes, same broker: 1.3 to 3 times the
-// events/s of kafkajs on a busy 2-core machine, about half the CPU per event), with its Produce
-// requests written by record-batch.ts (the same bytes for a fraction of the CPU). Everything else
-// talks to Kafka through these few functions, so a switch of client stays local.
+// The house's Kafka connections and senders: the one place that knows the client libraries.
+// kafkajs 2.2.4 (checked against Kafka 4.4 in test/integration/kafka-client.test.ts) serves the
+// admin, the consumers' groups and the dead-letter producer; the ledger relay and the producer
+// library send through @platformatic/kafka (recordSender), a choice measured in
+// test/bench/producer.bench.ts (same bytes, same broker: 1.3 to 3 times the events/s of kafkajs
+// on a busy 2-core machine, about half the CPU per event). Everything else talks to Kafka through
+// these few functions, so a switch of client stays local.
 import {
   type API,
   type Callback,
@@ -20,6 +20,7 @@ import {
   Writer,
 } from "@platformatic/kafka";
 import { type Admin, CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+import { KafkaError } from "./errors.ts";
 import { encodeProduceBody, encodeRecordBatch, murmur2 } from "./record-batch.ts";
 
 export type { Admin, Producer } from "kafkajs";
@@ -97,6 +98,9 @@ export interface RecordSender {
 /**
  * The partition of a key, as the Java client and kafkajs' default partitioner choose it
  * (murmur2 & 0x7fffffff, modulo the partition count; @platformatic/kafka takes the modulo).
+ * It stands for the library's compatibilityPartitioner, which computes the same hash in BigInt
+ * arithmetic: record-batch.ts's murmur2 in 32-bit integers was measured together with
+ * createProduceRequest (below), not on its own.
  */
 export function keyPartitioner(_message: unknown, key: Buffer | undefined): number {
   return Buffer.isBuffer(key) ? murmur2(key) & 0x7fffffff : 0;
@@ -115,6 +119,14 @@ export function keyPartition(key: string, partitions: number): number {
  * A Produce v11 request (what @platformatic/kafka sends to Kafka 4) built by record-batch.ts:
  * one buffer per partition instead of the library's few per record. What it does not cover
  * (compression, transactions, headers, several topics) goes to the library's own builder.
+ *
+ * Why it is hand-written, as measured: with the library's builder the consumer's ledger relay
+ * (uncompressed sends) was about a fifth of the consumer's CPU in its profiles, and about 2 % with
+ * this one. test/bench/consumer.bench.ts, the code without and with it: 42-45 against 30-33 ms
+ * CPU per 1,000 events, the ratio to the bench's baseline 25-30 % against 35-39 % (commit
+ * c171f0a, which also brought murmur2 in 32-bit integers: the two were measured together). Not
+ * measured since on today's consumer (23.5 to 24.1 ms per 1,000 events, docs/BENCHMARKS.md).
+ * record-batch.test.ts checks, for random records, that the bytes are the library's.
  */
 export function createProduceRequest(
   acks: number | undefined,
@@ -159,7 +171,13 @@ export function createProduceRequest(
 
 const produceV11Fast = createAPI(0, 11, createProduceRequest, produceV11.parseResponse);
 
-/** @platformatic/kafka's producer with Produce v11 requests built by createProduceRequest. */
+/**
+ * @platformatic/kafka's producer with Produce v11 requests built by createProduceRequest. The
+ * library offers no public hook for its request builder: this overrides its symbol-keyed
+ * `kGetApi` (exported, not documented), so an upgrade of the library must pass
+ * record-batch.test.ts and test/integration/kafka-client.test.ts before it is taken. The reason
+ * is createProduceRequest's measurement above; without it, use PlatformaticProducer itself.
+ */
 class FastProducer<K, V, HK, HV> extends PlatformaticProducer<K, V, HK, HV> {
   override [kGetApi]<A extends Array<unknown>, R>(name: string, callback: Callback<API<A, R>>) {
     super[kGetApi]<A, R>(name, (error, api) => {
@@ -219,24 +237,24 @@ export async function recordSender(
 /** How long ensureTopics waits for every partition of new topics to have a leader. */
 const TOPIC_LEADERS_TIMEOUT_MS = 60_000;
 
-/**
- * ensureTopics: create the topics that are missing, with the broker's default replication
- * factor, and wait until every partition has a leader; existing topics are left as they are.
- */
-/** How many partitions the topic has (it must exist). */
+/** How many partitions the topic has (it must exist: KafkaError no_partitions otherwise). */
 export async function partitionCount(conn: KafkaConnection, topic: string): Promise<number> {
   const admin: Admin = conn.kafka.admin();
   await admin.connect();
   try {
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
     const count = topics[0]?.partitions.length ?? 0;
-    if (count === 0) throw new Error(`topic ${topic} has no partitions`);
+    if (count === 0) throw new KafkaError("no_partitions", `topic ${topic} has no partitions`);
     return count;
   } finally {
     await admin.disconnect();
   }
 }
 
+/**
+ * ensureTopics: create the topics that are missing, with the broker's default replication
+ * factor, and wait until every partition has a leader; existing topics are left as they are.
+ */
 export async function ensureTopics(
   conn: KafkaConnection,
   topics: string[],
@@ -268,7 +286,8 @@ export async function ensureTopics(
 /**
  * waitForLeaders: poll metadata until every partition of `topics` has a leader. kafkajs' own
  * waitForLeaders gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers for a
- * moment after creating a topic; here any error means "not yet", until the timeout.
+ * moment after creating a topic; here any error means "not yet", until the timeout
+ * (KafkaError topics_not_ready, the last error as its cause).
  */
 export async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
   const deadline = Date.now() + TOPIC_LEADERS_TIMEOUT_MS;
@@ -285,10 +304,9 @@ export async function waitForLeaders(admin: Admin, topics: string[]): Promise<vo
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(
+  throw new KafkaError(
+    "topics_not_ready",
     `topics ${topics.join(", ")} have no leader after ${TOPIC_LEADERS_TIMEOUT_MS} ms`,
-    {
-      cause: last,
-    },
+    { cause: last },
   );
 }

@@ -15,7 +15,7 @@ import {
 } from "@creditflow/contracts";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import avro from "avsc";
-import { ProducerError } from "./errors.ts";
+import { KafkaError } from "./errors.ts";
 
 /** Size of one encoding slab: records are views into it, so it lives as long as they do. */
 const SLAB_BYTES = 64 * 1024;
@@ -66,9 +66,7 @@ export class AvroCodec {
         this.ids.set(kind, id);
         this.writers.set(id, schemaOf[kind].type);
       } catch (cause) {
-        throw new ProducerError("registry_failed", `could not register the ${kind} schema`, {
-          cause,
-        });
+        throw new KafkaError("registry_failed", `could not register the ${kind} schema`, { cause });
       }
     }
   }
@@ -81,11 +79,11 @@ export class AvroCodec {
         signal: AbortSignal.timeout(REGISTRY_TIMEOUT_MS),
       });
     } catch (cause) {
-      throw new ProducerError("registry_failed", `could not fetch schema ${schemaId}`, { cause });
+      throw new KafkaError("registry_failed", `could not fetch schema ${schemaId}`, { cause });
     }
     if (response.status === 404) return null;
     if (!response.ok) {
-      throw new ProducerError(
+      throw new KafkaError(
         "registry_failed",
         `registry answered ${response.status} for schema ${schemaId}`,
       );

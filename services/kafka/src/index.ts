@@ -1,0 +1,21 @@
+// @creditflow/kafka: the house's Kafka plumbing, for creditflow's own services and tests:
+// connections, topics, the partitioner, group rejoin, the ledger and dead-letter senders and the
+// Avro codec. A feature team imports @creditflow/producer instead. The only public door.
+export { AvroCodec, type DecodeResult, type RecordKind } from "./codec.ts";
+export { KAFKA_ERROR_CODES, KafkaError, type KafkaErrorCode } from "./errors.ts";
+export {
+  type Admin,
+  compressionOf,
+  connectKafka,
+  ensureTopics,
+  idempotentProducer,
+  type KafkaConnection,
+  keyPartition,
+  type OutgoingRecord,
+  type Producer,
+  partitionCount,
+  type RecordSender,
+  recordSender,
+  rejoinErrorOf,
+  waitForLeaders,
+} from "./kafka.ts";
