@@ -8,7 +8,7 @@
 // CF_CONSUMER_GROUP, CF_BENCH_EVENTS.
 
 import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
-import { AvroCodec, connectKafka } from "@creditflow/producer";
+import { AvroCodec, connectKafka } from "@creditflow/kafka";
 import { Redis } from "ioredis";
 
 function env(name: string): string {

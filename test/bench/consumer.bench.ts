@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
 import { ledgerBalanceMicros, priceUsage } from "@creditflow/engine";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import {
   connectRedis,
   deleteKeysUnder,
@@ -32,7 +33,6 @@ import {
   parseClusterNodes,
   type RedisClient,
 } from "@creditflow/member-store";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
 import { type Cluster, Redis } from "ioredis";
 import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
 

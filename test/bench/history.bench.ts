@@ -25,7 +25,7 @@ import {
   runAnalystQuery,
   startSink,
 } from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import { pino } from "pino";
 import { loadConfig } from "../../services/consumer/testing/harness.ts";
 

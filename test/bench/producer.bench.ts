@@ -13,15 +13,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { topicNames, type UsageInput } from "@creditflow/contracts";
 import { parseRateCard } from "@creditflow/engine";
 import { buildIngest } from "@creditflow/ingest";
-import { planMembers, planUsage } from "@creditflow/loadgen";
 import {
   AvroCodec,
-  CreditProducer,
   compressionOf,
   connectKafka,
   ensureTopics,
   idempotentProducer,
-} from "@creditflow/producer";
+} from "@creditflow/kafka";
+import { planMembers, planUsage } from "@creditflow/loadgen";
+import { CreditProducer } from "@creditflow/producer";
 import { Producer as PlatformaticProducer } from "@platformatic/kafka";
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";

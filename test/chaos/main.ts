@@ -18,9 +18,10 @@ import {
   parsePlans,
   parseRateCard,
 } from "@creditflow/engine";
+import { connectKafka } from "@creditflow/kafka";
 import { planMembers } from "@creditflow/loadgen";
 import { connectRedis } from "@creditflow/member-store";
-import { CreditProducer, connectKafka } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import { Command, InvalidArgumentError } from "commander";
 import { clusterMasters, FaultRunner } from "./faults.ts";
 import {

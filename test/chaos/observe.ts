@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@clickhouse/client";
 import type { LedgerEntryRecord, TopicNames, UsageEventRecord } from "@creditflow/contracts";
 import { type Feature, priceUsage, type RateCard } from "@creditflow/engine";
+import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/kafka";
 import {
   connectRedis,
   keySpace,
@@ -16,7 +17,6 @@ import {
   type RedisClient,
   type RedisTarget,
 } from "@creditflow/member-store";
-import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/producer";
 import type {
   HistoryLedgerRow,
   LateDuplicateFact,

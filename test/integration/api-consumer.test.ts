@@ -6,7 +6,7 @@ import { type Api, type Balance, buildApi } from "@creditflow/api";
 import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { DAY_MS } from "@creditflow/engine";
-import { connectKafka, ensureTopics } from "@creditflow/producer";
+import { connectKafka, ensureTopics } from "@creditflow/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memberToken, TEST_JWT_SECRET } from "../../services/api/testing/harness.ts";
 import {

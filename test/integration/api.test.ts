@@ -10,8 +10,8 @@ import { type Api, buildApi, formatCredits } from "@creditflow/api";
 import { topicNames } from "@creditflow/contracts";
 import { balanceView, type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import type { RedisClient } from "@creditflow/member-store";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildMember,

@@ -28,6 +28,7 @@ import {
   type UsageEvent,
 } from "@creditflow/engine";
 import { type RunningSink, startSink } from "@creditflow/history";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import {
   connectRedis,
   deleteKeysUnder,
@@ -37,7 +38,7 @@ import {
   parseClusterNodes,
   type RedisClient,
 } from "@creditflow/member-store";
-import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import type { Cluster } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

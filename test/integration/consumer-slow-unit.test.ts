@@ -13,7 +13,8 @@
 
 import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
-import { CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { connectKafka, ensureTopics } from "@creditflow/kafka";
+import { CreditProducer } from "@creditflow/producer";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import {

@@ -6,8 +6,9 @@
 import type { RunningConsumer } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import { type CreditCommand, ledgerBalanceMicros } from "@creditflow/engine";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import type { RedisClient } from "@creditflow/member-store";
-import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,

@@ -13,8 +13,9 @@ import {
   ledgerBalanceMicros,
   type UsageEvent,
 } from "@creditflow/engine";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import type { RedisClient } from "@creditflow/member-store";
-import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,

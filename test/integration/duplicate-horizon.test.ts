@@ -17,8 +17,9 @@ import {
 } from "@creditflow/contracts";
 import { ledgerBalanceMicros } from "@creditflow/engine";
 import { type RunningSink, rebuildRedis, startSink } from "@creditflow/history";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import { deleteKeysUnder } from "@creditflow/member-store";
-import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

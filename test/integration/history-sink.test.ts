@@ -10,13 +10,8 @@ import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickh
 import { type LedgerEntryRecord, ledgerRecordFromEntry, topicNames } from "@creditflow/contracts";
 import { type LedgerEntry, parseRateCard } from "@creditflow/engine";
 import { DEFAULT_SINK_LIMITS } from "@creditflow/history";
-import {
-  AvroCodec,
-  CreditProducer,
-  connectKafka,
-  ensureTopics,
-  idempotentProducer,
-} from "@creditflow/producer";
+import { AvroCodec, connectKafka, ensureTopics, idempotentProducer } from "@creditflow/kafka";
+import { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitCaughtUp } from "../../services/consumer/testing/harness.ts";
 import { isolation, stack } from "../support/stack.ts";

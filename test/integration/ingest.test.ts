@@ -14,7 +14,7 @@ import {
   type UsageEvent,
 } from "@creditflow/engine";
 import { buildIngest, type Ingest, IngestOptionError } from "@creditflow/ingest";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

@@ -4,7 +4,7 @@
 // rebalances when a member leaves, and offset commit and resume. Each test checks what a user of
 // the client would notice: which records arrive, how often, and in which order.
 
-import { waitForLeaders } from "@creditflow/producer";
+import { waitForLeaders } from "@creditflow/kafka";
 import {
   type Admin,
   type Consumer,

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { topicNames } from "@creditflow/contracts";
 import { parseRateCard } from "@creditflow/engine";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import { planCommands, planMembers, planUsage, runLoadgen } from "@creditflow/loadgen";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/producer";
 import { describe, expect, it } from "vitest";
 import { isolation, stack } from "../support/stack.ts";
 

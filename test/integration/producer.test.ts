@@ -7,13 +7,8 @@
 import { readFileSync } from "node:fs";
 import { topicNames, usageEventSchema, valueSubject } from "@creditflow/contracts";
 import { DEFAULT_DEDUPE_HORIZON_MS, parseRateCard } from "@creditflow/engine";
-import {
-  AvroCodec,
-  CreditProducer,
-  connectKafka,
-  ensureTopics,
-  ProducerError,
-} from "@creditflow/producer";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { CreditProducer, ProducerError } from "@creditflow/producer";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isolation, stack } from "../support/stack.ts";

@@ -33,6 +33,7 @@ import {
   rebuildRedis,
   startSink,
 } from "@creditflow/history";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import {
   deleteKeysUnder,
   keySpace,
@@ -41,7 +42,7 @@ import {
   outboxValues,
   type RedisClient,
 } from "@creditflow/member-store";
-import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

@@ -13,7 +13,7 @@ import { type Api, ApiOptionError, buildApi } from "@creditflow/api";
 import { topicNames } from "@creditflow/contracts";
 import { DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { buildIngest, type Ingest } from "@creditflow/ingest";
-import { connectKafka, ensureTopics } from "@creditflow/producer";
+import { connectKafka, ensureTopics } from "@creditflow/kafka";
 import { Redis } from "ioredis";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -3,7 +3,7 @@
 // Kafka and a consumer group, Redis read and write, ClickHouse insert and query.
 
 import { createClient } from "@clickhouse/client";
-import { waitForLeaders } from "@creditflow/producer";
+import { waitForLeaders } from "@creditflow/kafka";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";

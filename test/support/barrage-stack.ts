@@ -6,7 +6,7 @@ import { randomInt } from "node:crypto";
 import type { RunningConsumer } from "@creditflow/consumer";
 import { type TopicNames, topicNames } from "@creditflow/contracts";
 import type { EngineConfig } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics, type KafkaConnection } from "@creditflow/producer";
+import { AvroCodec, connectKafka, ensureTopics, type KafkaConnection } from "@creditflow/kafka";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, expect } from "vitest";

@@ -3,8 +3,9 @@
 import { randomUUID } from "node:crypto";
 import type { LedgerEntryRecord } from "@creditflow/contracts";
 import { balanceView, type CreditCommand } from "@creditflow/engine";
+import { AvroCodec, connectKafka } from "@creditflow/kafka";
 import { connectRedis, keySpace, MemberReader } from "@creditflow/member-store";
-import { AvroCodec, CreditProducer, connectKafka } from "@creditflow/producer";
+import { CreditProducer } from "@creditflow/producer";
 import { credits, isoTime } from "./format.ts";
 import type { Settings } from "./settings.ts";
 

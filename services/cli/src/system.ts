@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import { DEFAULT_PARTITIONS } from "@creditflow/contracts";
 import { MICROS_PER_CREDIT } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
-import { AvroCodec, CreditProducer, connectKafka, ensureTopics } from "@creditflow/producer";
+import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { CreditProducer } from "@creditflow/producer";
 import { SignJWT } from "jose";
 import type { Settings } from "./settings.ts";
 

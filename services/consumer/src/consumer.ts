@@ -4,7 +4,6 @@
 // server and the shutdown. startConsumer is the one entry.
 
 import type { SourceKind } from "@creditflow/contracts";
-import { connectRedis, keySpace, MemberStore } from "@creditflow/member-store";
 import {
   AvroCodec,
   connectKafka,
@@ -16,7 +15,8 @@ import {
   type RecordSender,
   recordSender,
   rejoinErrorOf,
-} from "@creditflow/producer";
+} from "@creditflow/kafka";
+import { connectRedis, keySpace, MemberStore } from "@creditflow/member-store";
 import type { Consumer, EachBatchPayload } from "kafkajs";
 import { pino } from "pino";
 import { MemberCache } from "./cache.ts";

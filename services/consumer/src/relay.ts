@@ -5,8 +5,8 @@
 // offset is committed, so an entry reaches the ledger topic at least once.
 
 import type { DeadLetterReason, RawRecord, TopicNames } from "@creditflow/contracts";
+import type { Producer, RecordSender } from "@creditflow/kafka";
 import { type OutboxField, outboxValues } from "@creditflow/member-store";
-import type { Producer, RecordSender } from "@creditflow/producer";
 import { ConsumerError } from "./errors.ts";
 
 /**

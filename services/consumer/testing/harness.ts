@@ -12,8 +12,8 @@ import {
   openMember,
   type UsageEvent,
 } from "@creditflow/engine";
+import type { AvroCodec, KafkaConnection } from "@creditflow/kafka";
 import { keySpace, MemberReader, MemberStore, type RedisClient } from "@creditflow/member-store";
-import type { AvroCodec, KafkaConnection } from "@creditflow/producer";
 import { pino } from "pino";
 import { memberSignUpMs } from "../src/apply-members.ts";
 import { type RunningConsumer, startConsumer } from "../src/consumer.ts";

@@ -51,6 +51,7 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
+import { AvroCodec, connectKafka, keyPartition, partitionCount } from "@creditflow/kafka";
 import {
   connectRedis,
   isCluster,
@@ -59,7 +60,6 @@ import {
   type MemberWrite,
   offsetField,
 } from "@creditflow/member-store";
-import { AvroCodec, connectKafka, keyPartition, partitionCount } from "@creditflow/producer";
 
 /** One ledger entry as ClickHouse holds it (FINAL: one row per entry id). */
 export interface LedgerFact {

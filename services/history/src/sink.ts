@@ -17,7 +17,7 @@ import type {
   UsageEventRecord,
 } from "@creditflow/contracts";
 import type { RateCard } from "@creditflow/engine";
-import { AvroCodec, connectKafka, type RecordKind, rejoinErrorOf } from "@creditflow/producer";
+import { AvroCodec, connectKafka, type RecordKind, rejoinErrorOf } from "@creditflow/kafka";
 import type { Consumer } from "kafkajs";
 import type { Logger } from "pino";
 import { migrate } from "./migrate.ts";

@@ -8,13 +8,8 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DEFAULT_PARTITIONS, type TopicNames, topicNames } from "@creditflow/contracts";
 import { FEATURES, type Feature, priceUsage, type RateCard } from "@creditflow/engine";
-import {
-  type Acknowledged,
-  CreditProducer,
-  connectKafka,
-  ensureTopics,
-  type ProducerLimits,
-} from "@creditflow/producer";
+import { connectKafka, ensureTopics } from "@creditflow/kafka";
+import { type Acknowledged, CreditProducer, type ProducerLimits } from "@creditflow/producer";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import {
