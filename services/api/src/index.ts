@@ -2,9 +2,11 @@
 export type { Caller, CallerKind } from "./auth.ts";
 export {
   API_ERROR_CODES,
+  API_OPTION_ERROR_CODES,
   ApiError,
   type ApiErrorCode,
   ApiOptionError,
+  type ApiOptionErrorCode,
   type ErrorBody,
 } from "./errors.ts";
 export { historyIsBehind } from "./history.ts";

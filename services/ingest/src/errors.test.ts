@@ -1,18 +1,27 @@
-// Goal: the README documents every error code of the ingest with its status, and no code the
-// ingest does not have: a test fails when code and docs drift.
-import { readFileSync } from "node:fs";
+// Goal: the README documents every error code of the ingest with its status and whether a retry
+// may help, and no code the ingest does not have: a test fails when code and docs drift.
+import { CreditflowError } from "@creditflow/engine";
+import { errorDocsDrift } from "@creditflow/engine/testing/error-docs";
 import { describe, expect, it } from "vitest";
-import { INGEST_ERROR_CODES } from "./errors.ts";
-
-const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+import { INGEST_ERROR_CODES, INGEST_OPTION_ERROR_CODES, IngestOptionError } from "./errors.ts";
 
 describe("INGEST_ERROR_CODES", () => {
-  it("are the README's table of codes, each with its status", () => {
-    const documented = [...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [
-      m[1],
-      Number(m[2]),
+  it("are the README's tables of codes, each with its status and retryable", () => {
+    const readme = new URL("../README.md", import.meta.url);
+    expect(errorDocsDrift({ ...INGEST_ERROR_CODES, ...INGEST_OPTION_ERROR_CODES }, readme)).toEqual(
+      [],
+    );
+  });
+
+  it("start-up failures are CreditflowErrors naming the field", () => {
+    const error = new IngestOptionError("limits.maxBatchEvents", "must be >= 1");
+    expect(error).toBeInstanceOf(CreditflowError);
+    expect([error.name, error.code, error.field, error.retryable, error.message]).toEqual([
+      "IngestOptionError",
+      "invalid_options",
+      "limits.maxBatchEvents",
+      false,
+      "limits.maxBatchEvents: must be >= 1",
     ]);
-    const inCode = Object.entries(INGEST_ERROR_CODES).map(([code, c]) => [code, c.status]);
-    expect(documented).toEqual(inCode);
   });
 });

@@ -4,8 +4,10 @@ export { TokenVerifier } from "./auth.ts";
 export {
   type ErrorBody,
   INGEST_ERROR_CODES,
+  INGEST_OPTION_ERROR_CODES,
   type IngestErrorCode,
   IngestOptionError,
+  type IngestOptionErrorCode,
 } from "./errors.ts";
 export { createMetrics, type IngestMetrics } from "./metrics.ts";
 export {

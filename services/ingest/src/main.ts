@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { topicNames } from "@creditflow/contracts";
 import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
 import { pino } from "pino";
-import { buildIngest, type IngestLimits, parseTokens } from "./index.ts";
+import { buildIngest, type IngestLimits, IngestOptionError, parseTokens } from "./index.ts";
 
 const log = pino({ level: process.env.CF_INGEST_LOG_LEVEL ?? "info" });
 const repoRoot = new URL("../../../", import.meta.url);
@@ -37,7 +37,10 @@ try {
   if (maxBodyBytes !== undefined) limits.maxBodyBytes = maxBodyBytes;
   const port = intFromEnv("CF_INGEST_PORT") ?? 18090;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`CF_INGEST_PORT: a port number (got ${process.env.CF_INGEST_PORT})`);
+    throw new IngestOptionError(
+      "CF_INGEST_PORT",
+      `a port number (got ${process.env.CF_INGEST_PORT})`,
+    );
   }
   const ingest = await buildIngest({
     brokers: (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(","),
