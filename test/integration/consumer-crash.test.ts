@@ -8,8 +8,6 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import * as fsTmp from "node:fs";
-const await_import_fs = () => fsTmp;
 import { FAULT_STAGES } from "@creditflow/consumer";
 import { topicNames } from "@creditflow/contracts";
 import {
@@ -114,12 +112,6 @@ function startChild(
     });
   });
   child.stderr!.on("data", () => undefined);
-  if (process.env.CF_CHILD_LOGS) {
-    const { createWriteStream } = await_import_fs();
-    const out = createWriteStream(`${process.env.CF_CHILD_LOGS}/child-${child.pid}.log`);
-    child.stdout!.pipe(out);
-    child.stderr!.pipe(createWriteStream(`${process.env.CF_CHILD_LOGS}/child-${child.pid}.err`));
-  }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on("exit", (code, signal) => {
       children.delete(child);
