@@ -1,6 +1,41 @@
-// Goal: engine errors keep ClickHouse's own code and text; statuses follow the server's table.
+// Goal: engine errors keep ClickHouse's own code and text; statuses follow the server's table;
+// the front's own error codes are its README's errors table (a test fails when they drift).
+import { CreditflowError } from "@creditflow/engine";
+import { errorDocsDrift } from "@creditflow/engine/testing/error-docs";
 import { describe, expect, it } from "vitest";
-import { engineFailure, frontFailure, httpStatusFor } from "./errors.ts";
+import {
+  CHDB_SERVER_ERROR_CODES,
+  ChdbServerError,
+  engineFailure,
+  frontFailure,
+  httpStatusFor,
+} from "./errors.ts";
+import { resolveOptions } from "./options.ts";
+
+describe("ChdbServerError", () => {
+  it("has its codes documented in the README with their retryable, and only those", () => {
+    expect(
+      errorDocsDrift(CHDB_SERVER_ERROR_CODES, new URL("../README.md", import.meta.url)),
+    ).toEqual([]);
+  });
+
+  it("is a CreditflowError naming the option at fault", () => {
+    let error: unknown;
+    try {
+      resolveOptions({ dataDir: "/d", poolSize: 0 });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ChdbServerError);
+    expect(error).toBeInstanceOf(CreditflowError);
+    expect(error).toMatchObject({
+      name: "ChdbServerError",
+      code: "invalid_option",
+      field: "poolSize",
+      retryable: false,
+    });
+  });
+});
 
 describe("engineFailure", () => {
   it("keeps the code from chdb's field and appends the version like the server", () => {

@@ -1,24 +1,27 @@
 // Errors of the front itself (one class, a closed list of codes) and the translation of
 // engine errors into what ClickHouse's HTTP interface sends: code, message, HTTP status.
+import { CreditflowError, errorCodes } from "@creditflow/engine";
 
-export type ChdbServerErrorCode =
-  /** an option failed validation at start-up (`field` names it) */
-  | "invalid_option"
-  /** the engine could not open the data directory */
-  | "engine_unavailable";
+/** Start-up failures; a request's failure is a ClickHouseFailure, answered, never thrown out. */
+export const CHDB_SERVER_ERROR_CODES = errorCodes({
+  invalid_option: {
+    retryable: false,
+    doc: "an option failed validation at start-up; `field` names it",
+  },
+  engine_unavailable: {
+    retryable: false,
+    doc: "the engine could not open the data directory (cause kept)",
+  },
+});
+export type ChdbServerErrorCode = keyof typeof CHDB_SERVER_ERROR_CODES;
 
-export class ChdbServerError extends Error {
-  readonly code: ChdbServerErrorCode;
-  readonly field: string | undefined;
+export class ChdbServerError extends CreditflowError<ChdbServerErrorCode> {
   constructor(
     code: ChdbServerErrorCode,
     message: string,
     extra: { field?: string; cause?: unknown } = {},
   ) {
-    super(message, { cause: extra.cause });
-    this.name = "ChdbServerError";
-    this.code = code;
-    this.field = extra.field;
+    super(CHDB_SERVER_ERROR_CODES, code, message, extra);
   }
 }
 

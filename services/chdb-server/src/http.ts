@@ -59,17 +59,8 @@ export interface FrontContext {
   timezone: string;
 }
 
-/** wait_end_of_query=1 asks for the whole result before the first byte, like the server buffers it. */
-class WholeQueryWanted extends Error {}
-
-/** Thrown inside the handler for a failure the front words itself. */
-class Refusal extends Error {
-  readonly failure: ClickHouseFailure;
-  constructor(failure: ClickHouseFailure) {
-    super(failure.message);
-    this.failure = failure;
-  }
-}
+/** A request body as read, or the failure the front answers in ClickHouse's words instead. */
+type BodyRead = { ok: true; body: Buffer } | { ok: false; failure: ClickHouseFailure };
 
 export function createHandler(
   context: FrontContext,
@@ -176,16 +167,17 @@ async function drained(out: Writable, left: AbortSignal): Promise<void> {
 }
 
 /** Reads the (decoded) body, refusing more than maxBodyBytes. */
-async function readBody(context: FrontContext, req: IncomingMessage): Promise<Buffer> {
+async function readBody(context: FrontContext, req: IncomingMessage): Promise<BodyRead> {
   const decoder = requestDecoder(req.headers["content-encoding"]);
   if (decoder === null) {
-    throw new Refusal(
-      frontFailure(
+    return {
+      ok: false,
+      failure: frontFailure(
         FrontErrorCode.BAD_ARGUMENTS,
         `Unknown Content-Encoding: ${req.headers["content-encoding"]}`,
         context.version,
       ),
-    );
+    };
   }
   const source: AsyncIterable<Buffer> = decoder ? req.pipe(decoder) : req;
   if (decoder) req.on("error", (error) => decoder.destroy(error));
@@ -196,27 +188,28 @@ async function readBody(context: FrontContext, req: IncomingMessage): Promise<Bu
       size += chunk.length;
       if (size > context.options.maxBodyBytes) {
         req.resume();
-        throw new Refusal(
-          frontFailure(
+        return {
+          ok: false,
+          failure: frontFailure(
             FrontErrorCode.UNKNOWN_EXCEPTION,
             `Request body exceeds ${context.options.maxBodyBytes} bytes (maxBodyBytes of chdb-server)`,
             context.version,
           ),
-        );
+        };
       }
       chunks.push(chunk);
     }
   } catch (error) {
-    if (error instanceof Refusal) throw error;
-    throw new Refusal(
-      frontFailure(
+    return {
+      ok: false,
+      failure: frontFailure(
         FrontErrorCode.CANNOT_DECOMPRESS,
         `Cannot read the request body: ${(error as Error).message}`,
         context.version,
       ),
-    );
+    };
   }
-  return Buffer.concat(chunks, size);
+  return { ok: true, body: Buffer.concat(chunks, size) };
 }
 
 async function handle(
@@ -264,20 +257,22 @@ async function handle(
       encoding,
     );
   }
-  let body: Buffer;
+  let read: BodyRead;
   try {
-    body =
+    read =
       req.method === "GET" || req.method === "HEAD"
-        ? Buffer.alloc(0)
+        ? { ok: true, body: Buffer.alloc(0) }
         : await readBody(context, req);
   } catch (error) {
     if (left.aborted) return "client went away";
-    if (error instanceof Refusal) {
-      res.setHeader("Connection", "close");
-      return sendFailure(context, res, queryId, error.failure, encoding);
-    }
     throw error;
   }
+  if (!read.ok) {
+    if (left.aborted) return "client went away";
+    res.setHeader("Connection", "close");
+    return sendFailure(context, res, queryId, read.failure, encoding);
+  }
+  let body = read.body;
   const contentType = req.headers["content-type"] ?? "";
   if (contentType.startsWith("multipart/form-data")) {
     const parts = readMultipart(body, contentType);
@@ -556,11 +551,30 @@ async function runQuery(
     encoder.pipe(res);
     return encoder;
   };
+  /** Runs the query whole and answers with the result at once, as the server buffers it. */
+  const runWhole = async (): Promise<string> => {
+    if (left.aborted) return "client went away";
+    let result: Awaited<ReturnType<typeof lease.engine.queryAll>>;
+    try {
+      result = await lease.engine.queryAll(sql, request.defaultFormat);
+    } catch (error) {
+      if (left.aborted) return "client went away";
+      const failure = engineFailure(error, context.version);
+      // An insert whose data (in the body after the statement, or none) held no rows: the
+      // server inserts nothing and answers 200; the engine says NO_DATA_TO_INSERT.
+      if (failure.code === NO_DATA_TO_INSERT && /^\s*INSERT\b/i.test(sql))
+        return sendInserted(context, res, queryId, noSummary);
+      return sendFailure(context, res, queryId, failure, encoding);
+    }
+    if (left.aborted) return "client went away";
+    start(result.summary).end(result.bytes);
+    return `query ${result.bytes.length} bytes`;
+  };
+  // One document (JSON, XML, Pretty, Parquet, …) is written by one engine call: streamed, the
+  // engine would write a document per block. wait_end_of_query=1 asks for the whole result.
+  if (request.waitEndOfQuery || shape.kind === "document") return runWhole();
   let rows = 0;
   try {
-    // One document (JSON, XML, Pretty, Parquet, …) is written by one engine call: streamed,
-    // the engine would write a document per block.
-    if (request.waitEndOfQuery || shape.kind === "document") throw new WholeQueryWanted();
     for await (const chunk of lease.engine.stream(sql, request.defaultFormat, left)) {
       let bytes = chunk.raw();
       if (out === undefined) out = start();
@@ -574,24 +588,8 @@ async function runQuery(
     return `stream ${rows} rows`;
   } catch (error) {
     if (left.aborted) return "client went away";
-    if (out === undefined && (error instanceof WholeQueryWanted || isStreamingUnsupported(error))) {
-      // Documents, DDL, INSERT … VALUES, SHOW, SET …, or wait_end_of_query=1: run whole, then answer.
-      let result: Awaited<ReturnType<typeof lease.engine.queryAll>>;
-      try {
-        result = await lease.engine.queryAll(sql, request.defaultFormat);
-      } catch (inner) {
-        if (left.aborted) return "client went away";
-        const failure = engineFailure(inner, context.version);
-        // An insert whose data (in the body after the statement, or none) held no rows: the
-        // server inserts nothing and answers 200; the engine says NO_DATA_TO_INSERT.
-        if (failure.code === NO_DATA_TO_INSERT && /^\s*INSERT\b/i.test(sql))
-          return sendInserted(context, res, queryId, noSummary);
-        return sendFailure(context, res, queryId, failure, encoding);
-      }
-      if (left.aborted) return "client went away";
-      start(result.summary).end(result.bytes);
-      return `query ${result.bytes.length} bytes`;
-    }
+    // DDL, INSERT … VALUES, SHOW, SET …: the engine cannot stream them; run whole, then answer.
+    if (out === undefined && isStreamingUnsupported(error)) return runWhole();
     const failure = engineFailure(error, context.version);
     if (out === undefined) return sendFailure(context, res, queryId, failure, encoding);
     // Headers and some rows are gone already: tell the client in-band, as the server does.

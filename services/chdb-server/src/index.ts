@@ -12,7 +12,11 @@ import { createMetrics } from "./metrics.ts";
 import { type ChdbServerOptions, resolveOptions } from "./options.ts";
 import { NamedSessions, SessionPool } from "./sessions.ts";
 
-export { ChdbServerError, type ChdbServerErrorCode } from "./errors.ts";
+export {
+  CHDB_SERVER_ERROR_CODES,
+  ChdbServerError,
+  type ChdbServerErrorCode,
+} from "./errors.ts";
 export type { ChdbServerOptions } from "./options.ts";
 export { defaultOptions, resolveOptions } from "./options.ts";
 
