@@ -1,6 +1,7 @@
 // @creditflow/history: ClickHouse as the full history (migrations, the sink from Kafka, the
 // member's transactions for the balance page). The only public door of the package.
 
+export { REBUILD_ERROR_CODES, RebuildError, type RebuildErrorCode } from "./errors.ts";
 export { loadMigrations, migrate, splitStatements } from "./migrate.ts";
 export { ANALYST_QUERIES, type AnalystQuery, analystQuerySql, runAnalystQuery } from "./queries.ts";
 export {
@@ -9,7 +10,6 @@ export {
   type MemberReplay,
   type Mismatch,
   planMember,
-  RebuildError,
   type RebuildLimits,
   type RebuildOptions,
   type RebuildSummary,

@@ -60,6 +60,7 @@ import {
   type MemberWrite,
   offsetField,
 } from "@creditflow/member-store";
+import { RebuildError } from "./errors.ts";
 
 /** One ledger entry as ClickHouse holds it (FINAL: one row per entry id). */
 export interface LedgerFact {
@@ -487,14 +488,12 @@ export interface RebuildSummary {
   mismatches: Mismatch[];
 }
 
-export class RebuildError extends Error {
-  override readonly name = "RebuildError";
-}
-
 function checkLimits(l: RebuildLimits): void {
   for (const [field, value] of Object.entries(l)) {
     if (!Number.isSafeInteger(value) || value < 1)
-      throw new RebuildError(`limits.${field}: must be a whole number > 0`);
+      throw new RebuildError("invalid_limits", `limits.${field}: must be a whole number > 0`, {
+        field: `limits.${field}`,
+      });
   }
 }
 
@@ -626,7 +625,14 @@ async function readSources(
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new RebuildError(`source topics not read within ${limits.readTimeoutMs} ms`)),
+        () =>
+          reject(
+            new RebuildError(
+              "read_timeout",
+              `source topics not read within limits.readTimeoutMs (${limits.readTimeoutMs} ms)`,
+              { field: "limits.readTimeoutMs" },
+            ),
+          ),
         limits.readTimeoutMs,
       );
       consumer
@@ -650,7 +656,13 @@ async function readSources(
               });
               if (++total > limits.maxRecords) {
                 clearTimeout(timer);
-                reject(new RebuildError(`more than limits.maxRecords (${limits.maxRecords})`));
+                reject(
+                  new RebuildError(
+                    "too_many_records",
+                    `more than limits.maxRecords (${limits.maxRecords})`,
+                    { field: "limits.maxRecords" },
+                  ),
+                );
                 return;
               }
             }
