@@ -1,5 +1,5 @@
 // Ledger out and dead letters out: the consumer's two Kafka writes, both idempotent with
-// acks=all. The ledger goes through the producer library's RecordSender (@platformatic/kafka:
+// acks=all. The ledger goes through @creditflow/kafka's RecordSender (@platformatic/kafka:
 // a fraction of kafkajs's CPU per record), the rare dead letters, which carry headers, through a
 // kafkajs producer. A relay is acknowledged before its outbox entries are deleted and before any
 // offset is committed, so an entry reaches the ledger topic at least once.

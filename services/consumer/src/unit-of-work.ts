@@ -72,7 +72,7 @@ export interface UnitOfWorkOptions {
   relay: Relay;
   offsets: OffsetCommit;
   cache: MemberCache;
-  /** Decodes the input topics' records (AvroCodec of @creditflow/producer). */
+  /** Decodes the input topics' records (AvroCodec of @creditflow/kafka). */
   decoder: RecordDecoder;
   config: EngineConfig;
   /** Processing time, epoch ms. */

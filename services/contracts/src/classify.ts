@@ -1,7 +1,7 @@
 // From Kafka bytes to engine inputs: decode through the registry, re-validate what was decoded
 // (a producer that skipped validation, a hand-written record), and name what is wrong with a
 // record that cannot be applied so it can be dead-lettered. No I/O besides the decoder's registry
-// (the producer library's AvroCodec). Here, not in the consumer: the consumer and the rebuild
+// (@creditflow/kafka's AvroCodec). Here, not in the consumer: the consumer and the rebuild
 // read the same records and must turn them into the same inputs, and the rebuild (a reader) does
 // not import the consumer (the writer).
 
@@ -70,7 +70,7 @@ export type DecodedRecord =
   | { ok: true; value: unknown }
   | { ok: false; reason: "bad_frame" | "unknown_schema" | "undecodable"; detail: string };
 
-/** What classifying needs of a codec (the producer library's AvroCodec is one): decoding. */
+/** What classifying needs of a codec (@creditflow/kafka's AvroCodec is one): decoding. */
 export interface RecordDecoder {
   /** The value decoded without waiting; null when its schema id is not known yet. */
   decodeKnown(kind: SourceKind, bytes: Buffer | null): DecodedRecord | null;

@@ -260,7 +260,7 @@ export interface MemberStoreLimits {
   replicaAckTimeoutMs?: number;
   /**
    * The deadline shard of a member: the partition of the input topics its records are on (the
-   * producers' partitioner, keyPartition of @creditflow/producer), so the consumer that owns the
+   * producers' partitioner, keyPartition of @creditflow/kafka), so the consumer that owns the
    * partition sweeps it. Default: every member in shard 0 (one consumer, or tests).
    */
   deadlineShardOf?: (userId: string) => number;
