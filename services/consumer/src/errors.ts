@@ -2,8 +2,9 @@
 // errors (they are dead-lettered); these are bad options (fail at start-up) and infrastructure
 // failures, each saying whether a retry of the batch may help. Redis failures and stored data that
 // does not decode are the member store's (MemberStoreError of @creditflow/member-store).
+import { CreditflowError, errorCodes } from "@creditflow/engine";
 
-export const CONSUMER_ERROR_CODES = {
+export const CONSUMER_ERROR_CODES = errorCodes({
   invalid_options: {
     retryable: false,
     doc: "an option or limit is out of range; the field is named",
@@ -14,18 +15,16 @@ export const CONSUMER_ERROR_CODES = {
     retryable: true,
     doc: "a member's version changed under us more than maxCasRetries times in one batch",
   },
-} as const;
+});
 export type ConsumerErrorCode = keyof typeof CONSUMER_ERROR_CODES;
 
-export class ConsumerError extends Error {
-  readonly code: ConsumerErrorCode;
-  readonly retryable: boolean;
-
-  constructor(code: ConsumerErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(message, { cause: opts.cause });
-    this.name = "ConsumerError";
-    this.code = code;
-    this.retryable = CONSUMER_ERROR_CODES[code].retryable;
+export class ConsumerError extends CreditflowError<ConsumerErrorCode> {
+  constructor(
+    code: ConsumerErrorCode,
+    message: string,
+    opts: { field?: string; cause?: unknown } = {},
+  ) {
+    super(CONSUMER_ERROR_CODES, code, message, opts);
   }
 }
 
