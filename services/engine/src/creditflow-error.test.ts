@@ -1,6 +1,7 @@
-// Goal: the error base carries code, field, retryable (from the closed list) and cause, and the
-// docs check used by every package's errors.test.ts finds each way a README can drift.
-import { mkdtempSync, writeFileSync } from "node:fs";
+// Goal: the error base carries code, field, retryable (from the closed list) and cause; the docs
+// check used by every package's errors.test.ts finds each way a README can drift; and every error
+// class under services/*/src extends the base, each package's lists checked by its errors.test.ts.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -71,5 +72,45 @@ describe("errorDocsDrift", () => {
     expect(errorDocsDrift(http, readme(table))).toEqual([
       expect.stringMatching(/`busy` status is 503, documented 500/),
     ]);
+  });
+});
+
+describe("every package", () => {
+  const services = new URL("../../", import.meta.url);
+  const sources = (dir: URL): URL[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      const url = new URL(entry.name + (entry.isDirectory() ? "/" : ""), dir);
+      if (entry.isDirectory()) return sources(url);
+      return entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts") ? [url] : [];
+    });
+  const packages = readdirSync(services).filter((name) =>
+    existsSync(new URL(`${name}/src/`, services)),
+  );
+
+  it("has its error classes extend CreditflowError", () => {
+    const strays = packages.flatMap((name) =>
+      sources(new URL(`${name}/src/`, services)).flatMap((file) =>
+        [...readFileSync(file, "utf8").matchAll(/class\s+(\w+)\s+extends\s+(\w*Error)\b/g)]
+          .filter((m) => m[2] !== "CreditflowError")
+          .map((m) => `${name}: ${m[1]} extends ${m[2]}`),
+      ),
+    );
+    expect(strays).toEqual([]);
+  });
+
+  it("checks each code list of its errors.ts against its README in errors.test.ts", () => {
+    const unchecked = packages.flatMap((name) => {
+      const errors = new URL(`${name}/src/errors.ts`, services);
+      if (!existsSync(errors)) return [];
+      const lists = [
+        ...readFileSync(errors, "utf8").matchAll(/export const (\w+) = errorCodes\(/g),
+      ];
+      const test = new URL(`${name}/src/errors.test.ts`, services);
+      const text = existsSync(test) ? readFileSync(test, "utf8") : "";
+      return lists
+        .filter((m) => !text.includes("errorDocsDrift") || !text.includes(m[1]!))
+        .map((m) => `${name}: ${m[1]}`);
+    });
+    expect(unchecked).toEqual([]);
   });
 });
