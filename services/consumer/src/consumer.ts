@@ -84,7 +84,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<RunningCo
 
   const codec = new AvroCodec(options.schemaRegistryUrl);
   await codec.register(topics, ["usage", "command", "ledger"]);
-  const conn = connectKafka(options.brokers, clientId);
+  const conn = connectKafka(options.brokers, clientId, log);
   await whileKafkaStarts("create the output topics", () =>
     ensureTopics(conn, [topics.ledger, topics.deadLetters], OUTPUT_PARTITIONS),
   );

@@ -232,7 +232,7 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
   });
   const writer = new HistoryWriter(client, stats);
   const codec = new AvroCodec(options.schemaRegistryUrl);
-  const conn = connectKafka(options.brokers, `creditflow-history-${options.groupId}`);
+  const conn = connectKafka(options.brokers, `creditflow-history-${options.groupId}`, log);
   const consumer: Consumer = conn.kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: 30_000,

@@ -19,7 +19,15 @@ import {
   stringSerializer,
   Writer,
 } from "@platformatic/kafka";
-import { type Admin, CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+import {
+  type Admin,
+  CompressionTypes,
+  Kafka,
+  type logCreator,
+  logLevel,
+  type Producer,
+} from "kafkajs";
+import type { Logger } from "pino";
 import { KafkaError } from "./errors.ts";
 import { encodeProduceBody, encodeRecordBatch, murmur2 } from "./record-batch.ts";
 
@@ -30,11 +38,39 @@ export interface KafkaConnection {
   clientId: string;
 }
 
-export function connectKafka(brokers: string[], clientId: string): KafkaConnection {
+/**
+ * A kafkajs client (errors only, 8 retries). With `logger`, kafkajs's lines go to it (a child
+ * `{ logger: "kafkajs" }`, at kafkajs's own level) instead of straight to the console, so a
+ * service's log level also governs them: a group's expected "rebalancing" answers among them.
+ */
+export function connectKafka(
+  brokers: string[],
+  clientId: string,
+  logger?: Logger,
+): KafkaConnection {
   return {
     clientId,
-    kafka: new Kafka({ clientId, brokers, logLevel: logLevel.ERROR, retry: { retries: 8 } }),
+    kafka: new Kafka({
+      clientId,
+      brokers,
+      logLevel: logLevel.ERROR,
+      retry: { retries: 8 },
+      ...(logger === undefined ? {} : { logCreator: kafkajsToPino(logger) }),
+    }),
   };
+}
+
+/** kafkajs's log entries into a pino logger, level for level. */
+function kafkajsToPino(logger: Logger): logCreator {
+  const log = logger.child({ logger: "kafkajs" });
+  return () =>
+    ({ namespace, level, log: { message, timestamp: _, ...fields } }) => {
+      const entry = { namespace, ...fields };
+      if (level === logLevel.ERROR) log.error(entry, message);
+      else if (level === logLevel.WARN) log.warn(entry, message);
+      else if (level === logLevel.INFO) log.info(entry, message);
+      else log.debug(entry, message);
+    };
 }
 
 /** The errors on which kafkajs's consumer rejoins its group (UNKNOWN_MEMBER_ID with a new id). */
