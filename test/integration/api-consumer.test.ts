@@ -2,57 +2,20 @@
 // produces it to Kafka, the real deduction consumer applies it to Redis, and the balance endpoint
 // shows it (the bonus with its expiry, then the new tier). A repeat of the same commandId is
 // answered 202 again and changes nothing: the engine dedups it by id.
-import { type Api, type Balance, buildApi } from "@creditflow/api";
-import type { RunningConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
+import type { Api, Balance } from "@creditflow/api";
 import { DAY_MS } from "@creditflow/engine";
-import { connectKafka, ensureTopics } from "@creditflow/kafka";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { memberToken, TEST_JWT_SECRET } from "../../services/api/testing/harness.ts";
-import {
-  loadConfig,
-  startTestConsumer,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { isolation, redisTarget, stack } from "../support/stack.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { memberToken } from "../../services/api/testing/harness.ts";
+import { ADMIN_TOKEN, fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const groupId = iso.group("consumer");
-const ADMIN = { authorization: "Bearer admin-secret-0123456789" };
+const fx = fixture(import.meta.url, { partitions: 3 });
+const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 let api: Api;
-let consumer: RunningConsumer;
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 3);
-  consumer = await startTestConsumer(
-    { ...urls, ...redisTarget() },
-    { topics, keyPrefix: iso.keyPrefix, groupId, config },
-  );
-  await consumer.joined;
-  api = await buildApi({
-    ...redisTarget(),
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    clickhouseUrl: urls.clickhouseUrl,
-    clickhouseDatabase: iso.database,
-    topics,
-    keyPrefix: iso.keyPrefix,
-    config,
-    jwtSecret: TEST_JWT_SECRET,
-    serviceTokens: [],
-    adminTokens: [{ name: "ops", secret: "admin-secret-0123456789" }],
-    logger: false,
-  });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await consumer?.stop();
+  await fx.startConsumer();
+  api = await fx.startApi();
 });
 
 async function balanceOf(userId: string) {
@@ -114,7 +77,7 @@ describe("admin command to balance, through Kafka and the consumer", () => {
     });
     expect(r.statusCode).toBe(202);
     expect(r.json().repeat).toBe(true);
-    await waitCaughtUp(conn, groupId, [topics.commands]);
+    await fx.caughtUp([(await fx.topics()).commands]);
     const body = await balanceWhen("eve", () => true);
     expect(body.bonusGrants).toHaveLength(1);
     expect(body.remainingByClass.bonusMicros).toBe(5_000_000);

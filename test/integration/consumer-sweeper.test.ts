@@ -4,67 +4,32 @@
 // one group sweeping the same deadline index at the same moment.
 
 import type { RunningConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
+import type { TopicNames } from "@creditflow/contracts";
 import { type CreditCommand, ledgerBalanceMicros } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
-import type { RedisClient } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ledgerByUser,
-  loadConfig,
-  readMember,
-  readTopic,
-  startTestConsumer,
-  sumMicros,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
+import type { CreditProducer } from "@creditflow/producer";
+import { beforeAll, describe, expect, it } from "vitest";
+import { sumMicros } from "../../services/consumer/testing/harness.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
 const LATENESS_MS = 1_500;
-const config = loadConfig({ allowedLatenessMs: LATENESS_MS });
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const groupId = iso.group("consumer");
+const fx = fixture(import.meta.url, { plans: { allowedLatenessMs: LATENESS_MS } });
 
+let topics: TopicNames;
 let producer: CreditProducer;
 const consumers: RunningConsumer[] = [];
-let redis: RedisClient;
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 4);
-  producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "test-service",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
-  });
-  redis = connectTestRedis();
+  topics = await fx.topics();
+  producer = await fx.producer();
   for (let i = 0; i < 2; i++) {
     consumers.push(
-      await startTestConsumer(
-        { ...urls, ...redisTarget() },
-        {
-          topics,
-          keyPrefix: iso.keyPrefix,
-          groupId,
-          config,
-          clientId: `sweeper-test-${i}`,
-          limits: { sweeperIntervalMs: 250 },
-        },
-      ),
+      await fx.startConsumer({
+        clientId: `sweeper-test-${i}`,
+        limits: { sweeperIntervalMs: 250 },
+        awaitJoin: false,
+      }),
     );
   }
-});
-
-afterAll(async () => {
-  for (const c of consumers) await c.stop();
-  await producer?.close();
-  redis?.disconnect();
 });
 
 describe("deadline sweeper", () => {
@@ -97,10 +62,10 @@ describe("deadline sweeper", () => {
         occurredAt: t0,
       });
     }
-    await waitCaughtUp(conn, groupId, [topics.usage, topics.commands]);
+    await fx.caughtUp([topics.usage, topics.commands]);
     // Before the deadline (expiry + lateness) nothing is forfeited.
     for (const user of users) {
-      const m = await readMember(redis, iso.keyPrefix, user);
+      const m = await fx.member(user);
       const bonus = m.state!.grants.find((g) => g.id.includes("promo") || g.cls === "bonus");
       expect(bonus?.remainingMicros).toBeGreaterThan(0);
     }
@@ -113,7 +78,7 @@ describe("deadline sweeper", () => {
     while (forfeitedAt.size < users.length && Date.now() < deadlineMs + 10_000) {
       for (const user of users) {
         if (forfeitedAt.has(user)) continue;
-        const m = await readMember(redis, iso.keyPrefix, user);
+        const m = await fx.member(user);
         if (!m.state!.grants.some((g) => g.cls === "bonus" && g.remainingMicros > 0)) {
           forfeitedAt.set(user, Date.now());
         }
@@ -123,9 +88,7 @@ describe("deadline sweeper", () => {
     expect(forfeitedAt.size).toBe(users.length);
     for (const at of forfeitedAt.values()) expect(at - deadlineMs).toBeLessThan(5_000);
 
-    await codec().register(topics, ["ledger"]);
-    const raw = await readTopic(conn, topics.ledger, { idleMs: 2_000 });
-    const ledger = await ledgerByUser(codec(), raw);
+    const ledger = await fx.ledger(topics);
     for (const user of users) {
       const entries = ledger.get(user) ?? [];
       const expiries = entries.filter((e) => e.kind === "expire");
@@ -133,15 +96,9 @@ describe("deadline sweeper", () => {
       expect(expiries[0]!.amountMicros).toBeLessThan(0);
       // Forfeited only once the allowed lateness had passed.
       expect(expiries[0]!.processedAt).toBeGreaterThanOrEqual(deadlineMs);
-      const m = await readMember(redis, iso.keyPrefix, user);
+      const m = await fx.member(user);
       expect(sumMicros(entries)).toBe(ledgerBalanceMicros(m.state!));
       expect(m.outboxLength).toBe(0);
     }
   });
 });
-
-let codecInstance: AvroCodec | null = null;
-function codec(): AvroCodec {
-  codecInstance ??= new AvroCodec(urls.schemaRegistryUrl);
-  return codecInstance;
-}

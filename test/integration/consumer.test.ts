@@ -6,45 +6,30 @@
 // while the valid records around them are applied.
 
 import type { RunningConsumer } from "@creditflow/consumer";
-import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
+import type { TopicNames, UsageEventRecord } from "@creditflow/contracts";
 import {
   type CreditCommand,
   type EngineInput,
   ledgerBalanceMicros,
   type UsageEvent,
 } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
-import type { RedisClient } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CreditProducer } from "@creditflow/producer";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  ledgerByUser,
-  loadConfig,
-  readMember,
-  readTopic,
   replayMember,
-  startTestConsumer,
   sumMicros,
-  waitCaughtUp,
   withoutHorizonTimes,
 } from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const groupId = iso.group("consumer");
+const fx = fixture(import.meta.url, { partitions: 6 });
+const { config, codec } = fx;
 /** The consumer's processing clock, pinned so the engine replay sees the same time. */
-// The consumer's pinned clock: now (to the minute), as Kafka stamps the records with their
-// acceptance time and the duplicate horizon is measured against it.
-const NOW_MS = Math.floor(Date.now() / 60_000) * 60_000;
+const NOW_MS = fx.clock.nowMs;
 
+let topics: TopicNames;
 let producer: CreditProducer;
 let consumer: RunningConsumer;
-let redis: RedisClient;
-let codec: AvroCodec;
 /** What each user was sent, in send order (one producer, one partition per user). */
 const sentCommands = new Map<string, EngineInput[]>();
 const sentUsage = new Map<string, EngineInput[]>();
@@ -83,37 +68,13 @@ function push(map: Map<string, EngineInput[]>, input: EngineInput) {
 }
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 6);
-  producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "test-service",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
+  topics = await fx.topics();
+  producer = await fx.producer();
+  consumer = await fx.startConsumer({
+    clock: fx.clock.now,
+    metricsPort: 0,
+    limits: { batchRecords: 50 },
   });
-  codec = new AvroCodec(urls.schemaRegistryUrl);
-  await codec.register(topics, ["usage", "command", "ledger"]);
-  redis = connectTestRedis();
-  consumer = await startTestConsumer(
-    { ...urls, ...redisTarget() },
-    {
-      topics,
-      keyPrefix: iso.keyPrefix,
-      groupId,
-      config,
-      clock: () => NOW_MS,
-      metricsPort: 0,
-      limits: { batchRecords: 50 },
-    },
-  );
-  await consumer.joined;
-});
-
-afterAll(async () => {
-  await consumer?.stop();
-  await producer?.close();
-  redis?.disconnect();
 });
 
 describe("deduction consumer", () => {
@@ -138,7 +99,7 @@ describe("deduction consumer", () => {
       await producer.sendCommand(grant, "test");
       push(sentCommands, grant);
     }
-    await waitCaughtUp(conn, groupId, [topics.commands]);
+    await fx.caughtUp([topics.commands]);
     const sends = [];
     for (let n = 0; n < 20; n++) {
       for (const user of users) {
@@ -148,16 +109,13 @@ describe("deduction consumer", () => {
       }
     }
     await Promise.all(sends);
-    await waitCaughtUp(conn, groupId, [topics.usage, topics.commands]);
+    await fx.caughtUp([topics.usage, topics.commands]);
 
-    const ledger = await ledgerByUser(
-      codec,
-      await readTopic(conn, topics.ledger, { idleMs: 2_000 }),
-    );
+    const ledger = await fx.ledger(topics);
     for (const user of users) {
       const inputs = [...(sentCommands.get(user) ?? []), ...(sentUsage.get(user) ?? [])];
       const expected = replayMember(user, inputs, config, NOW_MS)!;
-      const stored = await readMember(redis, iso.keyPrefix, user);
+      const stored = await fx.member(user);
       // Redis holds exactly the engine's state for the same records in offset order (but for
       // the ids' horizon times: the consumer takes them from Kafka's timestamps).
       expect(withoutHorizonTimes(stored.state!)).toEqual(withoutHorizonTimes(expected));
@@ -196,8 +154,8 @@ describe("deduction consumer", () => {
     const first = usageInput(user, 0);
     await producer.recordUsage(usageInput(user, 1, "cdup-warm"));
     for (let i = 0; i < 3; i++) await producer.recordUsage(first);
-    await waitCaughtUp(conn, groupId, [topics.usage]);
-    const stored = await readMember(redis, iso.keyPrefix, user);
+    await fx.caughtUp([topics.usage]);
+    const stored = await fx.member(user);
     const once = replayMember(
       user,
       [asEvent(usageInput(user, 1, "cdup-warm")), asEvent(first)],
@@ -205,10 +163,7 @@ describe("deduction consumer", () => {
       NOW_MS,
     )!;
     expect(ledgerBalanceMicros(stored.state!)).toBe(ledgerBalanceMicros(once));
-    const ledger = await ledgerByUser(
-      codec,
-      await readTopic(conn, topics.ledger, { idleMs: 2_000 }),
-    );
+    const ledger = await fx.ledger(topics);
     const entries = ledger.get(user) ?? [];
     expect(entries.filter((e) => e.entryId.startsWith(`${first.eventId}#`))).toHaveLength(1);
     expect(sumMicros(entries)).toBe(ledgerBalanceMicros(stored.state!));
@@ -219,7 +174,7 @@ describe("deduction consumer", () => {
   });
 
   it("dead-letters malformed records of every kind with their reason and applies the valid ones around them", async () => {
-    const kafkaProducer = conn.kafka.producer();
+    const kafkaProducer = fx.conn.kafka.producer();
     await kafkaProducer.connect();
     const user = "cmix";
     const valid = (n: number): UsageEventRecord => ({
@@ -261,9 +216,9 @@ describe("deduction consumer", () => {
     messages.push({ key: user, value: codec.encode("usage", valid(2)) });
     await kafkaProducer.send({ topic: topics.usage, messages });
     await kafkaProducer.disconnect();
-    await waitCaughtUp(conn, groupId, [topics.usage]);
+    await fx.caughtUp([topics.usage]);
 
-    const letters = await readTopic(conn, topics.deadLetters, { expected: bad.length + 1 });
+    const letters = await fx.readTopic(topics.deadLetters, { expected: bad.length + 1 });
     const reasons = letters.map((l) => l.headers["cf-reason"]).sort();
     expect(reasons).toEqual([...bad.map((b) => b[2]), "missing_user"].sort());
     for (const l of letters) {
@@ -278,7 +233,7 @@ describe("deduction consumer", () => {
     const random = letters.find((l) => l.value?.[0] === 7);
     expect(random?.value).toEqual(Buffer.from([7, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
 
-    const stored = await readMember(redis, iso.keyPrefix, user);
+    const stored = await fx.member(user);
     const toEvent = (r: UsageEventRecord): UsageEvent => ({
       type: "usage",
       id: r.eventId,
