@@ -1,9 +1,10 @@
 // Goal: a client that leaves never jams the ClickHouse front (services/chdb-server). Queries
 // aborted before their first byte, in the middle of their stream, by a request timeout, by a
 // dropped socket, or while their insert body is still arriving give their engine session back
-// at once (the engine's query is killed), and fresh queries then answer within 2 s. The front
-// runs in this file's process on a data directory of its own, so the pool's state read from
-// its /metrics is this file's alone.
+// at once (the engine's query is killed), and fresh queries then answer within 2 s. A write
+// that reached the engine is not killed: it runs to its end, materialized views included. The
+// front runs in this file's process on a data directory of its own, so the pool's state read
+// from its /metrics is this file's alone.
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -171,7 +172,7 @@ describe("abandoned queries", () => {
     expect(state.pool_released_after_client_left_total).toBeGreaterThan(0);
   });
 
-  it("an insert aborted while its body still arrives, and one aborted in the engine, hold nothing", async () => {
+  it("an insert aborted while its body still arrives holds nothing; one aborted in the engine runs to its end and holds nothing", async () => {
     const trickle = new Readable({ read() {} });
     trickle.push(`${JSON.stringify({ id: 1, s: "first" })}\n`); // then nothing, never ended
     const controller = new AbortController();
@@ -184,17 +185,75 @@ describe("abandoned queries", () => {
         abort_signal: controller.signal,
       }),
     ).rejects.toThrow();
+    // A write is not killed (as on a server): it outlives abandonedQueryHoldMs, its session is
+    // replaced meanwhile, and every row lands.
     const inEngine = new AbortController();
     setTimeout(() => inEngine.abort(), 300);
     await expect(
       client.command({
-        query: `INSERT INTO ${db}.slow SELECT number, toString(sleepEachRow(0.5)) FROM numbers(8) SETTINGS max_block_size = 1`,
+        query: `INSERT INTO ${db}.slow SELECT number, toString(sleepEachRow(0.5)) FROM numbers(6) SETTINGS max_block_size = 1`,
         abort_signal: inEngine.signal,
       }),
     ).rejects.toThrow();
     expect(await fourQueriesMs()).toBeLessThan(2000);
     const state = await quietPoolState();
     expect([state.pool_sessions_busy, state.pool_requests_waiting]).toEqual([0, 0]);
+    const deadline = performance.now() + 10_000;
+    const stored = async () => {
+      const rs = await client.query({
+        query: `SELECT count() AS n FROM ${db}.slow`,
+        format: "JSONEachRow",
+      });
+      return Number((await rs.json<{ n: string }>())[0]?.n);
+    };
+    while ((await stored()) < 6 && performance.now() < deadline) await sleep(100);
+    expect(await stored()).toBe(6);
+  });
+
+  it("an insert whose client leaves once its rows are stored still feeds its materialized view", async () => {
+    // The view sleeps 0.5 s a row, 3 s for the block: the source table's part is committed
+    // (and visible) while the view still works on the block. The client leaves right then, as
+    // a SIGKILLed writer does; the insert's data had all arrived, so it runs to completion, as
+    // on a server (past abandonedQueryHoldMs, its session replaced meanwhile): the view's table
+    // gets the rows too, and a writer that skips rows already stored (the history sink) leaves
+    // no rollup short. The front answers others meanwhile.
+    await client.command({
+      query: `CREATE TABLE ${db}.src (id UInt32) ENGINE = MergeTree ORDER BY id`,
+    });
+    await client.command({
+      query: `CREATE TABLE ${db}.rollup (id UInt32, slept UInt8) ENGINE = MergeTree ORDER BY id`,
+    });
+    await client.command({
+      query: `CREATE MATERIALIZED VIEW ${db}.rollup_mv TO ${db}.rollup AS SELECT id, sleepEachRow(0.5) AS slept FROM ${db}.src`,
+    });
+    const count = async (table: string) => {
+      const rs = await client.query({
+        query: `SELECT count() AS n FROM ${db}.${table}`,
+        format: "JSONEachRow",
+      });
+      return Number((await rs.json<{ n: string }>())[0]?.n);
+    };
+    const leaving = new AbortController();
+    const insert = client.insert({
+      table: `${db}.src`,
+      values: [1, 2, 3, 4, 5, 6].map((id) => ({ id })),
+      format: "JSONEachRow",
+      abort_signal: leaving.signal,
+    });
+    const settled = insert.then(
+      () => "answered",
+      () => "left",
+    );
+    const deadline = performance.now() + 10_000;
+    while ((await count("src")) < 6 && performance.now() < deadline) await sleep(20);
+    expect(await count("src")).toBe(6);
+    leaving.abort();
+    // Left before its answer: the view still had rows to sleep through.
+    expect(await settled).toBe("left");
+    expect(await fourQueriesMs()).toBeLessThan(2000);
+    while ((await count("rollup")) < 6 && performance.now() < deadline) await sleep(100);
+    expect(await count("rollup")).toBe(6);
+    expect((await quietPoolState()).pool_sessions_busy).toBe(0);
   });
 
   it("a query the kill cannot reach has its session replaced after abandonedQueryHoldMs (2 s)", async () => {

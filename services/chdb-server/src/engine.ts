@@ -52,12 +52,18 @@ export const localOnlySettings = [
  */
 export const SESSION_TAG_SETTING = "log_comment";
 
+/** Closes of Sessions that were still in a native call, each resolved once it is done. */
+const deferredCloses = new Set<Promise<void>>();
+
 /** One chdb connection on the shared data directory; its calls run one after another. */
 export class EngineSession {
   readonly #session: Session;
   /** `chdb-server <uuid>`: the value of SESSION_TAG_SETTING on this Session. */
   readonly tag = `chdb-server ${randomUUID()}`;
   #inEngine = 0;
+  /** Set by a close() that came while a native call ran: the close, once the call returns. */
+  #closeWhenIdle: (() => void) | undefined;
+  #closed = false;
   constructor(dataDir: string) {
     this.#session = new Session(dataDir);
     this.#session.query(
@@ -84,8 +90,13 @@ export class EngineSession {
     try {
       return await call;
     } finally {
-      this.#inEngine--;
+      this.#left();
     }
+  }
+
+  #left(): void {
+    this.#inEngine--;
+    if (this.#inEngine === 0) this.#closeWhenIdle?.();
   }
 
   /** Runs statements that return nothing (USE, SET); several at once, separated by `;`. */
@@ -123,7 +134,7 @@ export class EngineSession {
     try {
       yield* this.#session.queryStream(sql, { format, signal });
     } finally {
-      this.#inEngine--;
+      this.#left();
     }
   }
 
@@ -165,8 +176,27 @@ export class EngineSession {
     };
   }
 
+  /**
+   * Closes the Session, or, while a native call runs on it (a retired Session's write, which
+   * the front lets finish), as soon as that call returns: chdb defers its own close behind the
+   * queries it tracks, not behind the raw insert, whose connection must outlive it.
+   */
   close(): void {
-    this.#session.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#inEngine === 0) {
+      this.#session.close();
+      return;
+    }
+    const closed = new Promise<void>((resolve) => {
+      this.#closeWhenIdle = () => {
+        this.#closeWhenIdle = undefined;
+        this.#session.close();
+        resolve();
+      };
+    });
+    deferredCloses.add(closed);
+    void closed.then(() => deferredCloses.delete(closed));
   }
 }
 
@@ -227,7 +257,8 @@ export function isStreamingUnsupported(error: unknown): boolean {
   return error instanceof Error && error.message.includes("Streaming query is not supported");
 }
 
-/** Waits until no native call is outstanding (after every Session was closed). */
+/** Waits until no native call is outstanding and every Session is closed (after close()). */
 export async function drainEngine(): Promise<void> {
+  while (deferredCloses.size > 0) await Promise.all([...deferredCloses]);
   await drainPending();
 }

@@ -33,6 +33,7 @@ import type { ChdbServerOptions } from "./options.ts";
 import {
   type HttpQueryRequest,
   isIdentifier,
+  isReadOnlyStatement,
   readMultipart,
   readRequest,
   stateStatements,
@@ -339,6 +340,13 @@ async function handle(
       encoding,
     );
   }
+  // The statement in `query` with data in the body is an insert (the server concatenates them
+  // the same way); otherwise the whole SQL is in `query` or in the body.
+  const isInsert = request.urlQuery !== undefined && body.length > 0;
+  const sql = isInsert ? "" : (request.urlQuery ?? body.toString("utf8"));
+  // A read whose client left is killed; a write (an insert whose data is all here, DDL, …)
+  // runs to completion, as on a server.
+  const killable = !isInsert && isReadOnlyStatement(sql);
   const work = (async (): Promise<string> => {
     try {
       await prepareSession(leased, request);
@@ -346,25 +354,23 @@ async function handle(
       return sendFailure(context, res, queryId, engineFailure(error, context.version), encoding);
     }
     if (left.aborted) return "client went away";
-    // The statement in `query` with data in the body is an insert (the server concatenates them
-    // the same way); otherwise the whole SQL is in `query` or in the body.
-    if (request.urlQuery !== undefined && body.length > 0)
-      return await runInsert(context, leased, request, queryId, body, res, encoding);
-    const sql = request.urlQuery ?? body.toString("utf8");
+    if (isInsert) return await runInsert(context, leased, request, queryId, body, res, encoding);
     return await runQuery(context, leased, request, queryId, sql, encoding, left, res);
   })();
   let held = true;
   try {
-    const outcome = await untilDoneOrHeldTooLong(context, leased.engine, work, left);
+    const outcome = await untilDoneOrHeldTooLong(context, leased.engine, work, left, killable);
     if (outcome !== undefined) return outcome;
     // The query still runs abandonedQueryHoldMs after its client left: a fresh session takes
-    // its place; chdb closes this one when the native call returns.
+    // its place; chdb closes this one when the native call returns (a write ends first).
     held = false;
     if (request.sessionId) context.sessions.retire(request.sessionId);
     else context.pool.retire(leased);
     context.log.warn(
-      { queryId, holdMs: context.options.abandonedQueryHoldMs },
-      "abandoned query still running: session retired",
+      { queryId, holdMs: context.options.abandonedQueryHoldMs, killed: killable },
+      killable
+        ? "abandoned query still running: session retired"
+        : "write of a client that left still running: session retired, the write goes on",
     );
     return "client went away (session retired)";
   } finally {
@@ -377,15 +383,18 @@ async function handle(
 
 /**
  * The request's outcome once its work is done; undefined when its client left and the work
- * still runs abandonedQueryHoldMs later. As soon as the client leaves, the query running on
- * the session is killed (again every KILL_RETRY_MS, in case the kill came before the query
- * was registered), so the session is normally free within a block's time.
+ * still runs abandonedQueryHoldMs later. As soon as the client leaves, a `killable` query
+ * running on the session is killed (again every KILL_RETRY_MS, in case the kill came before
+ * the query was registered), so the session is normally free within a block's time. A write
+ * is not: cut between its table and the materialized views that table feeds, it would leave
+ * the table written and the views not.
  */
 function untilDoneOrHeldTooLong(
   context: FrontContext,
   engine: EngineSession,
   work: Promise<string>,
   left: AbortSignal,
+  killable: boolean,
 ): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     let killer: NodeJS.Timeout | undefined;
@@ -399,8 +408,10 @@ function untilDoneOrHeldTooLong(
       if (engine.inEngine) context.killer.kill(engine);
     };
     function onLeft() {
-      killNow();
-      killer = setInterval(killNow, KILL_RETRY_MS);
+      if (killable) {
+        killNow();
+        killer = setInterval(killNow, KILL_RETRY_MS);
+      }
       bound = setTimeout(() => {
         stop();
         resolve(undefined);

@@ -1,7 +1,13 @@
 // Goal: the front sorts URL parameters the way ClickHouse's HTTP interface does and builds
 // session state statements whose literals carry the client's exact text.
 import { describe, expect, it } from "vitest";
-import { readMultipart, readRequest, stateStatements, stringLiteral } from "./request.ts";
+import {
+  isReadOnlyStatement,
+  readMultipart,
+  readRequest,
+  stateStatements,
+  stringLiteral,
+} from "./request.ts";
 
 describe("readRequest", () => {
   it("separates protocol parameters, query parameters and settings", () => {
@@ -52,5 +58,36 @@ describe("readMultipart", () => {
       ["query", "SELECT 1"],
       ["param_v", "[1,2]"],
     ]);
+  });
+});
+
+describe("isReadOnlyStatement", () => {
+  it("knows reads, after comments and parentheses, from writes", () => {
+    for (const sql of [
+      "SELECT 1",
+      "  select 1",
+      "(SELECT 1) UNION ALL (SELECT 2)",
+      "-- a comment\nSELECT 1",
+      "/* a\ncomment */ WITH 1 AS x SELECT x",
+      "# a comment\nSHOW TABLES",
+      "FROM t SELECT count()",
+      "DESCRIBE TABLE t",
+      "desc t",
+      "EXPLAIN SELECT 1",
+      "EXISTS TABLE t",
+    ])
+      expect([sql, isReadOnlyStatement(sql)]).toEqual([sql, true]);
+    for (const sql of [
+      "INSERT INTO t SELECT 1",
+      "-- SELECT\nINSERT INTO t VALUES (1)",
+      "CREATE TABLE t AS SELECT 1",
+      "ALTER TABLE t DELETE WHERE 1",
+      "OPTIMIZE TABLE t FINAL",
+      "TRUNCATE TABLE t",
+      "SYSTEM FLUSH LOGS",
+      "SELECTED",
+      "",
+    ])
+      expect([sql, isReadOnlyStatement(sql)]).toEqual([sql, false]);
   });
 });

@@ -86,6 +86,21 @@ export function readRequest(
   };
 }
 
+/** Statements that only read: SELECT (FROM-first and parenthesized too), WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS. */
+const readOnlyStart = /^(?:SELECT|WITH|FROM|SHOW|DESC|DESCRIBE|EXPLAIN|EXISTS)\b/i;
+/** Leading white space, comments (`--`, `#`, block) and opening parentheses. */
+const statementLead = /^(?:\s|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/|\()*/;
+
+/**
+ * True when `sql` only reads. The front cancels a read whose client left; anything else (an
+ * INSERT, DDL, ALTER, OPTIMIZE, SYSTEM, …) runs to completion, as on a server, whose
+ * cancel_http_readonly_queries_on_client_close covers read-only queries only: a write cut in
+ * the middle can leave a table written and the materialized views it feeds not.
+ */
+export function isReadOnlyStatement(sql: string): boolean {
+  return readOnlyStart.test(sql.replace(statementLead, ""));
+}
+
 const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function isIdentifier(name: string): boolean {
