@@ -5,58 +5,34 @@
 // answered 202 once on the commands topic with their id, a changed repeat is 409; every refusal
 // (401, 403, 400 naming the field, 404, 409, 429) has the `{ error: { code, field, message } }`
 // body; the OpenAPI document lists every route; the page and its assets are served.
-import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import { type Api, buildApi, formatCredits } from "@creditflow/api";
-import { topicNames } from "@creditflow/contracts";
+import { type Api, formatCredits } from "@creditflow/api";
+import type { TopicNames } from "@creditflow/contracts";
 import { balanceView, type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
-import type { RedisClient } from "@creditflow/member-store";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   buildMember,
   historyRows,
   memberToken,
-  TEST_JWT_SECRET,
   usage,
   writeMember,
 } from "../../services/api/testing/harness.ts";
-import { loadConfig, readTopic } from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
+import { ADMIN_TOKEN, fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const NOW_MS = Date.now();
-const ADMIN = "admin-secret-0123456789";
+const fx = fixture(import.meta.url, { partitions: 3, nowMs: Date.now() });
+const { config, iso } = fx;
+const NOW_MS = fx.clock.nowMs;
+const ADMIN = ADMIN_TOKEN;
 const SERVICE = "service-secret-0123456789";
-const clickhouse = createClient({
-  url: urls.clickhouseUrl,
-  database: iso.database,
-  log: { level: ClickHouseLogLevel.OFF },
-});
 
+let topics: TopicNames;
 let api: Api;
 /** A second instance: tight rate limits, and a ClickHouse database that does not exist. */
 let strict: Api;
-let redis: RedisClient;
 
 const baseOptions = () => ({
-  ...redisTarget(),
-  brokers: urls.kafkaBrokers,
-  schemaRegistryUrl: urls.schemaRegistryUrl,
-  clickhouseUrl: urls.clickhouseUrl,
-  clickhouseDatabase: iso.database,
-  topics,
-  keyPrefix: iso.keyPrefix,
-  config,
-  jwtSecret: TEST_JWT_SECRET,
   serviceTokens: [{ name: "agent-svc", secret: SERVICE }],
-  adminTokens: [{ name: "ops", secret: ADMIN }],
-  clock: () => NOW_MS,
-  logger: false as const,
+  clock: fx.clock.now,
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -103,29 +79,21 @@ const lagInputs = [0, 1, 2].map((i) =>
 const lag = buildMember(config, "lag", NOW_MS - DAY_MS, lagInputs);
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 3);
-  await migrate(urls.clickhouseUrl, iso.database);
-  redis = connectTestRedis();
-  for (const m of [ann, zed, wyn, lag]) await writeMember(redis, iso.keyPrefix, m.state, 7);
+  topics = await fx.topics();
+  await migrate(fx.urls.clickhouseUrl, iso.database);
+  for (const m of [ann, zed, wyn, lag]) await writeMember(fx.redis, iso.keyPrefix, m.state, 7);
   const lagHistory = lag.entries.filter((e) => e.taskId !== "lag-t2");
-  await clickhouse.insert({
-    table: "ledger_entries",
+  await fx.clickhouse.insert({
+    table: `${iso.database}.ledger_entries`,
     format: "JSONEachRow",
     values: historyRows([...ann.entries, ...lagHistory]),
   });
-  api = await buildApi(baseOptions());
-  strict = await buildApi({
+  api = await fx.startApi(baseOptions());
+  strict = await fx.startApi({
     ...baseOptions(),
     clickhouseDatabase: `${iso.database}_missing`,
     limits: { memberRequestsPerWindow: 3, anonymousRequestsPerWindow: 3, rateWindowMs: 60_000 },
   });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await strict?.close();
-  await clickhouse.close();
-  redis?.disconnect();
 });
 
 async function get(path: string, headers: Record<string, string> = {}, app = api) {
@@ -436,9 +404,8 @@ describe("admin commands", () => {
       issuedAt: new Date(NOW_MS).toISOString(),
       repeat: false,
     });
-    const codec = new AvroCodec(urls.schemaRegistryUrl);
-    const records = await readTopic(conn, topics.commands, { expected: 1, timeoutMs: 20_000 });
-    const decoded = await codec.decode("command", records[0]!.value);
+    const records = await fx.readTopic(topics.commands, { expected: 1, timeoutMs: 20_000 });
+    const decoded = await fx.codec.decode("command", records[0]!.value);
     expect(records[0]!.key).toBe("ann");
     expect(decoded).toMatchObject({
       ok: true,

@@ -9,40 +9,29 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FAULT_STAGES } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
+import type { TopicNames } from "@creditflow/contracts";
 import {
   type CreditCommand,
   type EngineInput,
   ledgerBalanceMicros,
   type UsageEvent,
 } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
-import type { RedisClient } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ledgerByUser,
-  loadConfig,
-  readMember,
-  readTopic,
-  replayMember,
-  sumMicros,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation, redisEnv, stack } from "../support/stack.ts";
+import type { CreditProducer } from "@creditflow/producer";
+import { describe, expect, it } from "vitest";
+import { ledgerByUser, replayMember, sumMicros } from "../../services/consumer/testing/harness.ts";
+import { fixture } from "../support/fixture.ts";
+import { redisEnv } from "../support/stack.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
+const fx = fixture(import.meta.url);
+const { iso, urls, config } = fx;
 /** Each test has its own topics (a second group re-reading the first's would share the ledger). */
 interface Scenario {
   topicPrefix: string;
-  topics: ReturnType<typeof topicNames>;
+  topics: TopicNames;
   producer: CreditProducer;
   /** Every distinct input sent, per user, in send order. */
   sent: Map<string, EngineInput[]>;
 }
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const SEED = Number(process.env.CF_TEST_SEED ?? Date.now() % 1_000_000);
 const USERS = Array.from({ length: 30 }, (_, i) => `ck${i}`);
@@ -61,10 +50,10 @@ function rng(seed: number): () => number {
 const random = rng(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
-let redis: RedisClient;
-const codec = new AvroCodec(urls.schemaRegistryUrl);
-const scenarios: Scenario[] = [];
 const children = new Set<ChildProcess>();
+fx.onCleanup(() => {
+  for (const c of children) c.kill("SIGKILL");
+});
 
 interface Child {
   process: ChildProcess;
@@ -181,20 +170,9 @@ function backgroundUsage(sc: Scenario, prefix: string, perSecond: number) {
 
 async function scenario(name: string): Promise<Scenario> {
   const topicPrefix = `t_${iso.id}_${name}`;
-  const topics = topicNames(topicPrefix);
-  await ensureTopics(conn, [topics.usage, topics.commands], 4);
-  await codec.register(topics, ["ledger"]);
-  const producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "crash-test",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
-    limits: { lingerMs: 2 },
-  });
+  const topics = await fx.topics(name);
+  const producer = await fx.producer({ service: "crash-test", topics, limits: { lingerMs: 2 } });
   const sc: Scenario = { topicPrefix, topics, producer, sent: new Map() };
-  scenarios.push(sc);
   // Half the users hold a bonus, so debits cross from bonus to subscription.
   for (const user of USERS.slice(0, 15)) {
     const grant: CreditCommand = {
@@ -214,16 +192,6 @@ async function scenario(name: string): Promise<Scenario> {
   }
   return sc;
 }
-
-beforeAll(() => {
-  redis = connectTestRedis();
-});
-
-afterAll(async () => {
-  for (const c of children) c.kill("SIGKILL");
-  for (const sc of scenarios) await sc.producer.close();
-  redis?.disconnect();
-});
 
 describe("consumer crashes and rebalances", () => {
   it("ends exact after 22 SIGKILLs at random points in the middle of batches", {
@@ -265,7 +233,7 @@ describe("consumer crashes and rebalances", () => {
     // Joined first: the earlier children may have left nothing to catch up, and the stop under
     // test is the one of a running consumer.
     await within(last.joined, 45_000);
-    await waitCaughtUp(conn, group, [sc.topics.usage, sc.topics.commands], 120_000);
+    await fx.caughtUp([sc.topics.usage, sc.topics.commands], group, 120_000);
     // Graceful shutdown: SIGTERM finishes the unit in hand, commits, exits 0.
     last.process.kill("SIGTERM");
     expect(await last.exited).toEqual({ code: 0, signal: null });
@@ -291,7 +259,7 @@ describe("consumer crashes and rebalances", () => {
     await a2.joined;
     await sleep(2_000);
     await usage.stop();
-    await waitCaughtUp(conn, group, [sc.topics.usage, sc.topics.commands], 120_000);
+    await fx.caughtUp([sc.topics.usage, sc.topics.commands], group, 120_000);
     b.process.kill("SIGTERM");
     a2.process.kill("SIGTERM");
     await Promise.all([b.exited, a2.exited]);
@@ -305,13 +273,13 @@ describe("consumer crashes and rebalances", () => {
  * event has its debit in the ledger.
  */
 async function expectExactAll(sc: Scenario, keyPrefix: string) {
-  const raw = await readTopic(conn, sc.topics.ledger, { idleMs: 3_000, timeoutMs: 120_000 });
-  const ledger = await ledgerByUser(codec, raw);
+  const raw = await fx.readTopic(sc.topics.ledger, { idleMs: 3_000, timeoutMs: 120_000 });
+  const ledger = await ledgerByUser(fx.codec, raw);
   let events = 0;
   for (const user of USERS) {
     const inputs = sc.sent.get(user) ?? [];
     const expected = replayMember(user, inputs, config, Date.now())!;
-    const stored = await readMember(redis, keyPrefix, user);
+    const stored = await fx.member(user, keyPrefix);
     expect(stored.state, user).not.toBeNull();
     expect(ledgerBalanceMicros(stored.state!), user).toBe(ledgerBalanceMicros(expected));
     expect(stored.outboxLength, user).toBe(0);
