@@ -105,6 +105,8 @@ export interface FixtureOptions {
 export interface TopicsOptions {
   /** Partitions of the usage and commands topics (default: the fixture's, 4). */
   partitions?: number;
+  /** Register the usage, command and ledger subjects (default true; a producer test: false). */
+  register?: boolean;
 }
 
 export interface Fixture {
@@ -128,6 +130,10 @@ export interface Fixture {
    * and the usage, command and ledger subjects registered. The same name answers the same set.
    */
   topics(name?: string, options?: TopicsOptions): Promise<TopicNames>;
+  /** The names `fx.topics(name)` creates, without creating anything. */
+  topicNames(name?: string): TopicNames;
+  /** Records on a topic: the sum of its partitions' high-water marks. */
+  topicSize(topic: string): Promise<number>;
   /** A CreditProducer on the file's topics (uncompressed); closed at the end. */
   producer(options?: Partial<ProducerOptions>): Promise<CreditProducer>;
   /** A client of the tests' Redis (cluster or single), connected on first use. */
@@ -158,7 +164,10 @@ export interface Fixture {
   database: string;
   /** Marks a further database as the file's: dropped at the end. */
   ownDatabase(name: string): string;
-  /** Every record of a topic (harness readTopic over fx.conn). */
+  /**
+   * Every record of a topic (harness readTopic over fx.conn); with `expected`, it waits for them
+   * up to timeoutMs (default 30 s) however long the topic stays idle.
+   */
   readTopic(topic: string, options?: Parameters<typeof readTopic>[2]): Promise<ReadRecord[]>;
   /** The ledger topic read back, decoded, by user, deduplicated by entry id. */
   ledger(
@@ -206,16 +215,29 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
       const key = name ?? "";
       let set = topicSets.get(key);
       if (set === undefined) {
-        const topics = topicNames(name === undefined ? `t_${iso.id}` : `t_${iso.id}_${name}`);
+        const topics = fx.topicNames(name);
         set = (async () => {
           const partitions = topicOptions.partitions ?? options.partitions ?? 4;
           await ensureTopics(conn, [topics.usage, topics.commands], partitions);
-          await codec.register(topics, ["usage", "command", "ledger"]);
+          if (topicOptions.register !== false) {
+            await codec.register(topics, ["usage", "command", "ledger"]);
+          }
           return topics;
         })();
         topicSets.set(key, set);
       }
       return set;
+    },
+
+    topicNames: (name) => topicNames(name === undefined ? `t_${iso.id}` : `t_${iso.id}_${name}`),
+    async topicSize(topic) {
+      const admin = conn.kafka.admin();
+      await admin.connect();
+      try {
+        return (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
+      } finally {
+        await admin.disconnect();
+      }
     },
 
     async producer(producerOptions = {}) {
@@ -312,7 +334,11 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
       return name;
     },
 
-    readTopic: (topic, readOptions) => readTopic(conn, topic, readOptions),
+    readTopic: (topic, readOptions = {}) =>
+      readTopic(conn, topic, {
+        ...(readOptions.expected === undefined ? {} : { idleMs: readOptions.timeoutMs ?? 30_000 }),
+        ...readOptions,
+      }),
     async ledger(topics, readOptions = { idleMs: 2_000 }) {
       return ledgerByUser(codec, await readTopic(conn, topics.ledger, readOptions));
     },
