@@ -7,27 +7,16 @@
 
 import { applyToMembers, fillCache, MemberCache } from "@creditflow/consumer";
 import type { OutboxField } from "@creditflow/member-store";
-import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
-import {
-  loadConfig,
-  storeWithoutRelay,
-  usageInputRecord,
-} from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { describe, expect, it } from "vitest";
+import { usageInputRecord } from "../../services/consumer/testing/harness.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const config = loadConfig();
-const redis = new Redis(urls.redisUrl);
-const store = storeWithoutRelay(redis, iso.keyPrefix);
+const fx = fixture(import.meta.url);
+const { config } = fx;
+const store = fx.store();
 const NOW_MS = Date.UTC(2026, 11, 2, 12, 0, 0);
 const record = (user: string, n: number, topic: string, partition: number) =>
   usageInputRecord(user, n, NOW_MS, topic, partition);
-
-afterAll(() => {
-  redis.disconnect();
-});
 
 describe("member cache and ledger order", () => {
   it("keeps a member out of the cache until its write is relayed, so the next writer relays it first", async () => {

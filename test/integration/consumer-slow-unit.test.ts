@@ -12,23 +12,14 @@
 // the member's stored offset).
 
 import type { RunningConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
-import { connectKafka, ensureTopics } from "@creditflow/kafka";
-import { CreditProducer } from "@creditflow/producer";
+import type { TopicNames } from "@creditflow/contracts";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  loadConfig,
-  startTestConsumer,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 import { waitFor } from "../support/wait.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const fx = fixture(import.meta.url);
+const { iso } = fx;
 const EVENTS = 30;
 const running: RunningConsumer[] = [];
 
@@ -38,16 +29,8 @@ afterEach(async () => {
 
 /** A one-partition topic pair with EVENTS usage events on it. */
 async function filledTopics(name: string) {
-  const topics = topicNames(`t_${iso.id}_${name}`);
-  await ensureTopics(conn, [topics.usage, topics.commands], 1);
-  const producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "slow-unit-test",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
-  });
+  const topics = await fx.topics(name, { partitions: 1 });
+  const producer = await fx.producer({ service: "slow-unit-test", topics });
   const sends = [];
   for (let n = 0; n < EVENTS; n++) {
     const user = `su${n % 3}`;
@@ -71,7 +54,7 @@ async function filledTopics(name: string) {
 
 /** A consumer whose log lines are kept (parsed) for the test to read. */
 async function consumer(
-  topics: ReturnType<typeof topicNames>,
+  topics: TopicNames,
   groupId: string,
   name: string,
   extra: { faultPause?: { unit: number; ms: number } } = {},
@@ -85,11 +68,11 @@ async function consumer(
       },
     },
   );
-  const c = await startTestConsumer(urls, {
+  const c = await fx.startConsumer({
     topics,
     keyPrefix: `${iso.keyPrefix}${name}:`,
     groupId,
-    config,
+    awaitJoin: false,
     clientId: `slow-unit-${name}-${iso.id}`,
     sweeper: false,
     logger,
@@ -123,7 +106,7 @@ describe("a slow unit", () => {
     const topics = await filledTopics("alone");
     const groupId = iso.group("alone");
     const slow = await consumer(topics, groupId, "alone", { faultPause: { unit: 1, ms: 9_000 } });
-    await waitCaughtUp(conn, groupId, [topics.usage], 60_000);
+    await fx.caughtUp([topics.usage], groupId, 60_000);
     expect(slow.count("fault injection: pause")).toBe(1);
     expect(slow.count("joined group")).toBe(1);
     expect(slow.count("consumer crashed")).toBe(0);
@@ -142,7 +125,7 @@ describe("a slow unit", () => {
       30_000,
     );
     const other = await consumer(topics, groupId, "joined");
-    await waitCaughtUp(conn, groupId, [topics.usage], 60_000);
+    await fx.caughtUp([topics.usage], groupId, 60_000);
     // Both in the group in the end (the slow one rejoined once, after its unit).
     await waitFor("the slow member's rejoin", async () => slow.count("joined group") === 2, 30_000);
     expect(other.count("joined group")).toBe(1);

@@ -5,8 +5,6 @@
 // batch with one bad event writes nothing. A batch resent after its 202 is answered as the first
 // time and debited once by the real deduction consumer.
 
-import type { RunningConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
 import {
   DEFAULT_DEDUPE_HORIZON_MS,
   type EngineInput,
@@ -14,29 +12,19 @@ import {
   type UsageEvent,
 } from "@creditflow/engine";
 import { buildIngest, type Ingest, IngestOptionError } from "@creditflow/ingest";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  loadConfig,
-  readMember,
-  replayMember,
-  startTestConsumer,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { replayMember } from "../../services/consumer/testing/harness.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
+const fx = fixture(import.meta.url, { partitions: 3, nowMs: Date.now() });
+const { urls, config } = fx;
+const topics = fx.topicNames();
 const rateCard = config.rateCard;
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
 const AGENT_SECRET = "agent-secret-0123456789";
 const CHAT_SECRET = "chat-secret-0123456789";
 const auth = { authorization: `Bearer ${AGENT_SECRET}` };
 /** The consumer's processing clock, pinned so the engine replay sees the same time. */
-const NOW_MS = Date.now();
+const NOW_MS = fx.clock.nowMs;
 /** Events happen in the minute before NOW_MS: well inside the duplicate horizon. */
 const START_MS = NOW_MS - 60_000;
 
@@ -70,60 +58,27 @@ function asEvent(u: ReturnType<typeof usage>): UsageEvent {
   };
 }
 
-async function highWaterMarks(topic: string): Promise<number> {
-  const admin = conn.kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((s, o) => s + Number(o.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
+const highWaterMarks = (topic: string) => fx.topicSize(topic);
 
 /** The decoded usage records of a topic, read from the start with a throwaway group. */
 async function readUsage(expected: number, timeoutMs = 20_000) {
-  const codec = new AvroCodec(urls.schemaRegistryUrl);
-  const consumer = conn.kafka.consumer({
-    groupId: iso.group(`read-${Math.random()}`),
-    maxWaitTimeInMs: 200,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.usage, fromBeginning: true });
+  const records = await fx.readTopic(topics.usage, { expected, timeoutMs });
   const out: Array<{ key: string; value: Record<string, unknown> }> = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    consumer
-      .run({
-        eachMessage: async ({ message }) => {
-          const decoded = await codec.decode("usage", message.value);
-          if (!decoded.ok) throw new Error(`undecodable record: ${decoded.detail}`);
-          out.push({
-            key: message.key!.toString(),
-            value: decoded.value as Record<string, unknown>,
-          });
-          if (out.length >= expected) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
+  for (const record of records) {
+    const decoded = await fx.codec.decode("usage", record.value);
+    if (!decoded.ok) throw new Error(`undecodable record: ${decoded.detail}`);
+    out.push({ key: record.key!, value: decoded.value as Record<string, unknown> });
+  }
   return out;
 }
 
 describe("HTTP ingest", () => {
   let ingest: Ingest;
-  let consumer: RunningConsumer;
-  let redis: Redis;
-  const groupId = iso.group("consumer");
   const post = (payload: unknown, headers: Record<string, string> = auth) =>
     ingest.app.inject({ method: "POST", url: "/v1/usage", headers, payload: payload as never });
 
   beforeAll(async () => {
-    await ensureTopics(conn, [topics.usage, topics.commands], 3);
+    await fx.topics();
     ingest = await buildIngest({
       brokers: urls.kafkaBrokers,
       schemaRegistryUrl: urls.schemaRegistryUrl,
@@ -136,21 +91,11 @@ describe("HTTP ingest", () => {
       limits: { maxBatchEvents: 50, maxBodyBytes: 64 * 1024 },
       logger: false,
     });
-    redis = new Redis(urls.redisUrl);
     // The real deduction consumer applies what the ingest produced, into this file's keys.
-    consumer = await startTestConsumer(urls, {
-      topics,
-      keyPrefix: iso.keyPrefix,
-      groupId,
-      config,
-      clock: () => NOW_MS,
-    });
-    await consumer.joined;
+    await fx.startConsumer({ clock: fx.clock.now });
   });
   afterAll(async () => {
     await ingest?.close();
-    await consumer?.stop();
-    redis?.disconnect();
   });
 
   it("answers 202 once Kafka acknowledged; the records are then on the topic with their ids", async () => {
@@ -268,8 +213,8 @@ describe("HTTP ingest", () => {
     // Both copies are on the topic: the ingest keeps no memory of ids, the consumer does.
     expect(await highWaterMarks(topics.usage)).toBe(before + 6);
 
-    await waitCaughtUp(conn, groupId, [topics.usage]);
-    const stored = await readMember(redis, iso.keyPrefix, user);
+    await fx.caughtUp([topics.usage]);
+    const stored = await fx.member(user);
     const once: EngineInput[] = events.map(asEvent);
     const expected = replayMember(user, once, config, NOW_MS)!;
     const untouched = replayMember(user, once.slice(0, 1), config, NOW_MS)!;

@@ -4,23 +4,17 @@
 // duplicate horizon is refused `too_old`; a batch with one bad event writes nothing; a slow Kafka makes callers wait instead of growing memory; our schemas evolve
 // under the registry's BACKWARD rule and old readers read new data.
 
-import { readFileSync } from "node:fs";
-import { topicNames, usageEventSchema, valueSubject } from "@creditflow/contracts";
-import { DEFAULT_DEDUPE_HORIZON_MS, parseRateCard } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { usageEventSchema, valueSubject } from "@creditflow/contracts";
+import { DEFAULT_DEDUPE_HORIZON_MS } from "@creditflow/engine";
 import { CreditProducer, ProducerError } from "@creditflow/producer";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const rateCard = parseRateCard(
-  JSON.parse(readFileSync(new URL("../../deploy/config/rate-card.json", import.meta.url), "utf8")),
-  "rate-card.json",
-);
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const fx = fixture(import.meta.url);
+const { iso, urls, codec } = fx;
+const topics = fx.topicNames();
+const rateCard = fx.config.rateCard;
 /** Events happen in the minute before the file started: well inside the duplicate horizon. */
 const START_MS = Date.now() - 60_000;
 
@@ -39,54 +33,19 @@ function usage(n: number, user = `user-${n % 7}`) {
 
 /** Every record of a topic, read from the start with a throwaway group. */
 async function readAll(topic: string, expected: number, timeoutMs = 20_000) {
-  const consumer = conn.kafka.consumer({
-    groupId: iso.group(`read-${topic}-${Math.random()}`),
-    maxWaitTimeInMs: 200,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const out: Array<{ key: string; value: Buffer; partition: number }> = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    consumer
-      .run({
-        eachMessage: async ({ message, partition }) => {
-          out.push({ key: message.key!.toString(), value: message.value!, partition });
-          if (out.length >= expected) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  return out;
+  const records = await fx.readTopic(topic, { expected, timeoutMs });
+  return records.map((r) => ({ key: r.key!, value: r.value!, partition: r.partition }));
 }
 
-async function offsetsSum(topic: string): Promise<number> {
-  const admin = conn.kafka.admin();
-  await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  return offsets.reduce((s, o) => s + Number(o.high), 0);
-}
+const offsetsSum = (topic: string) => fx.topicSize(topic);
 
 describe("producer library", () => {
   let producer: CreditProducer;
 
   beforeAll(async () => {
-    await ensureTopics(conn, [topics.usage, topics.commands], 6);
-    producer = await CreditProducer.create({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      service: "test-service",
-      rateCard,
-      topics,
-    });
-  });
-  afterAll(async () => {
-    await producer.close();
+    // Not registered beforehand: the producer registers its own schemas.
+    await fx.topics(undefined, { partitions: 6, register: false });
+    producer = await fx.producer({ compression: "gzip" });
   });
 
   it("sends events keyed by user that decode with the registry's schema", async () => {
@@ -163,14 +122,7 @@ describe("producer library", () => {
     expect(await offsetsSum(topics.usage)).toBe(before);
 
     // A producer with a shorter horizon refuses sooner; one out of range is refused at create.
-    const hourly = await CreditProducer.create({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      service: "test-service",
-      rateCard,
-      topics,
-      dedupeHorizonMs: 60 * 60 * 1000,
-    });
+    const hourly = await fx.producer({ compression: "gzip", dedupeHorizonMs: 60 * 60 * 1000 });
     const twoHoursAgo = Date.now() - 2 * 60 * 60 * 1000;
     await expect(
       hourly.recordUsage({ ...usage(1104), occurredAt: twoHoursAgo }),
@@ -206,12 +158,8 @@ describe("producer library", () => {
   });
 
   it("makes callers wait when the pending bound is reached, then sends everything", async () => {
-    const small = await CreditProducer.create({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      service: "test-service",
-      rateCard,
-      topics,
+    const small = await fx.producer({
+      compression: "gzip",
       limits: { maxPendingRecords: 20, maxBatchRecords: 5, lingerMs: 1 },
     });
     const before = await offsetsSum(topics.usage);
@@ -237,7 +185,7 @@ describe("producer library", () => {
       "admin:test",
     );
     const [record] = await readAll(topics.commands, 1);
-    const decoded = await new AvroCodec(urls.schemaRegistryUrl).decode("command", record!.value);
+    const decoded = await codec.decode("command", record!.value);
     expect(decoded).toMatchObject({
       ok: true,
       value: {
@@ -284,7 +232,7 @@ describe("schema evolution under the registry's BACKWARD rule", () => {
       region: "us",
     });
     // ... is read by a consumer built on our (older) schema: the extra field is skipped.
-    const decoded = await new AvroCodec(urls.schemaRegistryUrl).decode("usage", written);
+    const decoded = await codec.decode("usage", written);
     expect(decoded).toEqual({
       ok: true,
       schemaId: v2.id,
@@ -298,7 +246,6 @@ describe("schema evolution under the registry's BACKWARD rule", () => {
   });
 
   it("classifies bytes it cannot read: bad frame, unknown schema id, truncated body", async () => {
-    const codec = new AvroCodec(urls.schemaRegistryUrl);
     expect(await codec.decode("usage", Buffer.from("hello"))).toMatchObject({
       ok: false,
       reason: "bad_frame",
