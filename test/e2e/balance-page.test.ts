@@ -6,31 +6,20 @@
 // .state/artifacts/balance-page (CF_ARTIFACTS_DIR overrides). Skips, saying so, without Chromium.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import { type Api, type Balance, buildApi } from "@creditflow/api";
-import type { RunningConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
+import type { Api, Balance } from "@creditflow/api";
 import { type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
-import { connectKafka, ensureTopics } from "@creditflow/kafka";
-import type { RedisClient } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
+import type { CreditProducer } from "@creditflow/producer";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildMember,
   historyRows,
   memberToken,
-  TEST_JWT_SECRET,
   usage,
   writeMember,
 } from "../../services/api/testing/harness.ts";
-import {
-  loadConfig,
-  startTestConsumer,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation, redisTarget, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
@@ -44,13 +33,10 @@ const ARTIFACTS =
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const NOW_MS = Date.now();
-const groupId = iso.group("consumer");
+const fx = fixture(import.meta.url, { partitions: 3, nowMs: Date.now() });
+const { iso, urls, config } = fx;
+const topics = fx.topicNames();
+const NOW_MS = fx.clock.nowMs;
 
 /** mia: a 20-credit promotion and a 5-credit trial, and 12 tasks over the last days. */
 const grants: CreditCommand[] = [
@@ -87,58 +73,24 @@ const zed = buildMember(config, "zed", NOW_MS - 9 * DAY_MS, [
 
 let api: Api;
 let base: string;
-let consumer: RunningConsumer;
 let producer: CreditProducer;
 let browser: Browser;
-let redis: RedisClient;
 
 beforeAll(async () => {
   if (!hasChromium) return;
   mkdirSync(ARTIFACTS, { recursive: true });
-  await ensureTopics(conn, [topics.usage, topics.commands], 3);
+  await fx.topics();
   await migrate(urls.clickhouseUrl, iso.database);
-  const clickhouse = createClient({
-    url: urls.clickhouseUrl,
-    database: iso.database,
-    log: { level: ClickHouseLogLevel.OFF },
-  });
-  await clickhouse.insert({
-    table: "ledger_entries",
+  await fx.clickhouse.insert({
+    table: `${iso.database}.ledger_entries`,
     format: "JSONEachRow",
     values: historyRows(mia.entries),
   });
-  await clickhouse.close();
-  redis = connectTestRedis();
-  await writeMember(redis, iso.keyPrefix, mia.state);
-  await writeMember(redis, iso.keyPrefix, zed.state);
-  consumer = await startTestConsumer(
-    { ...urls, ...redisTarget() },
-    { topics, keyPrefix: iso.keyPrefix, groupId, config },
-  );
-  await consumer.joined;
-  producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "agent",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
-  });
-  api = await buildApi({
-    ...redisTarget(),
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    clickhouseUrl: urls.clickhouseUrl,
-    clickhouseDatabase: iso.database,
-    topics,
-    keyPrefix: iso.keyPrefix,
-    config,
-    jwtSecret: TEST_JWT_SECRET,
-    serviceTokens: [],
-    adminTokens: [],
-    limits: { pagePollMs: 500 },
-    logger: false,
-  });
+  await writeMember(fx.redis, iso.keyPrefix, mia.state);
+  await writeMember(fx.redis, iso.keyPrefix, zed.state);
+  await fx.startConsumer();
+  producer = await fx.producer({ service: "agent" });
+  api = await fx.startApi({ adminTokens: [], limits: { pagePollMs: 500 } });
   base = await api.app.listen({ host: "127.0.0.1", port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -157,10 +109,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await api?.close();
-  await producer?.close();
-  await consumer?.stop();
-  redis?.disconnect();
 });
 
 async function apiBalance(userId: string): Promise<Balance> {
@@ -238,7 +186,7 @@ describe.skipIf(!hasChromium)("balance page in Chromium", () => {
       .toBe("Agent");
     expect(await page.evaluate("window.notReloaded")).toBe(true);
     // Once the consumer applied both events, the page shows what the API says.
-    await waitCaughtUp(conn, groupId, [topics.usage]);
+    await fx.caughtUp([topics.usage]);
     const after = String((await apiBalance("mia")).percent);
     await expect
       .poll(() => page.locator("#percent").textContent(), { timeout: 10_000 })

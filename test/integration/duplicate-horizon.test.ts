@@ -7,60 +7,38 @@
 // age is measured at Kafka's acceptance, not at processing), and a copy accepted within the
 // horizon of its first copy is still a duplicate.
 
-import { createClient } from "@clickhouse/client";
 import type { RunningConsumer } from "@creditflow/consumer";
-import {
-  type LedgerEntryRecord,
-  type TopicNames,
-  topicNames,
-  type UsageInput,
-} from "@creditflow/contracts";
+import type { LedgerEntryRecord, TopicNames, UsageInput } from "@creditflow/contracts";
 import { ledgerBalanceMicros } from "@creditflow/engine";
-import { type RunningSink, rebuildRedis, startSink } from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { rebuildRedis } from "@creditflow/history";
 import { deleteKeysUnder } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
-import { Redis } from "ioredis";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CreditProducer } from "@creditflow/producer";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,
   loadConfig,
   readMember,
   readTopic,
-  startTestConsumer,
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
+import { redisTarget } from "../support/stack.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
+const fx = fixture(import.meta.url, { partitions: 3 });
+const { iso, urls, conn, groupId, codec } = fx;
 const HOUR_MS = 3_600_000;
-const config = loadConfig(); // the shipped 24-hour horizon
-const topics = topicNames(`t_${iso.id}`);
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const groupId = iso.group("consumer");
-const codec = new AvroCodec(urls.schemaRegistryUrl);
-const log = pino({ level: "warn" });
-const ch = createClient({ url: urls.clickhouseUrl, database: iso.database });
+const config = fx.config; // the shipped 24-hour horizon
+const topics = fx.topicNames();
+const ch = fx.clickhouseIn();
+const redis = fx.redis;
 
-let redis: Redis;
 let producer: CreditProducer;
 let consumer: RunningConsumer | null = null;
-let sink: RunningSink;
 
 /** A producer whose own check lets everything through: the consumer is what is tested here. */
 function openProducer(to: TopicNames): Promise<CreditProducer> {
-  return CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "test-service",
-    rateCard: config.rateCard,
-    topics: to,
-    compression: "none",
-    dedupeHorizonMs: 35 * 24 * HOUR_MS,
-  });
+  return fx.producer({ topics: to, dedupeHorizonMs: 35 * 24 * HOUR_MS });
 }
 
 function usage(userId: string, n: number, occurredAt: number): UsageInput {
@@ -100,12 +78,13 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
 }
 
 function start(group: string, to: TopicNames, keyPrefix: string, horizonMs?: number) {
-  return startTestConsumer(urls, {
+  return fx.startConsumer({
     topics: to,
     keyPrefix,
     groupId: group,
     config: horizonMs === undefined ? config : loadConfig({ dedupeHorizonMs: horizonMs }),
     limits: { sweeperIntervalMs: 500 },
+    awaitJoin: false,
   });
 }
 
@@ -136,35 +115,11 @@ async function deleteKeys(prefix: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 3);
-  await codec.register(topics, ["usage", "command", "ledger"]);
+  await fx.topics();
   producer = await openProducer(topics);
-  redis = new Redis(urls.redisUrl);
   consumer = await start(groupId, topics, iso.keyPrefix);
   await consumer.joined;
-  sink = await startSink({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    clickhouseUrl: urls.clickhouseUrl,
-    database: iso.database,
-    topics,
-    groupId: iso.group("sink"),
-    rateCard: config.rateCard,
-    logger: log,
-    limits: { maxBatchAgeMs: 200 },
-  });
-});
-
-afterAll(async () => {
-  await consumer?.stop();
-  await sink?.stop();
-  await producer?.close();
-  if (redis !== undefined) {
-    await deleteKeys(iso.keyPrefix).catch(() => undefined);
-    redis.disconnect();
-  }
-  await ch.command({ query: `DROP DATABASE IF EXISTS ${iso.database}` }).catch(() => undefined);
-  await ch.close();
+  await fx.startSink({ limits: { maxBatchAgeMs: 200 } });
 });
 
 describe("the duplicate horizon on the real stack", () => {
@@ -200,7 +155,7 @@ describe("the duplicate horizon on the real stack", () => {
     const summary = await rebuildRedis({
       brokers: urls.kafkaBrokers,
       schemaRegistryUrl: urls.schemaRegistryUrl,
-      redisUrl: urls.redisUrl,
+      ...redisTarget(),
       clickhouseUrl: urls.clickhouseUrl,
       database: iso.database,
       topics,
@@ -238,10 +193,9 @@ describe("the duplicate horizon on the real stack", () => {
 
   it("a consumer stopped for several horizons applies every event accepted meanwhile; a copy within the horizon is still a duplicate", async () => {
     const HORIZON_MS = 2_000;
-    const short = topicNames(`t_${iso.id}_short`);
+    const short = await fx.topics("short", { partitions: 2 });
     const shortGroup = iso.group("short");
     const shortPrefix = `${iso.keyPrefix}short:`;
-    await ensureTopics(conn, [short.usage, short.commands], 2);
     const p = await openProducer(short);
     try {
       // The group joins once and stops: what follows is accepted while no consumer runs.

@@ -15,9 +15,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { createClient } from "@clickhouse/client";
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
-import { topicNames } from "@creditflow/contracts";
+import type { RunningConsumer } from "@creditflow/consumer";
 import {
   type BalanceView,
   balanceView,
@@ -27,27 +25,18 @@ import {
   type MemberState,
   nextDeadlineMs,
 } from "@creditflow/engine";
-import {
-  type RebuildSummary,
-  type RunningSink,
-  rebuildRedis,
-  startSink,
-} from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { type RebuildSummary, rebuildRedis } from "@creditflow/history";
 import {
   deleteKeysUnder,
   keySpace,
   MemberReader,
   offsetField,
   outboxValues,
-  type RedisClient,
 } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
-import { pino } from "pino";
+import type { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ledgerByUser,
-  loadConfig,
   readMember,
   readTopic,
   replayMember,
@@ -55,37 +44,23 @@ import {
   sumMicros,
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation, redisEnv, redisTarget, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
+import { redisEnv, redisTarget } from "../support/stack.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
 const LATENESS_MS = 1_500;
-const config = loadConfig({ allowedLatenessMs: LATENESS_MS });
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const groupId = iso.group("consumer");
+const fx = fixture(import.meta.url, { plans: { allowedLatenessMs: LATENESS_MS } });
+const { iso, urls, config, conn, groupId } = fx;
+const topics = fx.topicNames();
 const DAY_MS = 86_400_000;
-const log = pino({ level: "warn" });
 const users = ["rb0", "rb1", "rb2", "rb3", "rb4"];
 
 let producer: CreditProducer;
 let consumer: RunningConsumer | null = null;
-let sink: RunningSink;
-let redis: RedisClient;
-const ch = createClient({ url: urls.clickhouseUrl, database: iso.database });
+const redis = fx.redis;
+const ch = fx.clickhouseIn();
 
 function startTestConsumer(group: string): Promise<RunningConsumer> {
-  return startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    ...redisTarget(),
-    topics,
-    keyPrefix: iso.keyPrefix,
-    groupId: group,
-    config,
-    limits: { sweeperIntervalMs: 250, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-    logger: log,
-  });
+  return fx.startConsumer({ groupId: group, limits: { sweeperIntervalMs: 250 }, awaitJoin: false });
 }
 
 function rebuild(): Promise<RebuildSummary> {
@@ -128,41 +103,11 @@ async function loseRedis(): Promise<number> {
 }
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 4);
-  producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "test-service",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
-  });
-  redis = connectTestRedis();
+  await fx.topics();
+  producer = await fx.producer();
   consumer = await startTestConsumer(groupId);
   await consumer.joined;
-  sink = await startSink({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    clickhouseUrl: urls.clickhouseUrl,
-    database: iso.database,
-    topics,
-    groupId: iso.group("sink"),
-    rateCard: config.rateCard,
-    logger: log,
-    limits: { maxBatchAgeMs: 200 },
-  });
-});
-
-afterAll(async () => {
-  await consumer?.stop();
-  await sink?.stop();
-  await producer?.close();
-  if (redis !== undefined) {
-    await loseRedis().catch(() => undefined);
-    redis.disconnect();
-  }
-  await ch.command({ query: `DROP DATABASE IF EXISTS ${iso.database}` }).catch(() => undefined);
-  await ch.close();
+  await fx.startSink({ limits: { maxBatchAgeMs: 200 } });
 });
 
 describe("rebuild of Redis from the ledger and Kafka", () => {
@@ -250,7 +195,7 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     );
 
     // History holds every ledger entry the consumer relayed.
-    const codec = new AvroCodec(urls.schemaRegistryUrl);
+    const codec = fx.codec;
     const ledger = await ledgerByUser(
       codec,
       await readTopic(conn, topics.ledger, { idleMs: 1_500 }),
@@ -350,28 +295,23 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
 });
 
 describe("rebuild after a relay cut between two sends", () => {
-  const cutTopics = topicNames(`t_${iso.id}_cut`);
-  const cutDatabase = `${iso.database}_cut`;
+  const cutTopics = fx.topicNames("cut");
+  const cutDatabase = fx.ownDatabase(`${iso.database}_cut`);
   const cutPrefix = `${iso.keyPrefix}cut:`;
   const cutGroup = iso.group("cut-consumer");
   const [A, B, C] = ["cutA", "cutB", "cutC"] as const;
   const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
   let cutProducer: CreditProducer;
   let cutConsumer: RunningConsumer | null = null;
-  let cutSink: RunningSink | null = null;
   let child: ChildProcess | null = null;
 
   const startCutConsumer = () =>
-    startConsumer({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      ...redisTarget(),
+    fx.startConsumer({
       topics: cutTopics,
       keyPrefix: cutPrefix,
       groupId: cutGroup,
-      config,
-      limits: { sweeperIntervalMs: 250, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-      logger: log,
+      limits: { sweeperIntervalMs: 250 },
+      awaitJoin: false,
     });
 
   /** A consumer process SIGKILLed after the write of its first unit: nothing relayed. */
@@ -398,24 +338,12 @@ describe("rebuild after a relay cut between two sends", () => {
 
   beforeAll(async () => {
     // One partition each: the unit holds every member's records, in send order.
-    await ensureTopics(conn, [cutTopics.usage, cutTopics.commands], 1);
-    cutProducer = await CreditProducer.create({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      service: "test-service",
-      rateCard: config.rateCard,
-      topics: cutTopics,
-      compression: "none",
-    });
+    await fx.topics("cut", { partitions: 1 });
+    cutProducer = await fx.producer({ topics: cutTopics });
   });
 
   afterAll(async () => {
     child?.kill("SIGKILL");
-    await cutConsumer?.stop();
-    await cutSink?.stop();
-    await cutProducer?.close();
-    await deleteKeysUnder(redis, cutPrefix);
-    await ch.command({ query: `DROP DATABASE IF EXISTS ${cutDatabase}` }).catch(() => undefined);
   });
 
   it("replays each member up to its last relayed record, owes the cut entry, and the consumer makes every entry once", async () => {
@@ -473,15 +401,10 @@ describe("rebuild after a relay cut between two sends", () => {
     cutConsumer = await startCutConsumer();
     await cutConsumer.joined;
     // The sink after the consumer: the consumer creates the ledger topic.
-    cutSink = await startSink({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      clickhouseUrl: urls.clickhouseUrl,
+    await fx.startSink({
       database: cutDatabase,
       topics: cutTopics,
       groupId: iso.group("cut-sink"),
-      rateCard: config.rateCard,
-      logger: log,
       limits: { maxBatchAgeMs: 200 },
     });
     // A and C spend inside their bonus; B's bonus is small.
@@ -523,7 +446,7 @@ describe("rebuild after a relay cut between two sends", () => {
       messages: relayed.map((e, i) => ({ key: i < outA!.length ? A : B, value: e.value })),
     });
     await kafkaOut.disconnect();
-    const codec = new AvroCodec(urls.schemaRegistryUrl);
+    const codec = fx.codec;
     const relayedLedger = await ledgerByUser(
       codec,
       await readTopic(conn, cutTopics.ledger, { idleMs: 1_500 }),

@@ -160,6 +160,8 @@ export interface Fixture {
   startApi(options?: Partial<ApiOptions>): Promise<Api>;
   /** A ClickHouse client (no database set, its log off), closed at the end. */
   readonly clickhouse: ClickHouseClient;
+  /** A ClickHouse client whose queries run in `database` (default the file's), closed at the end. */
+  clickhouseIn(database?: string): ClickHouseClient;
   /** The file's ClickHouse database name (iso.database); dropped at the end with any `database`. */
   database: string;
   /** Marks a further database as the file's: dropped at the end. */
@@ -328,6 +330,16 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
         log: { level: ClickHouseLogLevel.OFF },
       });
       return clickhouse;
+    },
+    clickhouseIn(database = iso.database) {
+      const client = createClient({
+        url: urls.clickhouseUrl,
+        database: fx.ownDatabase(database),
+        log: { level: ClickHouseLogLevel.OFF },
+      });
+      clickhouseUsed = true;
+      cleanups.push(() => client.close());
+      return client;
     },
     ownDatabase(name) {
       databases.add(name);
