@@ -16,20 +16,17 @@ import {
   outboxValues,
 } from "@creditflow/member-store";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig, storeWithoutRelay } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { describe, expect, it } from "vitest";
+import { storeWithoutRelay } from "../../services/consumer/testing/harness.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const redis = new Redis(urls.redisUrl);
+const fx = fixture(import.meta.url);
+const { iso, config } = fx;
+/** The single Redis itself: SCRIPT FLUSH and the earlier single deadline index are node-wide. */
+const redis = new Redis(fx.urls.redisUrl);
+fx.onCleanup(() => redis.disconnect());
 const store = storeWithoutRelay(redis, iso.keyPrefix);
-const config = loadConfig();
 const NOW_MS = Date.UTC(2026, 0, 1);
-
-afterAll(() => {
-  redis.disconnect();
-});
 
 /** The member opened at its n-th millisecond: a real engine state, another for each n. */
 const stateText = (userId: string, n: number) =>

@@ -6,25 +6,15 @@
 import { applyToMembers, type MemberWork } from "@creditflow/consumer";
 import { encodeState, ledgerBalanceMicros } from "@creditflow/engine";
 import { type OutboxField, offsetField } from "@creditflow/member-store";
-import { afterAll, describe, expect, it } from "vitest";
-import {
-  loadConfig,
-  readMember,
-  storeWithoutRelay,
-  usageInputRecord,
-} from "../../services/consumer/testing/harness.ts";
-import { connectTestRedis, isolation } from "../support/stack.ts";
+import { describe, expect, it } from "vitest";
+import { usageInputRecord } from "../../services/consumer/testing/harness.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const config = loadConfig();
-const redis = connectTestRedis();
-const store = storeWithoutRelay(redis, iso.keyPrefix);
+const fx = fixture(import.meta.url);
+const { config } = fx;
+const store = fx.store();
 const NOW_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
 const record = (user: string, n: number) => usageInputRecord(user, n, NOW_MS);
-
-afterAll(() => {
-  redis.disconnect();
-});
 
 describe("zombie writer", () => {
   it("is refused by the version check and, redone, finds its records applied", async () => {
@@ -32,7 +22,7 @@ describe("zombie writer", () => {
     const ctx = { config, nowMs: NOW_MS };
     const first: MemberWork = { userId: user, records: [record(user, 0), record(user, 1)] };
     await applyToMembers(store, [first], ctx, 4);
-    const before = await readMember(redis, iso.keyPrefix, user);
+    const before = await fx.member(user);
     expect(before.version).toBe(1);
 
     // The zombie loads the member (version 1) and computes its batch ...
@@ -41,7 +31,7 @@ describe("zombie writer", () => {
     // ... while the new owner of the partition applies the same records first.
     const owner = await applyToMembers(store, [batch], ctx, 4);
     expect(owner.counts.applied).toBe(2);
-    const afterOwner = await readMember(redis, iso.keyPrefix, user);
+    const afterOwner = await fx.member(user);
     expect(afterOwner.version).toBe(2);
 
     // The zombie's write, from its stale view, is refused and changes nothing.
@@ -55,14 +45,14 @@ describe("zombie writer", () => {
       },
     ]);
     expect(stale[0]).toEqual({ ok: false, userId: user, currentVersion: 2 });
-    expect(await readMember(redis, iso.keyPrefix, user)).toEqual(afterOwner);
+    expect(await fx.member(user)).toEqual(afterOwner);
 
     // Redone through the normal path, the zombie skips every record: nothing written, no entry.
     const redo = await applyToMembers(store, [batch], ctx, 4);
     expect(redo.counts).toEqual({ applied: 0, duplicate: 0, refused: 0, skipped: 2 });
     const same = (a: OutboxField, b: OutboxField) => a.field === b.field && a.userId === b.userId;
     expect(redo.toRelay.filter((e) => !owner.toRelay.some((o) => same(o, e)))).toEqual([]);
-    const final = await readMember(redis, iso.keyPrefix, user);
+    const final = await fx.member(user);
     expect(final.version).toBe(2);
     expect(ledgerBalanceMicros(final.state!)).toBe(ledgerBalanceMicros(afterOwner.state!));
   });
@@ -81,7 +71,7 @@ describe("zombie writer", () => {
       applyToMembers(store, [b], ctx, 8),
     ]);
     expect(ra.counts.applied + rb.counts.applied).toBe(2);
-    const m = await readMember(redis, iso.keyPrefix, user);
+    const m = await fx.member(user);
     expect(m.version).toBe(2);
     expect(m.state!.applied.map((r) => r.id).sort()).toEqual([`${user}-e0`, `${user}-e1`]);
     expect(Object.keys(m.offsets).sort()).toEqual(

@@ -7,26 +7,15 @@
 import { applyToMembers, type UnitStore } from "@creditflow/consumer";
 import { encodeState, openMember } from "@creditflow/engine";
 import { type LoadedMember, offsetField, outboxValues } from "@creditflow/member-store";
-import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
-import {
-  loadConfig,
-  storeWithoutRelay,
-  usageInputRecord,
-} from "../../services/consumer/testing/harness.ts";
+import { describe, expect, it } from "vitest";
+import { usageInputRecord } from "../../services/consumer/testing/harness.ts";
 import { MemoryMemberStore } from "../../services/consumer/testing/memory-store.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const config = loadConfig();
-const redis = new Redis(urls.redisUrl);
+const fx = fixture(import.meta.url);
+const { iso, config } = fx;
 const NOW_MS = Date.UTC(2026, 10, 25, 12, 0, 0);
 const ctx = { config, nowMs: NOW_MS };
-
-afterAll(() => {
-  redis.disconnect();
-});
 
 /** A loaded member as plain data: its leftovers as their entries' bytes. */
 function seen(m: LoadedMember | undefined): unknown {
@@ -87,7 +76,7 @@ async function script(store: UnitStore, user: string): Promise<unknown[]> {
 
 describe("the in-memory store of the unit tests", () => {
   it("answers load, CAS write and release as the Redis store does", async () => {
-    const onRedis = await script(storeWithoutRelay(redis, iso.keyPrefix), "contract-1");
+    const onRedis = await script(fx.store(), "contract-1");
     const inMemory = await script(new MemoryMemberStore(), "contract-1");
     expect(inMemory).toEqual(onRedis);
     // The script saw what it is about: a refusal, and two leftovers in write order.
@@ -108,7 +97,7 @@ describe("the in-memory store of the unit tests", () => {
         userId,
         records: records.filter((r) => r.input.userId === userId),
       }));
-    const onRedis = storeWithoutRelay(redis, `${iso.keyPrefix}unit:`);
+    const onRedis = fx.store(`${iso.keyPrefix}unit:`);
     const inMemory = new MemoryMemberStore(2);
     const a = await applyToMembers(onRedis, works(), ctx, 4);
     const b = await applyToMembers(inMemory, works(), ctx, 4);
