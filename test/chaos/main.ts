@@ -65,6 +65,8 @@ const KEY_PREFIX = "cf:";
 const DATABASE = "creditflow";
 /** A dead consumer's partitions move after this long (the broker's minimum): kills are frequent. */
 const CONSUMER_LIMITS = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 };
+/** How long reading one topic to its end may take (3 million records on a busy machine). */
+const READ_MS = 1_800_000;
 /** A drain whose backlog did not shrink for this long is stuck (whatever the total timeout). */
 const DRAIN_STALL_MS = 180_000;
 /** The load's duplicates: 1% of the events, a quarter of them late. */
@@ -550,8 +552,8 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const conn = connectKafka(clients.KAFKA_BROKERS.split(","), "chaos-check");
   const { accepted, lateDuplicates } = await readAccepted(acceptedPath);
-  const usage = await readUsageTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, rateCard, 600_000);
-  const ledger = await readLedgerTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, 600_000);
+  const usage = await readUsageTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, rateCard, READ_MS);
+  const ledger = await readLedgerTopic(conn, clients.SCHEMA_REGISTRY_URL, topics, READ_MS);
   const redis = await readRedisMembers(redisTarget(clients), KEY_PREFIX);
   const history = await readHistory(clients.CLICKHOUSE_URL, DATABASE);
   const probe = new KafkaProbe(conn);

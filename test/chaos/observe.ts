@@ -171,7 +171,19 @@ export async function redisProgress(
   return { outboxWrites, dueMembers };
 }
 
-/** Reads a topic from its start to the end offsets of this moment, batch by batch. */
+/** Records decoded between two heartbeats while a topic is read. */
+const READ_CHUNK = 2_000;
+/**
+ * The throwaway reading group's session: decoding a fetch of 8 MB per partition on a busy machine
+ * can take longer than kafkajs's default 30 s, and a member dropped from its group starts again.
+ */
+const READ_SESSION_MS = 120_000;
+
+/**
+ * Reads a topic from its start to the end offsets of this moment, in chunks, heartbeating
+ * between them. Each offset is handed to `onBatch` once: a rejoin of the reading group (which
+ * fetches again from the last commit) skips what was already taken.
+ */
 async function readTopicToEnd(
   conn: KafkaConnection,
   topic: string,
@@ -182,8 +194,13 @@ async function readTopicToEnd(
   const pending = await probe.lastOffsets(topic);
   await probe.close();
   if (pending.size === 0) return;
+  /** Per partition, the highest offset handed to onBatch. */
+  const taken = new Map<number, bigint>();
   const consumer = conn.kafka.consumer({
     groupId: `chaos-check-${topic}-${process.pid}-${Date.now()}`,
+    sessionTimeout: READ_SESSION_MS,
+    rebalanceTimeout: READ_SESSION_MS,
+    heartbeatInterval: 3_000,
     maxWaitTimeInMs: 100,
     maxBytesPerPartition: 8 * 1024 * 1024,
     maxBytes: 64 * 1024 * 1024,
@@ -199,12 +216,21 @@ async function readTopicToEnd(
       );
       consumer
         .run({
-          autoCommit: false,
           partitionsConsumedConcurrently: 4,
-          eachBatch: async ({ batch }) => {
+          eachBatch: async ({ batch, heartbeat }) => {
             const last = pending.get(batch.partition);
             if (last === undefined) return;
-            await onBatch(batch.messages.filter((m) => BigInt(m.offset) <= last));
+            const after = taken.get(batch.partition) ?? -1n;
+            const fresh = batch.messages.filter((m) => {
+              const offset = BigInt(m.offset);
+              return offset > after && offset <= last;
+            });
+            for (let i = 0; i < fresh.length; i += READ_CHUNK) {
+              const chunk = fresh.slice(i, i + READ_CHUNK);
+              await onBatch(chunk);
+              taken.set(batch.partition, BigInt(chunk.at(-1)!.offset));
+              await heartbeat();
+            }
             if (BigInt(batch.lastOffset()) >= last) pending.delete(batch.partition);
             if (pending.size === 0) {
               clearTimeout(timer);
