@@ -8,7 +8,7 @@
 // inputs. Replay a run with CF_BARRAGE_SEED=<the seed printed at the start>.
 
 import { randomBytes } from "node:crypto";
-import { type Api, buildApi } from "@creditflow/api";
+import type { Api } from "@creditflow/api";
 import {
   type CreditCommandRecord,
   commandFromRecord,
@@ -73,21 +73,13 @@ beforeAll(async () => {
     tokens: [{ name: "barrage-svc", secret: INGEST }],
     logger: false,
   });
-  api = await buildApi({
-    redisUrl: b.urls.redisUrl,
-    brokers: b.urls.kafkaBrokers,
-    schemaRegistryUrl: b.urls.schemaRegistryUrl,
-    clickhouseUrl: b.urls.clickhouseUrl,
+  api = await b.fx.startApi({
     // No history database: transactions answer from Redis (api.test.ts covers ClickHouse).
     clickhouseDatabase: `${iso.database}_none`,
-    topics,
-    keyPrefix: iso.keyPrefix,
-    config,
     jwtSecret: JWT_SECRET,
     serviceTokens: [{ name: "barrage-svc", secret: SERVICE }],
     adminTokens: [{ name: "barrage-ops", secret: ADMIN }],
-    clock: () => NOW_MS,
-    logger: false,
+    clock: b.fx.clock.now,
     limits: {
       memberRequestsPerWindow: 1_000_000,
       serviceRequestsPerWindow: 1_000_000,
@@ -99,7 +91,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ingest?.close();
-  await api?.close();
 });
 
 interface HttpCase {
