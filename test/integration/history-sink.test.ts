@@ -1,6 +1,7 @@
 // Goal: the history sink puts every ledger entry, accepted usage event and grant command into
 // ClickHouse exactly once, through duplicates on the topics, a SIGKILLed sink and a ClickHouse
-// outage, and the analysts' rollups agree with the raw tables.
+// outage, and the analysts' rollups agree with the raw tables, also when an insert is sent again
+// with its deduplication token.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { type LedgerEntryRecord, ledgerRecordFromEntry, topicNames } from "@creditflow/contracts";
 import { type LedgerEntry, parseRateCard } from "@creditflow/engine";
-import { DEFAULT_SINK_LIMITS } from "@creditflow/history";
+import { chTime, DEFAULT_SINK_LIMITS, ledgerRow, migrate } from "@creditflow/history";
 import { AvroCodec, connectKafka, ensureTopics, idempotentProducer } from "@creditflow/kafka";
 import { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -352,5 +353,83 @@ describe("history through a ClickHouse outage", () => {
     );
     await nothingDoubled(iso.group("sink-b"), async () => expect(await dans()).toBe(41));
     await client.close();
+  });
+});
+
+describe("the sink's insert token and the rollups", () => {
+  const database = `${iso.database}_c`;
+  const client = createClient({
+    url: urls.clickhouseUrl,
+    database,
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+
+  afterAll(async () => {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
+    await client.close();
+  });
+
+  it("counts an insert sent again with its token once in every rollup; other rows that add up alike count", async () => {
+    await migrate(urls.clickhouseUrl, database);
+    // What the sink sends with each insert (HistoryWriter.write): its batch's token, and
+    // deduplication in the tables the materialized views feed.
+    const send = (table: string, values: object[], token: string) =>
+      client.insert({
+        table,
+        values,
+        format: "JSONEachRow",
+        clickhouse_settings: {
+          insert_deduplication_token: token,
+          deduplicate_blocks_in_dependent_materialized_views: 1,
+        },
+      });
+    // n and n + 1: a bonus debit and an overdraft; two such batches differ by their ids only.
+    const ledgerBatch = (n: number) =>
+      [
+        entry(n, "eve", "debit", -1000),
+        entry(n + 1, "eve", "overdraft", 0, { detailMicros: 777, cls: null, grantId: null }),
+      ].map((e, i) => ({
+        ...ledgerRow(ledgerRecordFromEntry(e, "plus"), { partition: 0, offset: n + i }),
+        event_at: chTime(T0),
+      }));
+    const usageBatch = (n: number) => [
+      {
+        event_id: `eve-u${n}`,
+        user_id: "eve",
+        task_id: "eve-task",
+        feature: "chat",
+        task_kind: null,
+        model: "kimi-k2",
+        input_tokens: 1000,
+        output_tokens: 100,
+        cached_input_tokens: 0,
+        cost_micros: 5000,
+        rate_card_version: "test",
+        occurred_at: chTime(T0),
+        service: "test",
+        kafka_partition: 0,
+        kafka_offset: n,
+      },
+    ];
+    // A retry that races the attempt the sink gave up on (a request timeout; ClickHouse finishes
+    // that write anyway), so the stored-ids check found nothing: the same rows, the same token.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await send("ledger_entries", ledgerBatch(0), "ledger-batch-1");
+      await send("usage_events", usageBatch(0), "usage-batch-1");
+    }
+    // A later batch whose rollup rows are exactly the first one's: counted, not taken for it.
+    await send("ledger_entries", ledgerBatch(2), "ledger-batch-2");
+    await send("usage_events", usageBatch(1), "usage-batch-2");
+
+    expect(await count(client, "SELECT count() AS n FROM ledger_entries")).toBe(4);
+    expect(await count(client, "SELECT count() AS n FROM usage_events")).toBe(2);
+    expect(await count(client, "SELECT sum(entries) AS n FROM ledger_daily_by_tier")).toBe(4);
+    expect(await count(client, "SELECT sum(spent_micros) AS n FROM bonus_by_grant")).toBe(2000);
+    expect(await count(client, "SELECT sum(overdrafts) AS n FROM overdrafts_daily")).toBe(2);
+    expect(await count(client, "SELECT sum(shortfall_micros) AS n FROM overdrafts_daily")).toBe(
+      2 * 777,
+    );
+    expect(await count(client, "SELECT sum(events) AS n FROM usage_daily")).toBe(2);
+    expect(await count(client, "SELECT sum(cost_micros) AS n FROM usage_daily")).toBe(2 * 5000);
   });
 });
