@@ -9,12 +9,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { type Api, ApiOptionError, buildApi } from "@creditflow/api";
-import { topicNames } from "@creditflow/contracts";
+import { type Api, ApiOptionError } from "@creditflow/api";
 import { DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { buildIngest, type Ingest } from "@creditflow/ingest";
-import { connectKafka, ensureTopics } from "@creditflow/kafka";
-import { Redis } from "ioredis";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -23,14 +20,11 @@ import {
   usage,
   writeMember,
 } from "../../services/api/testing/harness.ts";
-import { loadConfig } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const fx = fixture(import.meta.url, { partitions: 3 });
+const { iso, urls, config } = fx;
+const topics = fx.topicNames();
 const repo = new URL("../../", import.meta.url).pathname;
 const JWT_SECRET = randomBytes(32).toString("hex");
 const SERVICE = `svc-${randomBytes(16).toString("hex")}`;
@@ -42,36 +36,27 @@ const exp = () => Math.floor(Date.now() / 1000) + 3600;
 
 let api: Api;
 let ingest: Ingest;
-let redis: Redis;
 let paths: Record<string, Record<string, unknown>>;
 
+/** The API's options apart from the fixture's: its own secrets, no history database. */
 const apiOptions = () => ({
-  redisUrl: urls.redisUrl,
-  brokers: urls.kafkaBrokers,
-  schemaRegistryUrl: urls.schemaRegistryUrl,
-  clickhouseUrl: urls.clickhouseUrl,
   clickhouseDatabase: `${iso.database}_none`,
-  topics,
-  keyPrefix: iso.keyPrefix,
-  config,
   jwtSecret: JWT_SECRET,
   serviceTokens: [{ name: "agent-svc", secret: SERVICE }],
   adminTokens: [{ name: "ops", secret: ADMIN }],
-  logger: false as const,
   limits: { memberRequestsPerWindow: 100_000, anonymousRequestsPerWindow: 100_000 },
 });
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands], 3);
-  redis = new Redis(urls.redisUrl);
+  await fx.topics();
   const now = Date.now();
   for (const user of ["sa", "sb"]) {
     const m = buildMember(config, user, now - 3 * DAY_MS, [
       usage(user, `${user}-e0`, `${user}-t0`, "chat", "kimi-k2", 77_777, now - HOUR_MS),
     ]);
-    await writeMember(redis, iso.keyPrefix, m.state, 1);
+    await writeMember(fx.redis, iso.keyPrefix, m.state, 1);
   }
-  api = await buildApi(apiOptions());
+  api = await fx.startApi(apiOptions());
   ingest = await buildIngest({
     brokers: urls.kafkaBrokers,
     schemaRegistryUrl: urls.schemaRegistryUrl,
@@ -84,9 +69,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await api?.close();
   await ingest?.close();
-  redis?.disconnect();
 });
 
 async function call(method: string, url: string, headers: Record<string, string>, body?: object) {
@@ -137,15 +120,8 @@ function routes() {
   );
 }
 
-async function commandsOnKafka(): Promise<number> {
-  const admin = conn.kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topics.commands);
-    return offsets.reduce((s, o) => s + Number(o.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
+function commandsOnKafka(): Promise<number> {
+  return fx.topicSize(topics.commands);
 }
 
 function expectRefusal(
@@ -451,7 +427,7 @@ describe("secrets come from configuration", () => {
     }
     // In process too: one secret for two roles is refused before anything connects.
     await expect(
-      buildApi({ ...apiOptions(), adminTokens: [{ name: "ops", secret: SERVICE }] }),
+      fx.startApi({ ...apiOptions(), adminTokens: [{ name: "ops", secret: SERVICE }] }),
     ).rejects.toMatchObject({ name: ApiOptionError.name, field: "adminTokens.0.secret" });
   });
 
