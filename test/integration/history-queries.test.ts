@@ -1,17 +1,12 @@
 // Goal: each documented analyst query (services/history/queries/*.sql) answers correctly on
 // known history: rows written to the raw tables, rollups kept by the materialized views.
-import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { chTime, migrate, runAnalystQuery } from "@creditflow/history";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const client = createClient({
-  url: urls.clickhouseUrl,
-  database: iso.database,
-  log: { level: ClickHouseLogLevel.OFF },
-});
+const fx = fixture(import.meta.url);
+const { iso, urls } = fx;
+const client = fx.clickhouseIn();
 const DAY0 = Date.UTC(2026, 10, 2, 10, 0, 0);
 const period = { from: chTime(Date.UTC(2026, 10, 1)), to: chTime(Date.UTC(2026, 11, 1)) };
 
@@ -140,11 +135,6 @@ beforeAll(async () => {
       ledger("cyd", "c2", "debit", -5_000_000, "g-trial-cyd", "free", DAY0 + 5000),
     ],
   });
-});
-
-afterAll(async () => {
-  await client.command({ query: `DROP DATABASE IF EXISTS ${iso.database}` });
-  await client.close();
 });
 
 describe("analyst queries", () => {

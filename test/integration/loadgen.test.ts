@@ -6,70 +6,37 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { topicNames } from "@creditflow/contracts";
-import { parseRateCard } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
 import { planCommands, planMembers, planUsage, runLoadgen } from "@creditflow/loadgen";
 import { describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const rateCard = parseRateCard(
-  JSON.parse(readFileSync(new URL("../../deploy/config/rate-card.json", import.meta.url), "utf8")),
-  "rate-card.json",
-);
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
+const fx = fixture(import.meta.url);
+const { urls } = fx;
+const topics = fx.topicNames();
+const rateCard = fx.config.rateCard;
 const dir = mkdtempSync(join(tmpdir(), "loadgen-test-"));
 
-async function highWaterMarks(topic: string): Promise<number> {
-  const admin = conn.kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((s, o) => s + Number(o.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
+const highWaterMarks = (topic: string) => fx.topicSize(topic);
 
 /** Every usage record on the topic (one member's in their order), decoded with the registry's schema. */
 async function usageRecords(
   expected: number,
   timeoutMs = 30_000,
 ): Promise<Array<{ eventId: string; userId: string }>> {
-  const codec = new AvroCodec(urls.schemaRegistryUrl);
-  const consumer = conn.kafka.consumer({ groupId: iso.group("read"), maxWaitTimeInMs: 200 });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.usage, fromBeginning: true });
   const ids: Array<{ eventId: string; userId: string }> = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    consumer
-      .run({
-        eachBatch: async ({ batch }) => {
-          for (const message of batch.messages) {
-            const decoded = await codec.decode("usage", message.value);
-            if (!decoded.ok) throw new Error(`undecodable: ${decoded.detail}`);
-            const { eventId, userId } = decoded.value as { eventId: string; userId: string };
-            ids.push({ eventId, userId });
-          }
-          if (ids.length >= expected) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
+  for (const record of await fx.readTopic(topics.usage, { expected, timeoutMs })) {
+    const decoded = await fx.codec.decode("usage", record.value);
+    if (!decoded.ok) throw new Error(`undecodable: ${decoded.detail}`);
+    const { eventId, userId } = decoded.value as { eventId: string; userId: string };
+    ids.push({ eventId, userId });
+  }
   return ids;
 }
 
 describe("load generator", () => {
   it("sends what it reports: events + duplicates on the usage topic, commands on theirs", async () => {
-    await ensureTopics(conn, [topics.usage, topics.commands], 6);
+    // Not registered beforehand: the load generator's producer registers its own schemas.
+    await fx.topics(undefined, { partitions: 6, register: false });
     const recordPath = join(dir, "accepted.jsonl");
     const report = await runLoadgen({
       brokers: urls.kafkaBrokers,
