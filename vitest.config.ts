@@ -26,8 +26,13 @@ export default defineConfig({
           fileParallelism: true,
           maxWorkers: 2,
           // kafkajs 2.2.4 arms its request queue's throttle timer with a negative delay (its
-          // throttledUntil starts at -1); Node runs it at once as kafkajs meant and warns.
+          // throttledUntil starts at -1); Node runs it at once as kafkajs meant and warns. Off in
+          // the workers and in the service processes the tests start (they inherit NODE_OPTIONS).
           execArgv: ["--disable-warning=TimeoutNegativeWarning"],
+          env: {
+            NODE_OPTIONS:
+              `${process.env.NODE_OPTIONS ?? ""} --disable-warning=TimeoutNegativeWarning`.trim(),
+          },
         },
       },
       {

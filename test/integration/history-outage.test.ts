@@ -8,23 +8,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
-import { type LedgerEntryRecord, topicNames } from "@creditflow/contracts";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import type { LedgerEntryRecord } from "@creditflow/contracts";
+import { ensureTopics } from "@creditflow/kafka";
 import { keySpace, MemberReader } from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
-import { Redis } from "ioredis";
-import { pino } from "pino";
+import type { CreditProducer } from "@creditflow/producer";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig, readTopic } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 import { freePort, waitFor } from "../support/wait.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const config = loadConfig();
+const fx = fixture(import.meta.url);
+const { iso, urls } = fx;
+const topics = fx.topicNames();
 const outageMs = Number(process.env.CF_OUTAGE_SECONDS ?? 30) * 1000;
 const MEMBERS = 20;
 
@@ -34,15 +29,11 @@ describe("history through a ClickHouse outage under load", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cf-outage-"));
   const database = iso.database;
   const children: ChildProcess[] = [];
-  let consumer: RunningConsumer | undefined;
   let producer: CreditProducer | undefined;
-  const redis = new Redis(urls.redisUrl);
+  const redis = fx.redis;
 
   afterAll(async () => {
-    await consumer?.stop().catch(() => undefined);
-    await producer?.close().catch(() => undefined);
     for (const c of children) c.kill("SIGKILL");
-    redis.disconnect();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -70,19 +61,12 @@ describe("history through a ClickHouse outage under load", () => {
       30_000,
     );
 
-    const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-    await ensureTopics(conn, [topics.usage, topics.commands, topics.ledger, topics.deadLetters], 3);
-    consumer = await startConsumer({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      redisUrl: urls.redisUrl,
-      topics,
-      keyPrefix: iso.keyPrefix,
-      groupId: iso.group("consumer"),
-      config,
+    await fx.topics(undefined, { partitions: 3 });
+    await ensureTopics(fx.conn, [topics.ledger, topics.deadLetters], 3);
+    await fx.startConsumer({
       clientId: `outage-${iso.id}`,
       limits: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 },
-      logger: pino({ level: "warn" }),
+      awaitJoin: false,
     });
     start("services/history/src/main.ts", {
       KAFKA_BROKERS: urls.kafkaBrokers.join(","),
@@ -94,13 +78,7 @@ describe("history through a ClickHouse outage under load", () => {
       CF_SINK_MAX_BATCH_AGE_MS: "300",
       CF_LOG_LEVEL: "error",
     });
-    producer = await CreditProducer.create({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      service: "outage-test",
-      rateCard: config.rateCard,
-      topics,
-    });
+    producer = await fx.producer({ service: "outage-test", compression: "gzip" });
 
     // Steady load: about 100 events/s over MEMBERS members until told to stop.
     let sent = 0;
@@ -161,12 +139,12 @@ describe("history through a ClickHouse outage under load", () => {
     await producer.flush();
 
     // Everything the consumer wrote to the ledger, once per id.
-    const codec = new AvroCodec(urls.schemaRegistryUrl);
+    const codec = fx.codec;
     const ledgerIds = new Set<string>();
     await waitFor(
       "the consumer to have relayed every event",
       async () => {
-        const records = await readTopic(conn, topics.ledger, { idleMs: 1_500, timeoutMs: 20_000 });
+        const records = await fx.readTopic(topics.ledger, { idleMs: 1_500, timeoutMs: 20_000 });
         ledgerIds.clear();
         const debited = new Set<string>();
         for (const r of records) {

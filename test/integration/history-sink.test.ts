@@ -3,35 +3,27 @@
 // outage, and the analysts' rollups agree with the raw tables, also when an insert is sent again
 // with its deduplication token.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import { type LedgerEntryRecord, ledgerRecordFromEntry, topicNames } from "@creditflow/contracts";
-import { type LedgerEntry, parseRateCard } from "@creditflow/engine";
+import { type LedgerEntryRecord, ledgerRecordFromEntry } from "@creditflow/contracts";
+import type { LedgerEntry } from "@creditflow/engine";
 import { chTime, DEFAULT_SINK_LIMITS, ledgerRow, migrate } from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics, idempotentProducer } from "@creditflow/kafka";
-import { CreditProducer } from "@creditflow/producer";
+import { ensureTopics, idempotentProducer } from "@creditflow/kafka";
+import type { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitCaughtUp } from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 import { freePort, waitFor } from "../support/wait.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const iso = isolation(import.meta.url);
-const urls = stack();
-const topics = topicNames(`t_${iso.id}`);
-const rateCard = parseRateCard(
-  JSON.parse(readFileSync(join(repoRoot, "deploy/config/rate-card.json"), "utf8")),
-  "rate-card.json",
-);
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const codec = new AvroCodec(urls.schemaRegistryUrl);
+const fx = fixture(import.meta.url, { partitions: 3 });
+const { iso, urls, conn, codec } = fx;
+const topics = fx.topicNames();
 const ledgerProducer = idempotentProducer(conn);
 let producer: CreditProducer;
 
-// An hour boundary an hour ago: inside the duplicate horizon the producer library checks.
 const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
 /**
  * The sink's promise after an outage: its next retry is at most retryMaxMs away (it backs off
@@ -125,10 +117,9 @@ async function count(client: ClickHouseClient, sql: string): Promise<number> {
  */
 async function nothingDoubled(group: string, exactly: () => Promise<void>): Promise<void> {
   let committed = false;
-  const caughtUp = waitCaughtUp(
-    conn,
-    group,
+  const caughtUp = fx.caughtUp(
     [topics.ledger, topics.usage, topics.commands],
+    group,
     COMMIT_DEADLINE_MS,
   );
   const settle = () => {
@@ -144,36 +135,20 @@ async function nothingDoubled(group: string, exactly: () => Promise<void>): Prom
 }
 
 beforeAll(async () => {
-  await ensureTopics(conn, [topics.usage, topics.commands, topics.ledger, topics.deadLetters], 3);
-  await codec.register(topics, ["ledger"]);
+  await fx.topics();
+  await ensureTopics(conn, [topics.ledger, topics.deadLetters], 3);
   await ledgerProducer.connect();
-  producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "history-test",
-    rateCard,
-    topics,
-  });
-});
-
-afterAll(async () => {
-  await producer.close();
-  await ledgerProducer.disconnect();
+  fx.onCleanup(() => ledgerProducer.disconnect());
+  producer = await fx.producer({ service: "history-test", compression: "gzip" });
 });
 
 describe("history sink", () => {
   const database = `${iso.database}_a`;
-  const client = createClient({
-    url: urls.clickhouseUrl,
-    database,
-    log: { level: ClickHouseLogLevel.OFF },
-  });
+  const client = fx.clickhouseIn(database);
   let sink: ChildProcess | undefined;
 
-  afterAll(async () => {
+  afterAll(() => {
     sink?.kill("SIGKILL");
-    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
-    await client.close();
   });
 
   it("stores each entry, event and grant once through duplicates and a SIGKILLed sink", async () => {
@@ -358,16 +333,7 @@ describe("history through a ClickHouse outage", () => {
 
 describe("the sink's insert token and the rollups", () => {
   const database = `${iso.database}_c`;
-  const client = createClient({
-    url: urls.clickhouseUrl,
-    database,
-    log: { level: ClickHouseLogLevel.OFF },
-  });
-
-  afterAll(async () => {
-    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
-    await client.close();
-  });
+  const client = fx.clickhouseIn(database);
 
   it("counts an insert sent again with its token once in every rollup; other rows that add up alike count", async () => {
     await migrate(urls.clickhouseUrl, database);
