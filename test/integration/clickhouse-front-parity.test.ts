@@ -7,39 +7,21 @@
 // assertion holds there too.
 import { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import {
-  type ClickHouseClient,
-  type ClickHouseClientConfigOptions,
-  ClickHouseError,
-  ClickHouseLogLevel,
-  createClient as createClickHouseClient,
-} from "@clickhouse/client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
+import { beforeAll, describe, expect, it } from "vitest";
+import { quietClickHouse as createClient, fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const url = stack().clickhouseUrl;
-const db = iso.database;
+const fx = fixture(import.meta.url);
+const url = fx.urls.clickhouseUrl;
+const db = fx.database;
 
 let client: ClickHouseClient;
 
-/** Errors are provoked on purpose here: the client need not log them. */
-const createClient = (options: ClickHouseClientConfigOptions) =>
-  createClickHouseClient({ ...options, log: { level: ClickHouseLogLevel.OFF } });
-
 beforeAll(async () => {
-  const admin = createClient({ url });
-  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-  await admin.close();
-  client = createClient({ url, database: db });
+  client = await fx.createDatabase();
   await client.command({
     query: "CREATE TABLE landing (id UInt32, s String) ENGINE = MergeTree ORDER BY id",
   });
-});
-
-afterAll(async () => {
-  await client?.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-  await client?.close();
 });
 
 async function clickhouseError(work: () => Promise<unknown>): Promise<ClickHouseError> {

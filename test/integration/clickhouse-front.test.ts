@@ -6,31 +6,23 @@
 // every assertion holds there too.
 import { Readable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { type ClickHouseClient, ClickHouseError, createClient } from "@clickhouse/client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
+import { beforeAll, describe, expect, it } from "vitest";
+import { quietClickHouse as createClient, fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const url = stack().clickhouseUrl;
-const db = iso.database;
+const fx = fixture(import.meta.url);
+const { iso } = fx;
+const url = fx.urls.clickhouseUrl;
+const db = fx.database;
 
-let admin: ClickHouseClient;
 let client: ClickHouseClient;
 
 beforeAll(async () => {
-  admin = createClient({ url });
-  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-  client = createClient({ url, database: db });
+  client = await fx.createDatabase();
   await client.command({
     query:
       "CREATE TABLE events (id UInt32, user String, tokens Int64, tags Array(String)) ENGINE = MergeTree ORDER BY id",
   });
-});
-
-afterAll(async () => {
-  await admin?.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-  await client?.close();
-  await admin?.close();
 });
 
 /** Catches the rejection of `work` as a ClickHouseError (fails the test when it resolves or throws anything else). */

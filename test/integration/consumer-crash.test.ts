@@ -20,10 +20,9 @@ import type { CreditProducer } from "@creditflow/producer";
 import { describe, expect, it } from "vitest";
 import { ledgerByUser, replayMember, sumMicros } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
-import { redisEnv } from "../support/stack.ts";
 
 const fx = fixture(import.meta.url);
-const { iso, urls, config } = fx;
+const { iso, config } = fx;
 /** Each test has its own topics (a second group re-reading the first's would share the ledger). */
 interface Scenario {
   topicPrefix: string;
@@ -70,11 +69,7 @@ function startChild(
   const child = spawn(process.execPath, ["services/consumer/src/main.ts"], {
     cwd: repoRoot,
     env: {
-      ...process.env,
-      KAFKAJS_NO_PARTITIONER_WARNING: "1",
-      KAFKA_BROKERS: urls.kafkaBrokers.join(","),
-      SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
-      ...redisEnv(),
+      ...fx.serviceEnv(),
       CF_TOPIC_PREFIX: sc.topicPrefix,
       CF_KEY_PREFIX: keyPrefix,
       CF_CONSUMER_GROUP: group,

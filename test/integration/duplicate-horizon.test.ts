@@ -24,6 +24,7 @@ import {
 } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
 import { redisTarget } from "../support/stack.ts";
+import { waitFor } from "../support/wait.ts";
 
 const fx = fixture(import.meta.url, { partitions: 3 });
 const { iso, urls, conn, groupId, codec } = fx;
@@ -69,13 +70,8 @@ async function chCount(query: string): Promise<number> {
   return Number(rows[0]!.n);
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 60_000) =>
+  waitFor(what, check, timeoutMs);
 
 function start(group: string, to: TopicNames, keyPrefix: string, horizonMs?: number) {
   return fx.startConsumer({

@@ -45,7 +45,8 @@ import {
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
-import { redisEnv, redisTarget } from "../support/stack.ts";
+import { redisTarget } from "../support/stack.ts";
+import { waitFor } from "../support/wait.ts";
 
 const LATENESS_MS = 1_500;
 const fx = fixture(import.meta.url, { plans: { allowedLatenessMs: LATENESS_MS } });
@@ -77,13 +78,8 @@ function rebuild(): Promise<RebuildSummary> {
   });
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) =>
+  waitFor(what, check, timeoutMs);
 
 /**
  * A state with its memory of recent ids as a set and without its clock. A record that leaves no
@@ -319,11 +315,7 @@ describe("rebuild after a relay cut between two sends", () => {
     child = spawn(process.execPath, ["services/consumer/src/main.ts"], {
       cwd: repoRoot,
       env: {
-        ...process.env,
-        KAFKAJS_NO_PARTITIONER_WARNING: "1",
-        KAFKA_BROKERS: urls.kafkaBrokers.join(","),
-        SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
-        ...redisEnv(),
+        ...fx.serviceEnv(),
         CF_TOPIC_PREFIX: `t_${iso.id}_cut`,
         CF_KEY_PREFIX: cutPrefix,
         CF_CONSUMER_GROUP: cutGroup,

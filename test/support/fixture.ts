@@ -8,7 +8,12 @@
 // Quiet by default: the consumers, sinks and APIs it starts log nothing below `fatal`, so a
 // rebalance or a refusal a test expects prints nothing and a failure stands out. CF_TEST_LOG sets
 // their level (CF_TEST_LOG=debug shows kafkajs, the consumer and the sink at work).
-import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
+import {
+  type ClickHouseClient,
+  type ClickHouseClientConfigOptions,
+  ClickHouseLogLevel,
+  createClient,
+} from "@clickhouse/client";
 import { type Api, buildApi } from "@creditflow/api";
 import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
 import { type LedgerEntryRecord, type TopicNames, topicNames } from "@creditflow/contracts";
@@ -40,6 +45,7 @@ import {
   connectTestRedis,
   type Isolation,
   isolation,
+  redisEnv,
   redisTarget,
   type StackUrls,
   stack,
@@ -64,6 +70,14 @@ export function testLogger(): Logger {
  * partitions move on quickly. A test's own limits are laid over these, field by field.
  */
 export const TEST_CONSUMER_LIMITS = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 };
+
+/**
+ * A ClickHouse client with its own logging off: an error a test provokes on purpose prints no
+ * stack; the test sees it as the rejection it asserts on.
+ */
+export function quietClickHouse(options: ClickHouseClientConfigOptions): ClickHouseClient {
+  return createClient({ ...options, log: { level: ClickHouseLogLevel.OFF } });
+}
 
 /** A clock pinned at a time: the consumer's and the API's `clock`, moved only by the test. */
 export interface PinnedClock {
@@ -160,6 +174,13 @@ export interface Fixture {
   startApi(options?: Partial<ApiOptions>): Promise<Api>;
   /** A ClickHouse client (no database set, its log off), closed at the end. */
   readonly clickhouse: ClickHouseClient;
+  /** Creates `database` (default the file's) and answers fx.clickhouseIn(database). */
+  createDatabase(database?: string): Promise<ClickHouseClient>;
+  /**
+   * The environment of a service process a test starts (consumer, sink: main.ts): the test's
+   * own, with the stack's Kafka, registry and Redis (cluster or single) laid over it.
+   */
+  serviceEnv(): NodeJS.ProcessEnv;
   /** A ClickHouse client whose queries run in `database` (default the file's), closed at the end. */
   clickhouseIn(database?: string): ClickHouseClient;
   /** The file's ClickHouse database name (iso.database); dropped at the end with any `database`. */
@@ -325,22 +346,29 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
 
     get clickhouse() {
       clickhouseUsed = true;
-      clickhouse ??= createClient({
-        url: urls.clickhouseUrl,
-        log: { level: ClickHouseLogLevel.OFF },
-      });
+      clickhouse ??= quietClickHouse({ url: urls.clickhouseUrl });
       return clickhouse;
     },
     clickhouseIn(database = iso.database) {
-      const client = createClient({
+      const client = quietClickHouse({
         url: urls.clickhouseUrl,
         database: fx.ownDatabase(database),
-        log: { level: ClickHouseLogLevel.OFF },
       });
       clickhouseUsed = true;
       cleanups.push(() => client.close());
       return client;
     },
+    async createDatabase(database = iso.database) {
+      await fx.clickhouse.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+      return fx.clickhouseIn(database);
+    },
+    serviceEnv: () => ({
+      ...process.env,
+      KAFKAJS_NO_PARTITIONER_WARNING: "1",
+      KAFKA_BROKERS: urls.kafkaBrokers.join(","),
+      SCHEMA_REGISTRY_URL: urls.schemaRegistryUrl,
+      ...redisEnv(),
+    }),
     ownDatabase(name) {
       databases.add(name);
       return name;
