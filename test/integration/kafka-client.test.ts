@@ -15,10 +15,9 @@ import {
   Partitioners,
 } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
+const { iso, urls } = fixture(import.meta.url);
 
 /** Upper bound for one step of a test (a group join, a read of a known number of records). */
 const STEP_TIMEOUT_MS = 30_000;

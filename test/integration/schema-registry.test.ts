@@ -6,10 +6,9 @@
 
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
+const { iso, urls } = fixture(import.meta.url);
 const registry = new SchemaRegistry({ host: urls.schemaRegistryUrl });
 
 function usageSchema(extraFields: object[] = []): string {

@@ -2,24 +2,21 @@
 // schema registered in the registry, keyed records in the Confluent wire format through
 // Kafka and a consumer group, Redis read and write, ClickHouse insert and query.
 
-import { createClient } from "@clickhouse/client";
 import { waitForLeaders } from "@creditflow/kafka";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, describe, expect, it } from "vitest";
-import { isolation, stack } from "../support/stack.ts";
+import { fixture } from "../support/fixture.ts";
 
-const iso = isolation(import.meta.url);
-const urls = stack();
+const fx = fixture(import.meta.url);
+const { iso, urls } = fx;
 
 describe("smoke: all four services", () => {
   const redis = new Redis(urls.redisUrl, { lazyConnect: true });
-  const clickhouse = createClient({ url: urls.clickhouseUrl });
-  afterAll(async () => {
+  const clickhouse = fx.clickhouse;
+  afterAll(() => {
     redis.disconnect();
-    await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${iso.database}` });
-    await clickhouse.close();
   });
 
   it("registers a schema, produces keyed Avro records and consumes them in a group", async () => {
