@@ -10,7 +10,6 @@
 import type { RunningConsumer } from "@creditflow/consumer";
 import type { LedgerEntryRecord, TopicNames, UsageInput } from "@creditflow/contracts";
 import { ledgerBalanceMicros } from "@creditflow/engine";
-import { rebuildRedis } from "@creditflow/history";
 import { deleteKeysUnder } from "@creditflow/member-store";
 import type { CreditProducer } from "@creditflow/producer";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -23,11 +22,10 @@ import {
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
-import { redisTarget } from "../support/stack.ts";
 import { waitFor } from "../support/wait.ts";
 
 const fx = fixture(import.meta.url, { partitions: 3 });
-const { iso, urls, conn, groupId, codec } = fx;
+const { iso, conn, groupId, codec } = fx;
 const HOUR_MS = 3_600_000;
 const config = fx.config; // the shipped 24-hour horizon
 const topics = fx.topicNames();
@@ -148,17 +146,7 @@ describe("the duplicate horizon on the real stack", () => {
     await consumer!.stop();
     consumer = null;
     await deleteKeys(iso.keyPrefix);
-    const summary = await rebuildRedis({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      ...redisTarget(),
-      clickhouseUrl: urls.clickhouseUrl,
-      database: iso.database,
-      topics,
-      keyPrefix: iso.keyPrefix,
-      consumerGroupId: groupId,
-      config,
-    });
+    const summary = await fx.rebuild();
     expect(summary.mismatches).toEqual([]);
     const rebuilt = (await readMember(redis, iso.keyPrefix, user)).state!;
     expect([...rebuilt.applied]).toEqual([...after.state.applied]);

@@ -25,7 +25,6 @@ import {
   type MemberState,
   nextDeadlineMs,
 } from "@creditflow/engine";
-import { type RebuildSummary, rebuildRedis } from "@creditflow/history";
 import {
   deleteKeysUnder,
   keySpace,
@@ -45,12 +44,11 @@ import {
   waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
-import { redisTarget } from "../support/stack.ts";
 import { waitFor } from "../support/wait.ts";
 
 const LATENESS_MS = 1_500;
 const fx = fixture(import.meta.url, { plans: { allowedLatenessMs: LATENESS_MS } });
-const { iso, urls, config, conn, groupId } = fx;
+const { iso, config, conn, groupId } = fx;
 const topics = fx.topicNames();
 const DAY_MS = 86_400_000;
 const users = ["rb0", "rb1", "rb2", "rb3", "rb4"];
@@ -64,19 +62,7 @@ function startTestConsumer(group: string): Promise<RunningConsumer> {
   return fx.startConsumer({ groupId: group, limits: { sweeperIntervalMs: 250 }, awaitJoin: false });
 }
 
-function rebuild(): Promise<RebuildSummary> {
-  return rebuildRedis({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    ...redisTarget(),
-    clickhouseUrl: urls.clickhouseUrl,
-    database: iso.database,
-    topics,
-    keyPrefix: iso.keyPrefix,
-    consumerGroupId: groupId,
-    config,
-  });
-}
+const rebuild = () => fx.rebuild();
 
 const until = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) =>
   waitFor(what, check, timeoutMs);
@@ -458,16 +444,11 @@ describe("rebuild after a relay cut between two sends", () => {
     // Redis is lost (with the outboxes), the consumer still down.
     expect(await deleteKeysUnder(redis, cutPrefix)).toBeGreaterThan(0);
 
-    const summary = await rebuildRedis({
-      brokers: urls.kafkaBrokers,
-      schemaRegistryUrl: urls.schemaRegistryUrl,
-      ...redisTarget(),
-      clickhouseUrl: urls.clickhouseUrl,
+    const summary = await fx.rebuild({
       database: cutDatabase,
       topics: cutTopics,
       keyPrefix: cutPrefix,
       consumerGroupId: cutGroup,
-      config,
     });
     expect(summary.mismatches).toEqual([]);
     expect(summary.written).toBe(3);

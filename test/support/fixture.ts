@@ -18,7 +18,13 @@ import { type Api, buildApi } from "@creditflow/api";
 import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
 import { type LedgerEntryRecord, type TopicNames, topicNames } from "@creditflow/contracts";
 import type { EngineConfig, Plans } from "@creditflow/engine";
-import { type RunningSink, type SinkOptions, startSink } from "@creditflow/history";
+import {
+  type RebuildSummary,
+  type RunningSink,
+  rebuildRedis,
+  type SinkOptions,
+  startSink,
+} from "@creditflow/history";
 import { AvroCodec, connectKafka, ensureTopics, type KafkaConnection } from "@creditflow/kafka";
 import {
   deleteKeysUnder,
@@ -53,6 +59,7 @@ import {
 
 type ConsumerOptions = Parameters<typeof startConsumer>[0];
 type ApiOptions = Parameters<typeof buildApi>[0];
+type RebuildOptions = Parameters<typeof rebuildRedis>[0];
 
 /** The admin token of the APIs the fixture starts (`authorization: Bearer <ADMIN_TOKEN>`). */
 export const ADMIN_TOKEN = "admin-secret-0123456789";
@@ -172,6 +179,11 @@ export interface Fixture {
    * no service tokens unless given; closed at the end.
    */
   startApi(options?: Partial<ApiOptions>): Promise<Api>;
+  /**
+   * rebuildRedis from the file's database, topics, key prefix and consumer group (each one
+   * overridable), with the file's config.
+   */
+  rebuild(options?: Partial<RebuildOptions>): Promise<RebuildSummary>;
   /** A ClickHouse client (no database set, its log off), closed at the end. */
   readonly clickhouse: ClickHouseClient;
   /** Creates `database` (default the file's) and answers fx.clickhouseIn(database). */
@@ -343,6 +355,20 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
       cleanups.push(() => api.close());
       return api;
     },
+
+    rebuild: (rebuildOptions = {}) =>
+      rebuildRedis({
+        brokers: urls.kafkaBrokers,
+        schemaRegistryUrl: urls.schemaRegistryUrl,
+        ...redisTarget(),
+        clickhouseUrl: urls.clickhouseUrl,
+        database: iso.database,
+        topics: fx.topicNames(),
+        keyPrefix: iso.keyPrefix,
+        consumerGroupId: fx.groupId,
+        config,
+        ...rebuildOptions,
+      }),
 
     get clickhouse() {
       clickhouseUsed = true;
