@@ -14,10 +14,7 @@ import {
 } from "@creditflow/engine";
 import type { AvroCodec, KafkaConnection } from "@creditflow/kafka";
 import { keySpace, MemberReader, MemberStore, type RedisClient } from "@creditflow/member-store";
-import { pino } from "pino";
 import { memberSignUpMs } from "../src/apply-members.ts";
-import { type RunningConsumer, startConsumer } from "../src/consumer.ts";
-import type { ConsumerOptions } from "../src/options.ts";
 
 export { loadConfig } from "./shipped-config.ts";
 
@@ -248,33 +245,4 @@ export function storeWithoutRelay(redis: RedisClient, keyPrefix: string): Member
   return new MemberStore(redis, keySpace(keyPrefix), { membersPerRound: 100 }, (r) =>
     Buffer.from(JSON.stringify(r)),
   );
-}
-
-/** The local stack's addresses a consumer needs (test/support/stack.ts's `urls`). */
-export interface ConsumerStackUrls {
-  kafkaBrokers: string[];
-  schemaRegistryUrl: string;
-  redisUrl: string;
-  /** Set: the consumer runs on this Redis Cluster and redisUrl is not used (stack.ts redisTarget). */
-  redisClusterNodes?: string[];
-}
-
-/**
- * A consumer in the test process against the local stack: a 6 s session (a stopped consumer's
- * partitions move on quickly), logs at warn; `options` adds and overrides (limits field by field).
- */
-export function startTestConsumer(
-  urls: ConsumerStackUrls,
-  options: Omit<ConsumerOptions, "brokers" | "schemaRegistryUrl" | "redisUrl">,
-): Promise<RunningConsumer> {
-  return startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    ...(urls.redisClusterNodes === undefined
-      ? { redisUrl: urls.redisUrl }
-      : { redisClusterNodes: urls.redisClusterNodes }),
-    logger: pino({ level: "warn" }),
-    ...options,
-    limits: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, ...options.limits },
-  });
 }
