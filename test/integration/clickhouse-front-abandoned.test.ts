@@ -5,40 +5,18 @@
 // that reached the engine is not killed: it runs to its end, materialized views included. The
 // front runs in this file's process on a data directory of its own, so the pool's state read
 // from its /metrics is this file's alone.
-import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
-import {
-  type ClickHouseClient,
-  type ClickHouseClientConfigOptions,
-  ClickHouseLogLevel,
-  createClient as createClickHouseClient,
-} from "@clickhouse/client";
-import { type ChdbServer, startChdbServer } from "@creditflow/chdb-server";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { afterAll, describe, expect, it } from "vitest";
+import { quietClickHouse as createClient } from "../support/fixture.ts";
+import { privateFront } from "../support/private-front.ts";
 
 const db = "abandoned";
 
-/** Clients that leave on purpose here: their request errors are expected, not logged. */
-const createClient = (options: ClickHouseClientConfigOptions) =>
-  createClickHouseClient({ ...options, log: { level: ClickHouseLogLevel.OFF } });
-const dataDir = mkdtempSync(join(tmpdir(), "chdb-front-abandoned-"));
-
-let front: ChdbServer;
 let url: string;
 let client: ClickHouseClient;
-
-beforeAll(async () => {
-  front = await startChdbServer({
-    dataDir: join(dataDir, "data"),
-    port: 0,
-    poolSize: 4,
-    logger: pino({ level: "silent" }),
-  });
-  url = front.url;
+const front = privateFront("abandoned", async (frontUrl) => {
+  url = frontUrl;
   client = createClient({ url, max_open_connections: 250 });
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
   await client.command({
@@ -48,20 +26,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.close();
-  await front?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The front's pool gauges from /metrics, by name without the chdb_server_ prefix. */
-async function poolState(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const state: Record<string, number> = {};
-  for (const [, name, value] of text.matchAll(/^chdb_server_(\w+) (\S+)$/gm))
-    state[name as string] = Number(value);
-  return state;
-}
+const poolState = () => front.poolState();
 
 /** The pool's state once no session is busy (polled for up to 2 s; the last read otherwise). */
 async function quietPoolState(): Promise<Record<string, number>> {
@@ -92,20 +61,7 @@ async function fourQueriesMs(): Promise<number> {
   }
 }
 
-/** A GET whose socket is destroyed after `afterMs`, whatever has arrived by then. */
-function droppedRequest(query: string, afterMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = request(`${url}/?query=${encodeURIComponent(query)}`, (res) => {
-      res.on("data", () => undefined);
-      res.on("error", () => resolve());
-      res.on("end", () => resolve());
-    });
-    req.on("error", () => resolve());
-    req.on("close", () => resolve());
-    req.end();
-    setTimeout(() => req.destroy(), afterMs);
-  });
-}
+const droppedRequest = (query: string, afterMs: number) => front.droppedRequest(query, afterMs);
 
 describe("abandoned queries", () => {
   it("requests timing out on the client (curl -m 0.3) do not hold the pool", async () => {

@@ -5,27 +5,16 @@
 // is in the table whole (an aborted one is whole or absent, never partly there). The front
 // runs in this file's process on a data directory of its own, so its /metrics are this
 // file's alone.
-import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  type ClickHouseClient,
-  type ClickHouseClientConfigOptions,
-  ClickHouseLogLevel,
-  createClient as createClickHouseClient,
-} from "@clickhouse/client";
-import { type ChdbServer, startChdbServer } from "@creditflow/chdb-server";
-import { pino } from "pino";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { afterAll, expect, it } from "vitest";
+import { quietClickHouse as createClient } from "../support/fixture.ts";
+import { privateFront } from "../support/private-front.ts";
 
 const CLIENTS = 24;
 const SOAK_MS = 6000;
 const ROWS_PER_INSERT = 200;
 const ABORTED_SHARE = 0.25;
 
-const dataDir = mkdtempSync(join(tmpdir(), "chdb-front-soak-"));
-let front: ChdbServer;
 let client: ClickHouseClient;
 /**
  * The clients that abort use a client (and socket pool) of their own: an abort that fires
@@ -34,19 +23,9 @@ let client: ClickHouseClient;
  */
 let impatient: ClickHouseClient;
 
-/** Requests aborted on purpose here: their errors are expected, not logged. */
-const createClient = (options: ClickHouseClientConfigOptions) =>
-  createClickHouseClient({ ...options, log: { level: ClickHouseLogLevel.OFF } });
-
-beforeAll(async () => {
-  front = await startChdbServer({
-    dataDir: join(dataDir, "data"),
-    port: 0,
-    poolSize: 4,
-    logger: pino({ level: "silent" }),
-  });
-  client = createClient({ url: front.url, max_open_connections: CLIENTS + 8 });
-  impatient = createClient({ url: front.url, max_open_connections: CLIENTS + 8 });
+const front = privateFront("soak", async (url) => {
+  client = createClient({ url, max_open_connections: CLIENTS + 8 });
+  impatient = createClient({ url, max_open_connections: CLIENTS + 8 });
   await client.command({
     query: "CREATE TABLE soak (batch UInt32, n UInt32) ENGINE = MergeTree ORDER BY (batch, n)",
   });
@@ -55,34 +34,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await impatient?.close();
-  await front?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function poolState(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${front.url}/metrics`)).text();
-  const state: Record<string, number> = {};
-  for (const [, name, value] of text.matchAll(/^chdb_server_(\w+) (\S+)$/gm))
-    state[name as string] = Number(value);
-  return state;
-}
+const poolState = () => front.poolState();
 
-/** A GET whose socket is destroyed after `afterMs`. */
-function droppedRequest(query: string, afterMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = request(`${front.url}/?query=${encodeURIComponent(query)}`, (res) => {
-      res.on("data", () => undefined);
-      res.on("error", () => resolve());
-      res.on("end", () => resolve());
-    });
-    req.on("error", () => resolve());
-    req.on("close", () => resolve());
-    req.end();
-    setTimeout(() => req.destroy(), afterMs);
-  });
-}
+const droppedRequest = (query: string, afterMs: number) => front.droppedRequest(query, afterMs);
 
 it("24 clients inserting and selecting, a quarter aborted at random: every session free at the end", async () => {
   const acknowledged = new Set<number>();
