@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connectRedis, isCluster } from "@creditflow/member-store";
 import { Redis } from "ioredis";
 import type { InvariantResult } from "./invariants.ts";
-import { type KafkaProbe, redisProgress } from "./observe.ts";
+import { HistoryRows, type KafkaProbe, redisProgress } from "./observe.ts";
 import type { FaultRecord } from "./report.ts";
 import { describeFault, EPISODE_KINDS, type Fault, SHARD_SLOTS } from "./schedule.ts";
 import { type AppProcess, type ChaosStack, type ClientSettings, redisTarget } from "./stack.ts";
@@ -21,12 +21,11 @@ export const FAULT_LIMITS = {
   /** The sink may take long to store a backlog of the ledger, as long as it moves. */
   sinkCatchUpMs: 1_800_000,
   /**
-   * ...but a sink whose committed ledger lag did not shrink for this long is stuck: history may
-   * lag by at most 5 minutes (DESIGN.md). The lag counts committed offsets, so a sink that stores
-   * rows but cannot commit (its group coordinator moved with a broker restart, until kafkajs
-   * rejoins: 150 s seen) looks stalled as well.
+   * ...but a sink whose committed ledger lag did not shrink and that stored no row in history for
+   * this long is stuck. Stored rows count as progress: after a broker restart the sink has been
+   * seen storing rows with every offset commit refused (NOT_COORDINATOR) for minutes.
    */
-  sinkStallMs: 300_000,
+  sinkStallMs: 120_000,
   /** A cluster master asked to SHUTDOWN must have stopped answering within this. */
   clusterShutdownMs: 30_000,
 } as const;
@@ -90,6 +89,16 @@ export async function masterOfShard(nodes: string, shard: number): Promise<numbe
   return master.port;
 }
 
+/** True while a process of that pid exists (a zombie not yet reaped included). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 const slotCount = (m: ClusterMaster | undefined) =>
   (m?.slots ?? []).reduce((n, [from, to]) => n + to - from + 1, 0);
 
@@ -104,6 +113,8 @@ export interface FaultContext {
   consumerGroup: string;
   sinkGroup: string;
   keyPrefix: string;
+  /** History's ClickHouse database. */
+  database: string;
   /** Milliseconds since the load started. */
   clock: () => number;
   log: (line: string) => void;
@@ -341,6 +352,8 @@ export class FaultRunner {
     const { ctx } = this;
     const nodes = this.clusterNodes();
     const port = await masterOfShard(nodes, shard);
+    const pid = ctx.stack.pidOf(`redis-cluster-${port}`);
+    if (pid === null) throw new Error(`master ${port} has no pid file in the chaos stack`);
     const t0 = ctx.clock();
     const node = new Redis({
       host: "127.0.0.1",
@@ -351,29 +364,13 @@ export class FaultRunner {
     node.on("error", () => undefined);
     await node.call("SHUTDOWN").catch(() => undefined); // the answer is the connection closing
     node.disconnect();
+    // Gone means reaped, not only exited: the script's stop, finding a zombie that is reaped
+    // between its liveness check and its kill, fails silently (exit 1, set -e).
     const deadline = Date.now() + FAULT_LIMITS.clusterShutdownMs;
-    for (;;) {
-      const probe = new Redis({
-        host: "127.0.0.1",
-        port,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      probe.on("error", () => undefined);
-      const up = await probe.connect().then(
-        () =>
-          probe.ping().then(
-            () => true,
-            () => false,
-          ),
-        () => false,
-      );
-      probe.disconnect();
-      if (!up) break;
+    while (processExists(pid)) {
       if (Date.now() > deadline)
         throw new Error(
-          `master ${port} still answers ${FAULT_LIMITS.clusterShutdownMs} ms after SHUTDOWN`,
+          `master ${port} (pid ${pid}) still there ${FAULT_LIMITS.clusterShutdownMs} ms after SHUTDOWN`,
         );
       await sleep(100);
     }
@@ -415,19 +412,32 @@ export class FaultRunner {
       const stoppedMs = ctx.clock() - t0;
       const deadline = Date.now() + FAULT_LIMITS.sinkCatchUpMs;
       let least = Number.POSITIVE_INFINITY;
+      let most = -1;
       let movedAt = Date.now();
-      for (;;) {
-        const lag = await ctx.kafka.groupLag(ctx.sinkGroup, [ctx.topics.ledger]);
-        if (lag === 0) break;
-        if (lag < least) {
-          least = lag;
-          movedAt = Date.now();
+      /** Time the sink stored rows while its committed lag stood still (commits refused). */
+      let storedOnlyMs = 0;
+      const history = new HistoryRows(ctx.clients.CLICKHOUSE_URL, ctx.database);
+      try {
+        for (;;) {
+          const lag = await ctx.kafka.groupLag(ctx.sinkGroup, [ctx.topics.ledger]);
+          if (lag === 0) break;
+          const rows = (await history.count()) ?? -1;
+          if (lag < least) {
+            least = lag;
+            movedAt = Date.now();
+          } else if (rows > most && most >= 0) {
+            storedOnlyMs += 1_000;
+            movedAt = Date.now();
+          }
+          most = Math.max(most, rows);
+          if (Date.now() > deadline || Date.now() - movedAt > FAULT_LIMITS.sinkStallMs)
+            throw new Error(
+              `history sink still ${lag} ledger records behind after ${ctx.clock() - t0} ms (last progress ${Date.now() - movedAt} ms ago)`,
+            );
+          await sleep(1_000);
         }
-        if (Date.now() > deadline || Date.now() - movedAt > FAULT_LIMITS.sinkStallMs)
-          throw new Error(
-            `history sink still ${lag} ledger records behind after ${ctx.clock() - t0} ms (last progress ${Date.now() - movedAt} ms ago)`,
-          );
-        await sleep(1_000);
+      } finally {
+        await history.close();
       }
       const caughtUpMs = ctx.clock() - t0;
       const redis = connectRedis(redisTarget(ctx.clients), { maxRetriesPerRequest: 3 });
@@ -484,7 +494,11 @@ export class FaultRunner {
       }
       rebuilt = true; // the consumers start in the finally below
       return (
-        `${cut?.name ?? "no consumer"} SIGKILLed and the others stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms, ` +
+        `${cut?.name ?? "no consumer"} SIGKILLed and the others stopped in ${stoppedMs} ms, history caught up at ${caughtUpMs} ms` +
+        (storedOnlyMs > 0
+          ? ` (about ${storedOnlyMs / 1000} s of it storing rows with its offset commits not moving)`
+          : "") +
+        ", " +
         `${outbox} outbox writes and ${lagAtFlush} unapplied records at the flush, ` +
         `rebuild: ${summary ? `${summary[1]} members, ${summary[2]} written, ${summary[3]} mismatches` : "no summary"}` +
         (handedOver

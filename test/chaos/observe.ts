@@ -339,6 +339,38 @@ export async function readRedisMembers(
   return out;
 }
 
+/**
+ * How many rows history's ledger and usage tables hold now (no FINAL: copies not yet merged count
+ * too). A sink can store rows and still fail to commit their offsets (its group coordinator moved
+ * and kafkajs has not found the new one): its committed lag then stands still while this grows,
+ * which tells such a sink from a stuck one. Null while ClickHouse does not answer.
+ */
+export class HistoryRows {
+  private readonly client: ReturnType<typeof createClient>;
+
+  constructor(clickhouseUrl: string, database: string) {
+    this.client = createClient({ url: clickhouseUrl, database, request_timeout: 30_000 });
+  }
+
+  async count(): Promise<number | null> {
+    try {
+      const rs = await this.client.query({
+        query:
+          "SELECT (SELECT count() FROM ledger_entries) + (SELECT count() FROM usage_events) AS n",
+        format: "JSONEachRow",
+      });
+      const [row] = await rs.json<{ n: string | number }>();
+      return row === undefined ? null : Number(row.n);
+    } catch {
+      return null;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
 /** ClickHouse's ledger rows and usage ids, read with FINAL (after ClickHouse's deduplication). */
 export async function readHistory(
   clickhouseUrl: string,
