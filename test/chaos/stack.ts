@@ -126,6 +126,16 @@ export class ChaosStack {
     );
   }
 
+  /** The pid a service script recorded for process `name` (`$CF_STATE/run/<name>.pid`), or null. */
+  pidOf(name: string): number | null {
+    try {
+      const pid = Number(readFileSync(join(this.state, "run", `${name}.pid`), "utf8").trim());
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** True when every service of the chaos stack answers. */
   async running(): Promise<boolean> {
     const r = await runScript(
