@@ -16,6 +16,7 @@ import {
   ledgerBalanceMicros,
   type UsageEvent,
 } from "@creditflow/engine";
+import { seededRandom } from "@creditflow/loadgen";
 import type { CreditProducer } from "@creditflow/producer";
 import { describe, expect, it } from "vitest";
 import { ledgerByUser, replayMember, sumMicros } from "../../services/consumer/testing/harness.ts";
@@ -35,18 +36,8 @@ const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const SEED = Number(process.env.CF_TEST_SEED ?? Date.now() % 1_000_000);
 const USERS = Array.from({ length: 30 }, (_, i) => `ck${i}`);
 
-/** mulberry32: a small seeded generator, so a failing run replays from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(SEED);
+/** The load generator's seeded generator, so a failing run replays from its seed. */
+const random = seededRandom(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
 const children = new Set<ChildProcess>();
