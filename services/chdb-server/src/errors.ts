@@ -13,17 +13,8 @@ export const CHDB_SERVER_ERROR_CODES = errorCodes({
     doc: "the engine could not open the data directory (cause kept)",
   },
 });
-export type ChdbServerErrorCode = keyof typeof CHDB_SERVER_ERROR_CODES;
 
-export class ChdbServerError extends CreditflowError<ChdbServerErrorCode> {
-  constructor(
-    code: ChdbServerErrorCode,
-    message: string,
-    extra: { field?: string; cause?: unknown } = {},
-  ) {
-    super(CHDB_SERVER_ERROR_CODES, code, message, extra);
-  }
-}
+export class ChdbServerError extends CreditflowError.withCodes(CHDB_SERVER_ERROR_CODES) {}
 
 /** An error as ClickHouse reports it over HTTP: the numeric code and its `Code: N. DB::Exception: …` text. */
 export interface ClickHouseFailure {

@@ -15,8 +15,9 @@ import { NamedSessions, SessionPool } from "./sessions.ts";
 export {
   CHDB_SERVER_ERROR_CODES,
   ChdbServerError,
-  type ChdbServerErrorCode,
 } from "./errors.ts";
+/** A code of CHDB_SERVER_ERROR_CODES. */
+export type ChdbServerErrorCode = ChdbServerError["code"];
 export type { ChdbServerOptions } from "./options.ts";
 export { defaultOptions, resolveOptions } from "./options.ts";
 

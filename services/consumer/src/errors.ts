@@ -18,15 +18,7 @@ export const CONSUMER_ERROR_CODES = errorCodes({
 });
 export type ConsumerErrorCode = keyof typeof CONSUMER_ERROR_CODES;
 
-export class ConsumerError extends CreditflowError<ConsumerErrorCode> {
-  constructor(
-    code: ConsumerErrorCode,
-    message: string,
-    opts: { field?: string; cause?: unknown } = {},
-  ) {
-    super(CONSUMER_ERROR_CODES, code, message, opts);
-  }
-}
+export class ConsumerError extends CreditflowError.withCodes(CONSUMER_ERROR_CODES) {}
 
 /** Programmer errors: kept on in production. */
 export function assert(condition: boolean, message: string): asserts condition {

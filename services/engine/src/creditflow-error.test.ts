@@ -1,12 +1,13 @@
-// Goal: the error base carries code, field, retryable (from the closed list) and cause; the docs
-// check used by every package's errors.test.ts finds each way a README can drift; and every error
-// class under services/*/src extends the base, each package's lists checked by its errors.test.ts.
+// Goal: the error base carries code, field, retryable (from the closed list) and cause, and so
+// does a class made by withCodes; the docs check used by every package's errors.test.ts finds each
+// way a README can drift; and every error class under services/*/src extends the base, each
+// package's lists checked by its errors.test.ts.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { errorDocsDrift } from "../testing/error-docs.ts";
+import { errorDocsDrift, itKeepsEachCode } from "../testing/error-docs.ts";
 import { CreditflowError, errorCodes } from "./creditflow-error.ts";
 
 const CODES = errorCodes({
@@ -14,15 +15,7 @@ const CODES = errorCodes({
   invalid_options: { retryable: false, doc: "an option is out of range" },
 });
 
-class SampleError extends CreditflowError<keyof typeof CODES> {
-  constructor(
-    code: keyof typeof CODES,
-    message: string,
-    opts: { field?: string; cause?: unknown },
-  ) {
-    super(CODES, code, message, opts);
-  }
-}
+class SampleError extends CreditflowError.withCodes(CODES) {}
 
 describe("CreditflowError", () => {
   it("takes retryable from the code's entry and keeps the field and the cause", () => {
@@ -38,6 +31,10 @@ describe("CreditflowError", () => {
     ]);
     const bad = new SampleError("invalid_options", "limits.max: > 0", { field: "limits.max" });
     expect([bad.retryable, bad.field, "cause" in bad]).toEqual([false, "limits.max", false]);
+  });
+
+  describe("withCodes", () => {
+    itKeepsEachCode(SampleError, CODES);
   });
 });
 
@@ -87,11 +84,11 @@ describe("every package", () => {
     existsSync(new URL(`${name}/src/`, services)),
   );
 
-  it("has its error classes extend CreditflowError", () => {
+  it("has its error classes extend CreditflowError (or OptionError, one of them)", () => {
     const strays = packages.flatMap((name) =>
       sources(new URL(`${name}/src/`, services)).flatMap((file) =>
         [...readFileSync(file, "utf8").matchAll(/class\s+(\w+)\s+extends\s+(\w*Error)\b/g)]
-          .filter((m) => m[2] !== "CreditflowError")
+          .filter((m) => m[2] !== "CreditflowError" && m[2] !== "OptionError")
           .map((m) => `${name}: ${m[1]} extends ${m[2]}`),
       ),
     );
@@ -108,7 +105,9 @@ describe("every package", () => {
       const test = new URL(`${name}/src/errors.test.ts`, services);
       const text = existsSync(test) ? readFileSync(test, "utf8") : "";
       return lists
-        .filter((m) => !text.includes("errorDocsDrift") || !text.includes(m[1]!))
+        .filter(
+          (m) => !/\b(errorDocsDrift|itDocumentsEachCode)\(/.test(text) || !text.includes(m[1]!),
+        )
         .map((m) => `${name}: ${m[1]}`);
     });
     expect(unchecked).toEqual([]);

@@ -40,4 +40,42 @@ export abstract class CreditflowError<Code extends string = string> extends Erro
     this.field = opts.field;
     this.retryable = codes[code].retryable;
   }
+
+  /**
+   * The base of a package's error class that says no more than code, message, field and cause:
+   * `class ConsumerError extends CreditflowError.withCodes(CONSUMER_ERROR_CODES) {}`, thrown as
+   * `new ConsumerError("kafka_failed", "commit 12", { cause })`.
+   */
+  static withCodes<Code extends string>(codes: Readonly<Record<Code, ErrorCodeSpec>>) {
+    return class extends CreditflowError<Code> {
+      constructor(
+        code: Code,
+        message: string,
+        opts: { field?: string | undefined; cause?: unknown } = {},
+      ) {
+        super(codes, code, message, opts);
+      }
+    };
+  }
+}
+
+/** The one code of an HTTP service's start-up failures (its other codes are HTTP answers). */
+export const OPTION_ERROR_CODES = errorCodes({
+  invalid_options: {
+    retryable: false,
+    doc: "an option (or its environment variable) is out of its range; `field` names it",
+  },
+});
+
+/**
+ * An HTTP service's start-up failure, never an HTTP answer: an option (or its environment
+ * variable) out of its range, `field` naming it, the message `field: why`. Each service names its
+ * own: `class ApiOptionError extends OptionError {}`.
+ */
+export abstract class OptionError extends CreditflowError<keyof typeof OPTION_ERROR_CODES> {
+  declare readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(OPTION_ERROR_CODES, "invalid_options", `${field}: ${message}`, { field });
+  }
 }

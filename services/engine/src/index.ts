@@ -21,6 +21,8 @@ export {
   type ErrorCodeList,
   type ErrorCodeSpec,
   errorCodes,
+  OPTION_ERROR_CODES,
+  OptionError,
 } from "./creditflow-error.ts";
 export {
   type ConfigIssue,

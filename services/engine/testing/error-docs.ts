@@ -1,7 +1,14 @@
-// Test support for every package: a package's closed list of error codes against its README's
-// errors table, so a test fails when code and docs drift. Not part of the engine's door.
+// Test support for every package's errors.test.ts: a package's closed list of error codes against
+// its README's errors table, so a test fails when code and docs drift, and the checks of an error
+// class made by CreditflowError.withCodes or extending OptionError. Not part of the engine's door.
 import { readFileSync } from "node:fs";
-import type { ErrorCodeList } from "../src/creditflow-error.ts";
+import { expect, it } from "vitest";
+import {
+  CreditflowError,
+  type ErrorCodeList,
+  type ErrorCodeSpec,
+  type OptionError,
+} from "../src/creditflow-error.ts";
 
 interface Row {
   line: number;
@@ -84,4 +91,63 @@ export function errorDocsDrift(codes: ErrorCodeList, readme: URL): string[] {
     if (!seen.has(code)) problems.push(`${where}: \`${code}\` is in the code but not documented`);
   }
   return problems;
+}
+
+/** The test that a package's codes are its README's errors table, and only they (errorDocsDrift). */
+export function itDocumentsEachCode(codes: ErrorCodeList, readme: URL): void {
+  it("has its codes documented in its README, and only those", () => {
+    expect(errorDocsDrift(codes, readme)).toEqual([]);
+  });
+}
+
+type WithCodesClass<Code extends string> = new (
+  code: Code,
+  message: string,
+  opts?: { field?: string; cause?: unknown },
+) => CreditflowError<Code>;
+
+/**
+ * The test of an error class made by CreditflowError.withCodes: built with each code of its list,
+ * it is a CreditflowError named after its class, keeping the code, the message, the field and the
+ * cause and saying the code's retryable; built without options, it has no field and no cause.
+ */
+export function itKeepsEachCode<Code extends string>(
+  ErrorClass: WithCodesClass<Code>,
+  codes: Readonly<Record<Code, ErrorCodeSpec>>,
+): void {
+  it("is a CreditflowError keeping each code with its retryable, the field and the cause", () => {
+    const cause = new Error("ECONNRESET");
+    for (const code of Object.keys(codes) as Code[]) {
+      const error = new ErrorClass(code, `${code}: what happened`, { field: "limits.max", cause });
+      expect(error).toBeInstanceOf(CreditflowError);
+      expect(error).toBeInstanceOf(ErrorClass);
+      const { name, message, field, retryable } = error;
+      expect({ name, code: error.code, message, field, retryable, cause: error.cause }).toEqual({
+        name: ErrorClass.name,
+        code,
+        message: `${code}: what happened`,
+        field: "limits.max",
+        retryable: codes[code].retryable,
+        cause,
+      });
+      const bare = new ErrorClass(code, "bare");
+      expect([bare.field, "cause" in bare]).toEqual([undefined, false]);
+    }
+  });
+}
+
+/** The test of a service's OptionError: a start-up failure naming the option, never retryable. */
+export function itNamesTheOption(ErrorClass: new (field: string, message: string) => OptionError) {
+  it("is a CreditflowError naming the option at fault, never retryable", () => {
+    const error = new ErrorClass("limits.maxBatchEvents", "must be >= 1");
+    expect(error).toBeInstanceOf(CreditflowError);
+    const { name, code, field, retryable, message } = error;
+    expect({ name, code, field, retryable, message }).toEqual({
+      name: ErrorClass.name,
+      code: "invalid_options",
+      field: "limits.maxBatchEvents",
+      retryable: false,
+      message: "limits.maxBatchEvents: must be >= 1",
+    });
+  });
 }

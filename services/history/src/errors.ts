@@ -17,10 +17,5 @@ export const REBUILD_ERROR_CODES = errorCodes({
     doc: "the source topics hold more records than `limits.maxRecords`; raise it",
   },
 });
-export type RebuildErrorCode = keyof typeof REBUILD_ERROR_CODES;
 
-export class RebuildError extends CreditflowError<RebuildErrorCode> {
-  constructor(code: RebuildErrorCode, message: string, opts: { field?: string } = {}) {
-    super(REBUILD_ERROR_CODES, code, message, opts);
-  }
-}
+export class RebuildError extends CreditflowError.withCodes(REBUILD_ERROR_CODES) {}

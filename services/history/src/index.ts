@@ -1,7 +1,10 @@
 // @creditflow/history: ClickHouse as the full history (migrations, the sink from Kafka, the
 // member's transactions for the balance page). The only public door of the package.
+import type { RebuildError } from "./errors.ts";
 
-export { REBUILD_ERROR_CODES, RebuildError, type RebuildErrorCode } from "./errors.ts";
+export { REBUILD_ERROR_CODES, RebuildError } from "./errors.ts";
+/** A code of REBUILD_ERROR_CODES. */
+export type RebuildErrorCode = RebuildError["code"];
 export { loadMigrations, migrate, splitStatements } from "./migrate.ts";
 export { ANALYST_QUERIES, type AnalystQuery, analystQuerySql, runAnalystQuery } from "./queries.ts";
 export {

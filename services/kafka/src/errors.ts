@@ -18,10 +18,5 @@ export const KAFKA_ERROR_CODES = errorCodes({
     doc: "the topic's metadata lists no partitions",
   },
 });
-export type KafkaErrorCode = keyof typeof KAFKA_ERROR_CODES;
 
-export class KafkaError extends CreditflowError<KafkaErrorCode> {
-  constructor(code: KafkaErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(KAFKA_ERROR_CODES, code, message, { cause: opts.cause });
-  }
-}
+export class KafkaError extends CreditflowError.withCodes(KAFKA_ERROR_CODES) {}

@@ -1,8 +1,12 @@
 // @creditflow/kafka: the house's Kafka plumbing, for creditflow's own services and tests:
 // connections, topics, the partitioner, group rejoin, the ledger and dead-letter senders and the
 // Avro codec. A feature team imports @creditflow/producer instead. The only public door.
+import type { KafkaError } from "./errors.ts";
+
 export { AvroCodec, type DecodeResult, type RecordKind } from "./codec.ts";
-export { KAFKA_ERROR_CODES, KafkaError, type KafkaErrorCode } from "./errors.ts";
+export { KAFKA_ERROR_CODES, KafkaError } from "./errors.ts";
+/** A code of KAFKA_ERROR_CODES. */
+export type KafkaErrorCode = KafkaError["code"];
 export {
   type Admin,
   compressionOf,

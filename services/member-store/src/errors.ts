@@ -18,14 +18,5 @@ export const MEMBER_STORE_ERROR_CODES = errorCodes({
     doc: "a member's stored state or outbox entry does not decode",
   },
 });
-export type MemberStoreErrorCode = keyof typeof MEMBER_STORE_ERROR_CODES;
 
-export class MemberStoreError extends CreditflowError<MemberStoreErrorCode> {
-  constructor(
-    code: MemberStoreErrorCode,
-    message: string,
-    opts: { field?: string; cause?: unknown } = {},
-  ) {
-    super(MEMBER_STORE_ERROR_CODES, code, message, opts);
-  }
-}
+export class MemberStoreError extends CreditflowError.withCodes(MEMBER_STORE_ERROR_CODES) {}

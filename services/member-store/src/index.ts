@@ -1,11 +1,14 @@
 // @creditflow/member-store: the Redis layout of members, known here only (key space, hash fields,
 // the atomic CAS write, the outbox, the deadline index) and the read model the readers use. The
 // only public door of the package.
+import type { MemberStoreError } from "./errors.ts";
+
 export {
   MEMBER_STORE_ERROR_CODES,
   MemberStoreError,
-  type MemberStoreErrorCode,
 } from "./errors.ts";
+/** A code of MEMBER_STORE_ERROR_CODES. */
+export type MemberStoreErrorCode = MemberStoreError["code"];
 export { type KeySpace, keySpace, type MemberKeys, offsetField } from "./keys.ts";
 export {
   deleteKeysUnder,
