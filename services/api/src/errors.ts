@@ -1,8 +1,10 @@
 // The API's error codes, a closed list: each with its HTTP status, whether the same request may
 // succeed if sent again, and what it means. Every refusal's body is `{ error: { code, field,
 // message } }`; `field` names the part of the request at fault (`amountMicros`, `userId`,
-// `authorization`, `` for the whole request).
-import { CreditflowError, errorCodes } from "@creditflow/engine";
+// `authorization`, `` for the whole request). The refusals every HTTP service answers alike (bad
+// JSON, no route, …) are HTTP_REFUSALS.
+import { CreditflowError, errorCodes, OPTION_ERROR_CODES, OptionError } from "@creditflow/engine";
+import { HTTP_REFUSALS, type RefusalBody } from "@creditflow/http-service";
 
 export const API_ERROR_CODES = errorCodes({
   unauthorized: {
@@ -26,30 +28,21 @@ export const API_ERROR_CODES = errorCodes({
     retryable: false,
     doc: "the request failed validation; `field` names the field",
   },
-  invalid_json: { status: 400, retryable: false, doc: "the body is not well-formed JSON" },
   member_not_found: {
     status: 404,
     retryable: false,
     doc: "no credit state for this user (the consumer has none)",
   },
-  not_found: { status: 404, retryable: false, doc: "no such route" },
   conflict: {
     status: 409,
     retryable: false,
     doc: "an admin `commandId` reused with a different body; nothing is sent",
-  },
-  body_too_large: { status: 413, retryable: false, doc: "a body longer than the limit" },
-  unsupported_media_type: {
-    status: 415,
-    retryable: false,
-    doc: "the body is not `application/json`",
   },
   rate_limited: {
     status: 429,
     retryable: true,
     doc: "too many requests from this caller; retry after the header",
   },
-  internal: { status: 500, retryable: false, doc: "a bug; the log has the details" },
   kafka_unavailable: {
     status: 503,
     retryable: true,
@@ -60,22 +53,9 @@ export const API_ERROR_CODES = errorCodes({
     retryable: true,
     doc: "the balance store did not answer; retry",
   },
+  ...HTTP_REFUSALS,
 });
 export type ApiErrorCode = keyof typeof API_ERROR_CODES;
-
-/** Start-up failures: not HTTP answers, so not in the list above. */
-export const API_OPTION_ERROR_CODES = errorCodes({
-  invalid_options: {
-    retryable: false,
-    doc: "an option (or its environment variable) is out of its range; `field` names it",
-  },
-});
-export type ApiOptionErrorCode = keyof typeof API_OPTION_ERROR_CODES;
-
-/** The JSON body of every refusal. */
-export interface ErrorBody {
-  error: { code: ApiErrorCode; field: string; message: string };
-}
 
 /** An expected refusal raised inside a handler or hook; the error handler turns it into its body. */
 export class ApiError extends CreditflowError<ApiErrorCode> {
@@ -101,10 +81,12 @@ export class ApiError extends CreditflowError<ApiErrorCode> {
   }
 }
 
+/** The JSON body of every refusal. */
+export type ErrorBody = RefusalBody<ApiErrorCode>;
+
+/** Start-up failures: not HTTP answers, so not in the list above. */
+export const API_OPTION_ERROR_CODES = OPTION_ERROR_CODES;
+export type ApiOptionErrorCode = keyof typeof API_OPTION_ERROR_CODES;
+
 /** A start-up failure: an option out of its range (`field` names it). Not an HTTP answer. */
-export class ApiOptionError extends CreditflowError<ApiOptionErrorCode> {
-  declare readonly field: string;
-  constructor(field: string, message: string) {
-    super(API_OPTION_ERROR_CODES, "invalid_options", `${field}: ${message}`, { field });
-  }
-}
+export class ApiOptionError extends OptionError {}

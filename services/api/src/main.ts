@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { topicNames } from "@creditflow/contracts";
 import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
+import { stopOnSignals } from "@creditflow/http-service";
 import { parseClusterNodes } from "@creditflow/member-store";
 import { pino } from "pino";
 import { ApiOptionError, buildApi, parseTokens } from "./index.ts";
@@ -54,21 +55,7 @@ try {
     logger: log,
   });
   await api.app.listen({ port, host: env.CF_API_HOST ?? "127.0.0.1" });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "stopping");
-    api.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, "unclean stop");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  stopOnSignals(log, () => api.close());
 } catch (error) {
   log.fatal({ err: error }, "api did not start");
   process.exit(1);

@@ -1,11 +1,15 @@
 // The API's options and named limits, validated once at start-up (TypeBox): a bad value stops the
 // service before it listens, with the field named.
-import { createHash } from "node:crypto";
 import type { TopicNames } from "@creditflow/contracts";
 import type { EngineConfig } from "@creditflow/engine";
+import {
+  checkNamedTokens,
+  type NamedToken,
+  parseNamedTokens,
+  resolveNamedLimits,
+} from "@creditflow/http-service";
 import type { ProducerLimits } from "@creditflow/producer";
 import { type Static, Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
 import type { Logger } from "pino";
 import { ApiOptionError } from "./errors.ts";
 
@@ -55,18 +59,11 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   pagePollMs: 3_000,
 };
 
-/** A service or admin credential: the name is the caller's subject (rate limits, audit trail). */
-export interface NamedToken {
-  name: string;
-  secret: string;
-}
-
-const TOKEN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-/** Secrets shorter than this are guessable; longer than the max is a configuration mistake. */
-export const MIN_SECRET_LENGTH = 16;
-export const MAX_SECRET_LENGTH = 512;
 /** HS256 keys shorter than 256 bits are refused (RFC 7518 §3.2). */
 export const MIN_JWT_SECRET_BYTES = 32;
+
+/** A service or admin credential: the name is the caller's subject (rate limits, audit trail). */
+export type { NamedToken };
 
 export interface ApiOptions {
   /** redis://host:port of a single Redis; or set redisClusterNodes instead. */
@@ -95,59 +92,28 @@ export interface ApiOptions {
   logger?: Logger | false;
 }
 
+/** The limits over their defaults, checked; the first out of range is refused by name. */
 export function resolveLimits(partial: Partial<ApiLimits> | undefined): ApiLimits {
-  const limits = { ...DEFAULT_API_LIMITS, ...partial };
-  const first = Value.Errors(LimitsSchema, limits).First();
-  if (first) {
-    const field = `limits.${first.path.replace(/^\//, "").replaceAll("/", ".")}`;
-    throw new ApiOptionError(field, `${first.message} (got ${JSON.stringify(first.value)})`);
-  }
-  return limits;
+  return resolveNamedLimits(LimitsSchema, DEFAULT_API_LIMITS, partial, ApiOptionError);
 }
 
-/** Both token lists, checked together: names unique and well-formed, secrets long and distinct. */
+/**
+ * Both token lists, checked together (checkNamedTokens): names unique and well-formed, secrets
+ * long and distinct from each other and from the member-token key.
+ */
 export function checkCredentials(options: ApiOptions, limits: ApiLimits): void {
   if (Buffer.byteLength(options.jwtSecret ?? "", "utf8") < MIN_JWT_SECRET_BYTES) {
     throw new ApiOptionError("jwtSecret", `at least ${MIN_JWT_SECRET_BYTES} bytes (CF_JWT_SECRET)`);
   }
   const all = [
-    ...options.serviceTokens.map((t, i) => ({ t, field: `serviceTokens.${i}` })),
-    ...options.adminTokens.map((t, i) => ({ t, field: `adminTokens.${i}` })),
+    ...options.serviceTokens.map((token, i) => ({ token, field: `serviceTokens.${i}` })),
+    ...options.adminTokens.map((token, i) => ({ token, field: `adminTokens.${i}` })),
   ];
-  if (all.length > limits.maxTokens) {
-    throw new ApiOptionError("tokens", `at most ${limits.maxTokens} tokens`);
-  }
-  const names = new Set<string>();
-  const secrets = new Set<string>([createHash("sha256").update(options.jwtSecret).digest("hex")]);
-  for (const { t, field } of all) {
-    if (typeof t.name !== "string" || !TOKEN_NAME.test(t.name)) {
-      throw new ApiOptionError(`${field}.name`, "1 to 64 characters of [A-Za-z0-9._-]");
-    }
-    if (
-      typeof t.secret !== "string" ||
-      t.secret.length < MIN_SECRET_LENGTH ||
-      t.secret.length > MAX_SECRET_LENGTH
-    ) {
-      throw new ApiOptionError(
-        `${field}.secret`,
-        `${MIN_SECRET_LENGTH} to ${MAX_SECRET_LENGTH} characters`,
-      );
-    }
-    if (names.has(t.name)) throw new ApiOptionError(`${field}.name`, "names must be unique");
-    const digest = createHash("sha256").update(t.secret).digest("hex");
-    if (secrets.has(digest))
-      throw new ApiOptionError(`${field}.secret`, "secrets must be distinct");
-    names.add(t.name);
-    secrets.add(digest);
-  }
+  const otherSecrets = [options.jwtSecret];
+  checkNamedTokens(all, { maxTokens: limits.maxTokens, otherSecrets }, ApiOptionError);
 }
 
-/** parseTokens("billing:s3cret,ops:other"): the CF_SERVICE_TOKENS / CF_ADMIN_TOKENS format. */
+/** parseTokens("billing:s3cret,ops:other", "serviceTokens"): CF_SERVICE_TOKENS, CF_ADMIN_TOKENS. */
 export function parseTokens(raw: string | undefined, field: string): NamedToken[] {
-  if (raw === undefined || raw.trim() === "") return [];
-  return raw.split(",").map((pair, i) => {
-    const colon = pair.indexOf(":");
-    if (colon <= 0) throw new ApiOptionError(`${field}.${i}`, "expected name:secret");
-    return { name: pair.slice(0, colon).trim(), secret: pair.slice(colon + 1).trim() };
-  });
+  return parseNamedTokens(raw, field, ApiOptionError);
 }

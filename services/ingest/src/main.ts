@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { topicNames } from "@creditflow/contracts";
 import { makeConfig, parsePlans, parseRateCard } from "@creditflow/engine";
+import { intFromEnv, stopOnSignals } from "@creditflow/http-service";
 import { pino } from "pino";
 import { buildIngest, type IngestLimits, IngestOptionError, parseTokens } from "./index.ts";
 
@@ -13,14 +14,6 @@ const repoRoot = new URL("../../../", import.meta.url);
 
 function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, "utf8"));
-}
-
-/** An integer from the environment; NaN (refused by validation, naming the field) when malformed. */
-function intFromEnv(name: string): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return undefined;
-  const value = Number(raw);
-  return Number.isInteger(value) ? value : Number.NaN;
 }
 
 try {
@@ -53,21 +46,7 @@ try {
     logger: log,
   });
   await ingest.app.listen({ port, host: process.env.CF_INGEST_HOST ?? "127.0.0.1" });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "stopping");
-    ingest.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, "unclean stop");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  stopOnSignals(log, () => ingest.close());
 } catch (error) {
   log.fatal({ err: error }, "ingest did not start");
   process.exit(1);

@@ -1,6 +1,5 @@
 // The ingest's options and named limits, validated once at start-up (TypeBox): a bad value
 // stops the service before it listens, with the field named.
-import { createHash } from "node:crypto";
 import type { TopicNames } from "@creditflow/contracts";
 import {
   DEFAULT_DEDUPE_HORIZON_MS,
@@ -8,9 +7,14 @@ import {
   MIN_DEDUPE_HORIZON_MS,
   type RateCard,
 } from "@creditflow/engine";
+import {
+  checkNamedTokens,
+  type NamedToken,
+  parseNamedTokens,
+  resolveNamedLimits,
+} from "@creditflow/http-service";
 import type { ProducerLimits } from "@creditflow/producer";
 import { type Static, Type } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
 import type { Logger } from "pino";
 import { IngestOptionError } from "./errors.ts";
 
@@ -36,16 +40,7 @@ export const DEFAULT_INGEST_LIMITS: IngestLimits = {
 };
 
 /** A service token: its name becomes the `service` of the events it sends (unless given). */
-export interface ServiceToken {
-  name: string;
-  secret: string;
-}
-
-/** Names are recorded as the events' service: the producer's rule, 1 to 64 of a safe alphabet. */
-const TOKEN_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-/** Secrets shorter than this are guessable; longer than the max is a configuration mistake. */
-export const MIN_SECRET_LENGTH = 16;
-export const MAX_SECRET_LENGTH = 512;
+export type ServiceToken = NamedToken;
 
 export interface IngestOptions {
   brokers: string[];
@@ -67,14 +62,9 @@ export interface IngestOptions {
   logger?: Logger | false;
 }
 
+/** The limits over their defaults, checked; the first out of range is refused by name. */
 export function resolveLimits(partial: Partial<IngestLimits> | undefined): IngestLimits {
-  const limits = { ...DEFAULT_INGEST_LIMITS, ...partial };
-  const first = Value.Errors(LimitsSchema, limits).First();
-  if (first) {
-    const field = `limits.${first.path.replace(/^\//, "").replaceAll("/", ".")}`;
-    throw new IngestOptionError(field, `${first.message} (got ${JSON.stringify(first.value)})`);
-  }
-  return limits;
+  return resolveNamedLimits(LimitsSchema, DEFAULT_INGEST_LIMITS, partial, IngestOptionError);
 }
 
 /** The duplicate horizon, checked: the option or its default, refused by name out of range. */
@@ -89,7 +79,10 @@ export function resolveDedupeHorizon(horizonMs: number | undefined): number {
   return ms;
 }
 
-/** The tokens, checked: names unique and well-formed, secrets long enough and distinct. */
+/**
+ * The tokens, checked (checkNamedTokens): at least one, names unique and well-formed, secrets
+ * long enough and distinct.
+ */
 export function checkTokens(tokens: ServiceToken[], limits: IngestLimits): void {
   if (!Array.isArray(tokens) || tokens.length === 0) {
     throw new IngestOptionError(
@@ -97,41 +90,11 @@ export function checkTokens(tokens: ServiceToken[], limits: IngestLimits): void 
       "at least one service token (CF_INGEST_TOKENS=name:secret)",
     );
   }
-  if (tokens.length > limits.maxTokens) {
-    throw new IngestOptionError("tokens", `at most ${limits.maxTokens} tokens`);
-  }
-  const names = new Set<string>();
-  const secrets = new Set<string>();
-  tokens.forEach((t, i) => {
-    if (typeof t.name !== "string" || !TOKEN_NAME.test(t.name)) {
-      throw new IngestOptionError(`tokens.${i}.name`, "1 to 64 characters of [A-Za-z0-9._-]");
-    }
-    if (
-      typeof t.secret !== "string" ||
-      t.secret.length < MIN_SECRET_LENGTH ||
-      t.secret.length > MAX_SECRET_LENGTH
-    ) {
-      throw new IngestOptionError(
-        `tokens.${i}.secret`,
-        `${MIN_SECRET_LENGTH} to ${MAX_SECRET_LENGTH} characters`,
-      );
-    }
-    if (names.has(t.name)) throw new IngestOptionError(`tokens.${i}.name`, "names must be unique");
-    const digest = createHash("sha256").update(t.secret).digest("hex");
-    if (secrets.has(digest)) {
-      throw new IngestOptionError(`tokens.${i}.secret`, "secrets must be distinct");
-    }
-    names.add(t.name);
-    secrets.add(digest);
-  });
+  const fielded = tokens.map((token, i) => ({ token, field: `tokens.${i}` }));
+  checkNamedTokens(fielded, limits, IngestOptionError);
 }
 
 /** parseTokens("billing:s3cret,agent:other"): the CF_INGEST_TOKENS format. */
 export function parseTokens(raw: string | undefined): ServiceToken[] {
-  if (raw === undefined || raw.trim() === "") return [];
-  return raw.split(",").map((pair, i) => {
-    const colon = pair.indexOf(":");
-    if (colon <= 0) throw new IngestOptionError(`tokens.${i}`, "expected name:secret");
-    return { name: pair.slice(0, colon).trim(), secret: pair.slice(colon + 1).trim() };
-  });
+  return parseNamedTokens(raw, "tokens", IngestOptionError);
 }
