@@ -245,18 +245,11 @@ async function handle(
   const encoding = request.responseCompression
     ? pickResponseEncoding(req.headers["accept-encoding"])
     : undefined;
+  /** Answers with a failure the front raises itself, worded like the server's. */
+  const refuse = (code: number, text: string) =>
+    sendFailure(context, res, queryId, frontFailure(code, text, context.version), encoding);
   if (url.pathname !== "/") {
-    return sendFailure(
-      context,
-      res,
-      queryId,
-      frontFailure(
-        FrontErrorCode.BAD_ARGUMENTS,
-        `There is no handle ${url.pathname}`,
-        context.version,
-      ),
-      encoding,
-    );
+    return refuse(FrontErrorCode.BAD_ARGUMENTS, `There is no handle ${url.pathname}`);
   }
   let read: BodyRead;
   try {
@@ -292,28 +285,12 @@ async function handle(
   }
   for (const [name] of request.settings) {
     if (!isIdentifier(name)) {
-      return sendFailure(
-        context,
-        res,
-        queryId,
-        frontFailure(FrontErrorCode.UNKNOWN_SETTING, `Unknown setting '${name}'`, context.version),
-        encoding,
-      );
+      return refuse(FrontErrorCode.UNKNOWN_SETTING, `Unknown setting '${name}'`);
     }
   }
   for (const [name] of request.queryParams) {
     if (!isIdentifier(name)) {
-      return sendFailure(
-        context,
-        res,
-        queryId,
-        frontFailure(
-          FrontErrorCode.BAD_ARGUMENTS,
-          `Invalid query parameter name '${name}'`,
-          context.version,
-        ),
-        encoding,
-      );
+      return refuse(FrontErrorCode.BAD_ARGUMENTS, `Invalid query parameter name '${name}'`);
     }
   }
 
@@ -332,13 +309,7 @@ async function handle(
     return "client went away";
   }
   if (isFailure(leased)) {
-    return sendFailure(
-      context,
-      res,
-      queryId,
-      frontFailure(leased.failure.code, leased.failure.text, context.version),
-      encoding,
-    );
+    return refuse(leased.failure.code, leased.failure.text);
   }
   // The statement in `query` with data in the body is an insert (the server concatenates them
   // the same way); otherwise the whole SQL is in `query` or in the body.
