@@ -8,7 +8,7 @@ import {
   type Feature,
   type MemberState,
 } from "@creditflow/engine";
-import type { Static } from "@sinclair/typebox";
+import type { Static, TSchema } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { requireAccessTo } from "./auth.ts";
 import { type ApiContext, authorize, callerOf, SECURITY } from "./context.ts";
@@ -81,18 +81,43 @@ async function transactionsOf(ctx: ApiContext, request: FastifyRequest, userId: 
 
 const NOT_FOUND = { 404: ErrorSchema };
 
+/**
+ * Who may read a member's data: the calling member their own (`/v1/me/…`), or admins, services
+ * and that member one named in the path (`/v1/members/:userId/…`, checked by requireAccessTo).
+ */
+const READERS = {
+  self: { kinds: ["member"], tags: ["member"], security: SECURITY.member },
+  named: {
+    kinds: ["member", "service", "admin"],
+    tags: ["member", "admin"],
+    params: UserParams,
+    security: [...SECURITY.member, ...SECURITY.service, ...SECURITY.admin],
+  },
+} as const;
+
+/** A read route's options: its OpenAPI schema answering `ok`, and its readers' authorization. */
+function readRoute(
+  ctx: ApiContext,
+  readers: (typeof READERS)[keyof typeof READERS],
+  summary: string,
+  ok: TSchema,
+) {
+  return {
+    schema: {
+      summary,
+      tags: [...readers.tags],
+      ...("params" in readers ? { params: readers.params } : {}),
+      security: [...readers.security] as never,
+      response: { 200: ok, ...NOT_FOUND, ...REFUSALS },
+    },
+    ...authorize(ctx, readers.kinds),
+  };
+}
+
 export function balanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     "/v1/me/balance",
-    {
-      schema: {
-        summary: "The calling member's balance",
-        tags: ["member"],
-        security: SECURITY.member as never,
-        response: { 200: BalanceSchema, ...NOT_FOUND, ...REFUSALS },
-      },
-      ...authorize(ctx, ["member"]),
-    },
+    readRoute(ctx, READERS.self, "The calling member's balance", BalanceSchema),
     async (request) => {
       const stored = await ctx.members.require(callerOf(request).subject);
       return balanceOf(ctx, stored.state, stored.version);
@@ -101,30 +126,23 @@ export function balanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get(
     "/v1/me/transactions",
-    {
-      schema: {
-        summary: "The calling member's last 10 transactions (one per task)",
-        tags: ["member"],
-        security: SECURITY.member as never,
-        response: { 200: TransactionsSchema, ...NOT_FOUND, ...REFUSALS },
-      },
-      ...authorize(ctx, ["member"]),
-    },
+    readRoute(
+      ctx,
+      READERS.self,
+      "The calling member's last 10 transactions (one per task)",
+      TransactionsSchema,
+    ),
     async (request) => transactionsOf(ctx, request, callerOf(request).subject),
   );
 
   app.get<{ Params: Static<typeof UserParams> }>(
     "/v1/members/:userId/balance",
-    {
-      schema: {
-        summary: "A member's balance (admin, service, or that member's own token)",
-        tags: ["member", "admin"],
-        params: UserParams,
-        security: [...SECURITY.member, ...SECURITY.service, ...SECURITY.admin] as never,
-        response: { 200: BalanceSchema, ...NOT_FOUND, ...REFUSALS },
-      },
-      ...authorize(ctx, ["member", "service", "admin"]),
-    },
+    readRoute(
+      ctx,
+      READERS.named,
+      "A member's balance (admin, service, or that member's own token)",
+      BalanceSchema,
+    ),
     async (request) => {
       requireAccessTo(callerOf(request), request.params.userId);
       const stored = await ctx.members.require(request.params.userId);
@@ -134,16 +152,12 @@ export function balanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Params: Static<typeof UserParams> }>(
     "/v1/members/:userId/transactions",
-    {
-      schema: {
-        summary: "A member's last 10 transactions (admin, service, or that member's own token)",
-        tags: ["member", "admin"],
-        params: UserParams,
-        security: [...SECURITY.member, ...SECURITY.service, ...SECURITY.admin] as never,
-        response: { 200: TransactionsSchema, ...NOT_FOUND, ...REFUSALS },
-      },
-      ...authorize(ctx, ["member", "service", "admin"]),
-    },
+    readRoute(
+      ctx,
+      READERS.named,
+      "A member's last 10 transactions (admin, service, or that member's own token)",
+      TransactionsSchema,
+    ),
     async (request) => {
       requireAccessTo(callerOf(request), request.params.userId);
       return transactionsOf(ctx, request, request.params.userId);
