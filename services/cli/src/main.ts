@@ -227,14 +227,7 @@ program
       : null;
     let started = false;
     const summary = await rebuildRedis({
-      brokers: settings.brokers,
-      schemaRegistryUrl: settings.schemaRegistryUrl,
-      redisUrl: settings.redisUrl,
-      redisClusterNodes: settings.redisClusterNodes,
-      clickhouseUrl: settings.clickhouseUrl,
-      database: settings.database,
-      topics: settings.topics,
-      keyPrefix: settings.keyPrefix,
+      ...settings,
       consumerGroupId: o.group,
       config: settings.engine,
       onProgress: (done, total) => {

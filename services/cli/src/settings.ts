@@ -1,7 +1,7 @@
 // Where the CLI finds the system: the same environment variables as the services, defaulting to
 // the local stack's addresses (deploy/local/env.sh), and the shipped rate card and plans.
 import { readFileSync } from "node:fs";
-import { type TopicNames, topicNames } from "@creditflow/contracts";
+import { topicNames } from "@creditflow/contracts";
 import {
   type EngineConfig,
   makeConfig,
@@ -9,21 +9,13 @@ import {
   parseRateCard,
   type RateCard,
 } from "@creditflow/engine";
+import type { SystemAddresses } from "@creditflow/history";
 import { parseClusterNodes } from "@creditflow/member-store";
 
 const repoFile = (path: string) => new URL(`../../../${path}`, import.meta.url).pathname;
 
-export interface Settings {
-  brokers: string[];
-  schemaRegistryUrl: string;
-  /** A single Redis; undefined when redisClusterNodes names a cluster. */
-  redisUrl?: string;
-  /** REDIS_CLUSTER_NODES=host:port,…: a Redis Cluster. */
-  redisClusterNodes?: string[];
-  clickhouseUrl: string;
-  database: string;
-  topics: TopicNames;
-  keyPrefix: string;
+/** The system's addresses (the rebuild's), with the rate card and plans the CLI prices with. */
+export interface Settings extends SystemAddresses {
   rateCard: RateCard;
   engine: EngineConfig;
 }

@@ -20,6 +20,7 @@ export {
   readLedger,
   rebuildRedis,
   replayMember,
+  type SystemAddresses,
   signUpFromLedger,
 } from "./rebuild.ts";
 export { chTime, deadLetterRow, grantRow, ledgerRow, usageRow } from "./rows.ts";

@@ -451,7 +451,11 @@ export const DEFAULT_REBUILD_LIMITS: RebuildLimits = {
   readTimeoutMs: 300_000,
 };
 
-export interface RebuildOptions {
+/**
+ * Where the system keeps its data: Kafka and its schema registry, Redis (one, or a cluster),
+ * ClickHouse's history database, the topic names and the prefix of the consumer's Redis keys.
+ */
+export interface SystemAddresses {
   brokers: string[];
   schemaRegistryUrl: string;
   /** A single Redis; or set redisClusterNodes instead. */
@@ -462,6 +466,9 @@ export interface RebuildOptions {
   database: string;
   topics: TopicNames;
   keyPrefix: string;
+}
+
+export interface RebuildOptions extends SystemAddresses {
   /** The consumer's group: its committed offsets say which records were applied. */
   consumerGroupId: string;
   config: EngineConfig;
