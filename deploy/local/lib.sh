@@ -77,3 +77,24 @@ cf_rss_kib() {
 
 # cf_http_ok URL: true when URL answers 2xx.
 cf_http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+# cf_status NAME WHERE CHECK...: the status line of a one-process service: running (with its
+# resident memory) when our process NAME is alive and CHECK succeeds; otherwise stopped, exit 3.
+cf_status() {
+  local name=$1 where=$2; shift 2
+  if cf_pid "$name" >/dev/null && "$@"; then
+    printf '%-11s %-8s %-40s rss=%sMiB\n' "$name" running "$where" $(( $(cf_rss_kib "$name") / 1024 ))
+  else
+    printf '%-11s %-8s %-40s\n' "$name" stopped "$where"
+    exit 3
+  fi
+}
+
+# cf_install_redis NAME: install Debian's redis-server (redis, redis-cluster) unless it is there.
+cf_install_redis() {
+  if ! command -v redis-server >/dev/null; then
+    cf_log "installing Debian's redis-server"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >&2 \
+      || cf_die "$1: apt-get install redis-server failed"
+  fi
+}

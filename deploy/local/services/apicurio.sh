@@ -75,14 +75,7 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) cf_stop "$NAME" 30 ;;
-  status)
-    if cf_pid "$NAME" >/dev/null && healthy; then
-      printf '%-11s %-8s %-40s rss=%sMiB\n' "$NAME" running "$URL" $(($(cf_rss_kib "$NAME") / 1024))
-    else
-      printf '%-11s %-8s %-40s\n' "$NAME" stopped "$URL"
-      exit 3
-    fi
-    ;;
+  status) cf_status "$NAME" "$URL" healthy ;;
   env) echo "SCHEMA_REGISTRY_URL=$URL" ;;
   reset)
     cf_stop "$NAME" 30

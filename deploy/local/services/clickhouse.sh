@@ -33,19 +33,8 @@ case "${1:-}" in
       node "$CF_ROOT/services/chdb-server/src/main.ts"
     cf_wait "$NAME" 60 ping_ok
     ;;
-  stop)
-    cf_stop "$NAME" 30
-    ;;
-  status)
-    if cf_pid "$NAME" >/dev/null && ping_ok; then
-      printf '%-11s %-8s %-40s rss=%sMiB\n' "$NAME" running "$URL" $(( $(cf_rss_kib "$NAME") / 1024 ))
-    else
-      printf '%-11s %-8s %-40s\n' "$NAME" stopped "$URL"
-      exit 3
-    fi
-    ;;
-  env)
-    echo "CLICKHOUSE_URL=$URL"
-    ;;
+  stop) cf_stop "$NAME" 30 ;;
+  status) cf_status "$NAME" "$URL" ping_ok ;;
+  env) echo "CLICKHOUSE_URL=$URL" ;;
   *) cf_die "usage: $0 fetch|start|stop|status|env" ;;
 esac

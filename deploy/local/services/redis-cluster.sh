@@ -257,13 +257,7 @@ reshard() {
 }
 
 case "${1:-}" in
-  fetch)
-    if ! command -v redis-server >/dev/null; then
-      cf_log "installing Debian's redis-server"
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >&2 \
-        || cf_die "redis-cluster: apt-get install redis-server failed"
-    fi
-    ;;
+  fetch) cf_install_redis redis-cluster ;;
   start) start ;;
   stop) stop ;;
   status) status ;;

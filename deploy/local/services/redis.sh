@@ -8,17 +8,12 @@ NAME=redis
 PORT=$CF_REDIS_PORT
 DIR="$CF_DATA/redis"
 LOG="$CF_LOGS/$NAME.log"
+URL="redis://127.0.0.1:$PORT"
 
 ping_ok() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
 
 case "${1:-}" in
-  fetch)
-    if ! command -v redis-server >/dev/null; then
-      cf_log "installing Debian's redis-server"
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >&2 \
-        || cf_die "redis: apt-get install redis-server failed"
-    fi
-    ;;
+  fetch) cf_install_redis "$NAME" ;;
   start)
     if cf_pid "$NAME" >/dev/null && ping_ok; then exit 0; fi
     cf_require_free_port "$NAME" "$PORT"
@@ -33,19 +28,8 @@ case "${1:-}" in
       --maxmemory "${CF_REDIS_MAXMEMORY:-1gb}" --maxmemory-policy noeviction
     cf_wait "$NAME" 30 ping_ok
     ;;
-  stop)
-    cf_stop "$NAME" 30
-    ;;
-  status)
-    if cf_pid "$NAME" >/dev/null && ping_ok; then
-      printf '%-11s %-8s %-40s rss=%sMiB\n' "$NAME" running "redis://127.0.0.1:$PORT" $(( $(cf_rss_kib "$NAME") / 1024 ))
-    else
-      printf '%-11s %-8s %-40s\n' "$NAME" stopped "redis://127.0.0.1:$PORT"
-      exit 3
-    fi
-    ;;
-  env)
-    echo "REDIS_URL=redis://127.0.0.1:$PORT"
-    ;;
+  stop) cf_stop "$NAME" 30 ;;
+  status) cf_status "$NAME" "$URL" ping_ok ;;
+  env) echo "REDIS_URL=$URL" ;;
   *) cf_die "usage: $0 fetch|start|stop|status|env" ;;
 esac
