@@ -24,46 +24,45 @@ const kafkaGone = (what: string) => new Error(`${what}: KafkaJSConnectionError E
  * A Kafka fake that tells the journal it shares with the store what it acknowledged, and whose
  * next call fails instead when `failNext` asks, nothing of it acknowledged.
  */
-class JournalledKafka {
+abstract class JournalledKafka {
+  /** What fails when `failNext` asks, for the error's message. */
+  protected abstract readonly what: string;
   protected readonly journal: string[];
   private failure: Error | null = null;
-  private readonly what: string;
 
-  constructor(journal: string[], what: string) {
+  constructor(journal: string[]) {
     this.journal = journal;
-    this.what = what;
   }
 
   failNext(error: Error = kafkaGone(this.what)): void {
     this.failure = error;
   }
 
-  /** Throws the failure `failNext` set, once. */
-  protected failIfAsked(): void {
+  /** On the next tick: the failure `failNext` set (once), or `keep` and `step` in the journal. */
+  protected async acknowledge(step: string, keep: () => void): Promise<void> {
+    await Promise.resolve();
     const failure = this.failure;
     if (failure !== null) {
       this.failure = null;
       throw failure;
     }
+    keep();
+    this.journal.push(step);
   }
 }
 
 /** The ledger and dead-letter topics: what they acknowledged, in order. */
 export class RecordingRelay extends JournalledKafka implements Relay {
+  /** failNext: the next relay of ledger entries fails. */
+  protected readonly what = "relay ledger entries";
   /** Ledger entries as relayed (a field relayed twice appears twice). */
   readonly ledger: LedgerEntryRecord[] = [];
   readonly deadLetters: DeadLetter[] = [];
 
-  /** failNext: the next relay of ledger entries fails. */
-  constructor(journal: string[]) {
-    super(journal, "relay ledger entries");
-  }
-
-  async relayLedger(fields: OutboxField[]): Promise<void> {
-    await Promise.resolve();
-    this.failIfAsked();
-    for (const f of fields) for (const v of outboxValues(f)) this.ledger.push(decodeEntry(v));
-    this.journal.push("relay");
+  relayLedger(fields: OutboxField[]): Promise<void> {
+    return this.acknowledge("relay", () => {
+      for (const f of fields) for (const v of outboxValues(f)) this.ledger.push(decodeEntry(v));
+    });
   }
 
   async sendDeadLetters(letters: DeadLetter[]): Promise<void> {
@@ -82,18 +81,14 @@ export class RecordingRelay extends JournalledKafka implements Relay {
 
 /** The group's committed offsets, in order of commit. */
 export class RecordingCommit extends JournalledKafka implements OffsetCommit {
+  /** failNext: the next commit fails, nothing of it held. */
+  protected readonly what = "commit";
   readonly committed: PartitionOffset[] = [];
 
-  /** failNext: the next commit fails, nothing of it held. */
-  constructor(journal: string[]) {
-    super(journal, "commit");
-  }
-
-  async commit(offsets: PartitionOffset[]): Promise<void> {
-    await Promise.resolve();
-    this.failIfAsked();
-    for (const o of offsets) this.committed.push({ ...o });
-    this.journal.push("commit");
+  commit(offsets: PartitionOffset[]): Promise<void> {
+    return this.acknowledge("commit", () => {
+      for (const o of offsets) this.committed.push({ ...o });
+    });
   }
 }
 
