@@ -17,6 +17,7 @@ import {
   parseRateCard,
   type UsageEvent,
 } from "@creditflow/engine";
+import { seededRandom } from "@creditflow/loadgen";
 
 const eventsPerCase = Number(process.env.BENCH_EVENTS ?? 300_000);
 const memberCount = Number(process.env.BENCH_MEMBERS ?? 1_000);
@@ -30,18 +31,6 @@ const config = makeConfig(
 
 const T0 = Date.UTC(2026, 0, 10);
 const DAY = 86_400_000;
-
-/** Deterministic pseudo-random numbers (mulberry32): the same run every time. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A member on Pro with `grants` grants in all (the tier grant plus long-lived bonuses). */
 function member(userId: string, grants: number): MemberState {
@@ -112,7 +101,8 @@ const MIX = [
 
 /** The events of one case: usage steps of tasks spread over the members, one second apart. */
 function events(prefix: string, n: number): UsageEvent[] {
-  const next = rng(7);
+  // Seeded: the same run every time.
+  const next = seededRandom(7);
   const out: UsageEvent[] = [];
   for (let i = 0; i < n; i++) {
     const m = MIX[Math.floor(next() * MIX.length)]!;

@@ -19,7 +19,7 @@ import {
   parseRateCard,
 } from "@creditflow/engine";
 import { connectKafka } from "@creditflow/kafka";
-import { planMembers } from "@creditflow/loadgen";
+import { type LoadgenReport, planMembers } from "@creditflow/loadgen";
 import { connectRedis } from "@creditflow/member-store";
 import { CreditProducer } from "@creditflow/producer";
 import { Command, InvalidArgumentError } from "commander";
@@ -526,18 +526,8 @@ async function main(): Promise<number> {
     return (outcome.rebuild?.violations ?? 0) > 0 ? 1 : 2;
   }
   const loadEndedMs = clock();
-  let report: {
-    events: number;
-    duplicates: number;
-    lateDuplicates: number;
-    lateDuplicateDistance: number;
-    lateDuplicatesAtDistance: number;
-    lateDuplicateMaxDistance: number;
-    late: number;
-    commands: number;
-    failed: number;
-    achievedRate: number;
-  } | null = null;
+  // What `creditflow loadgen --json` prints.
+  let report: LoadgenReport | null = null;
   try {
     report = JSON.parse(loadgenStdout);
   } catch {

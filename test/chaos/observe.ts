@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@clickhouse/client";
 import type { LedgerEntryRecord, TopicNames, UsageEventRecord } from "@creditflow/contracts";
 import { type Feature, priceUsage, type RateCard } from "@creditflow/engine";
-import { type Admin, AvroCodec, type KafkaConnection } from "@creditflow/kafka";
+import { type Admin, AvroCodec, type KafkaConnection, readUpTo } from "@creditflow/kafka";
 import {
   connectRedis,
   keySpace,
@@ -191,58 +191,27 @@ async function readTopicToEnd(
   timeoutMs: number,
 ): Promise<void> {
   const probe = new KafkaProbe(conn);
-  const pending = await probe.lastOffsets(topic);
+  const lastOffsets = await probe.lastOffsets(topic);
   await probe.close();
-  if (pending.size === 0) return;
-  /** Per partition, the highest offset handed to onBatch. */
-  const taken = new Map<number, bigint>();
-  const consumer = conn.kafka.consumer({
-    groupId: `chaos-check-${topic}-${process.pid}-${Date.now()}`,
-    sessionTimeout: READ_SESSION_MS,
-    rebalanceTimeout: READ_SESSION_MS,
-    heartbeatInterval: 3_000,
-    maxWaitTimeInMs: 100,
-    maxBytesPerPartition: 8 * 1024 * 1024,
-    maxBytes: 64 * 1024 * 1024,
-    allowAutoTopicCreation: false,
+  await readUpTo(conn, {
+    lastOffsets: new Map([[topic, lastOffsets]]),
+    consumer: {
+      groupId: `chaos-check-${topic}-${process.pid}-${Date.now()}`,
+      sessionTimeout: READ_SESSION_MS,
+      rebalanceTimeout: READ_SESSION_MS,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      allowAutoTopicCreation: false,
+    },
+    autoCommit: true,
+    partitionsConsumedConcurrently: 4,
+    chunk: READ_CHUNK,
+    timeoutMs,
+    timedOut: () => new Error(`${topic} not read to its end within ${timeoutMs} ms`),
+    onRecords: (_topic, _partition, messages) => onBatch(messages),
   });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${topic} not read to its end within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      consumer
-        .run({
-          partitionsConsumedConcurrently: 4,
-          eachBatch: async ({ batch, heartbeat }) => {
-            const last = pending.get(batch.partition);
-            if (last === undefined) return;
-            const after = taken.get(batch.partition) ?? -1n;
-            const fresh = batch.messages.filter((m) => {
-              const offset = BigInt(m.offset);
-              return offset > after && offset <= last;
-            });
-            for (let i = 0; i < fresh.length; i += READ_CHUNK) {
-              const chunk = fresh.slice(i, i + READ_CHUNK);
-              await onBatch(chunk);
-              taken.set(batch.partition, BigInt(chunk.at(-1)!.offset));
-              await heartbeat();
-            }
-            if (BigInt(batch.lastOffset()) >= last) pending.delete(batch.partition);
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
 }
 
 async function decodeAll<T>(

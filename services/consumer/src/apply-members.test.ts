@@ -20,7 +20,6 @@ import {
   type MemberState,
   nextDeadlineMs,
   openMember,
-  type UsageEvent,
 } from "@creditflow/engine";
 import { type MemberStore, offsetField, outboxValues } from "@creditflow/member-store";
 import fc from "fast-check";
@@ -33,6 +32,7 @@ import {
   outboxFieldOf,
 } from "../testing/memory-store.ts";
 import { loadConfig } from "../testing/shipped-config.ts";
+import { usage } from "../testing/unit-fakes.ts";
 import {
   applyToMembers,
   type Decode,
@@ -57,23 +57,6 @@ const ctx: EngineContext = { config, nowMs: NOW };
 const USAGE = "cf.usage";
 const COMMANDS = "cf.commands";
 const MICROS_PER_CREDIT = 1_000_000;
-
-function usage(userId: string, id: string, atMs: number, micros: number): UsageEvent {
-  return {
-    type: "usage",
-    id,
-    userId,
-    taskId: `task-${id}`,
-    feature: "agent",
-    taskKind: null,
-    model: "kimi-k2",
-    // 1,000 uncached input tokens of the default agent model cost 10,000 micros.
-    inputTokens: micros / 10,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    eventAtMs: atMs,
-  };
-}
 
 function bonus(
   userId: string,

@@ -20,7 +20,6 @@ import {
   type EngineInput,
   encodeState,
   type LedgerEntry,
-  type MemberState,
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
@@ -125,7 +124,7 @@ function computeMember(
   const failures: UnitResult["engineFailures"] = [];
   const tooOld: Rejected[] = [];
   const local: Counts = { applied: 0, duplicate: 0, refused: 0, skipped: 0 };
-  let state: MemberState | null = m.state;
+  let state = m.state;
   const offsets = new Map<string, bigint>();
   const entries: Buffer[] = [];
   let changed = false;

@@ -7,7 +7,6 @@
 // shards it is given (the partitions its process owns), in passes of sweeperBatch.
 
 import type { CreditCommandRecord, LedgerEntryRecord, ReadRecord } from "@creditflow/contracts";
-import type { UsageEvent } from "@creditflow/engine";
 import { offsetField } from "@creditflow/member-store";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -20,6 +19,7 @@ import {
   readCommand,
   readGarbage,
   readUsage,
+  usage,
 } from "../testing/unit-fakes.ts";
 import { MemberCache } from "./cache.ts";
 import { ConsumerMetrics } from "./metrics.ts";
@@ -36,23 +36,6 @@ const USAGE = "cf.usage";
 const COMMANDS = "cf.commands";
 const CREDIT = 1_000_000;
 const noHeartbeat = async () => undefined;
-
-function usage(userId: string, id: string, atMs: number, micros: number): UsageEvent {
-  return {
-    type: "usage",
-    id,
-    userId,
-    taskId: `task-${id}`,
-    feature: "agent",
-    taskKind: null,
-    model: "kimi-k2",
-    // 1,000 uncached input tokens of the default agent model cost 10,000 micros.
-    inputTokens: micros / 10,
-    outputTokens: 0,
-    cachedInputTokens: 0,
-    eventAtMs: atMs,
-  };
-}
 
 function bonus(userId: string, id: string, atMs: number, expiresAtMs: number): CreditCommandRecord {
   return {

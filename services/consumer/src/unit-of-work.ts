@@ -25,9 +25,9 @@
 
 import {
   classifyRecords,
-  type RawRecord,
   type ReadRecord,
   type RecordDecoder,
+  rawRecordOf,
   type SourceKind,
 } from "@creditflow/contracts";
 import type { EngineConfig } from "@creditflow/engine";
@@ -129,8 +129,75 @@ export class UnitOfWork {
     records: ReadRecord[],
     heartbeat: () => Promise<void>,
   ): Promise<void> {
+    const { metrics, log } = this;
+    const started = performance.now();
+    const unit = ++this.unitsStarted;
     try {
-      await this.unit(topic, partition, kind, records, heartbeat);
+      const decode: Decode = (read) =>
+        classifyRecords(
+          read.map((m) => rawRecordOf(topic, partition, m)),
+          kind,
+          this.decoder,
+          this.config.rateCard,
+        );
+      const { works, unkeyed } = groupByMember(records);
+      const deadLetters: DeadLetter[] = [];
+      for (const c of await decode(unkeyed)) {
+        if (!c.ok) deadLetters.push({ raw: c.raw, reason: c.reason, detail: c.detail });
+      }
+      const applyStarted = performance.now();
+      const result = await applyToMembers(
+        this.store,
+        works,
+        { config: this.config, nowMs: this.clock() },
+        this.limits.maxCasRetries,
+        this.cache,
+        decode,
+      );
+      for (const r of result.rejected) deadLetters.push(r);
+      metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
+      // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
+      await heartbeat();
+      for (const f of result.engineFailures) {
+        log.error(
+          { topic, partition, offset: f.raw.offset, detail: f.detail },
+          "engine failed on a record",
+        );
+        deadLetters.push({ raw: f.raw, reason: "engine_failed", detail: f.detail.slice(0, 500) });
+      }
+      const relayStarted = performance.now();
+      await this.finish(result, deadLetters, unit);
+      const commitStarted = performance.now();
+      const last = records[records.length - 1]!;
+      // Last: the offsets move only once every effect of the unit is durable in Redis and Kafka.
+      await this.offsets.commit([
+        { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
+      ]);
+      if (this.afterStep !== undefined) await this.afterStep(unit, "after_commit");
+      if (log.isLevelEnabled("debug")) {
+        const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+        log.debug(
+          {
+            topic,
+            partition,
+            records: records.length,
+            members: works.length,
+            groupMs: ms(started, applyStarted),
+            applyMs: ms(applyStarted, relayStarted),
+            relayMs: ms(relayStarted, commitStarted),
+            commitMs: ms(commitStarted, performance.now()),
+          },
+          "unit done",
+        );
+      }
+      const c = result.counts;
+      metrics.records.inc({ topic, result: "applied" }, c.applied);
+      metrics.records.inc({ topic, result: "duplicate" }, c.duplicate);
+      metrics.records.inc({ topic, result: "refused" }, c.refused);
+      metrics.records.inc({ topic, result: "skipped" }, c.skipped);
+      metrics.records.inc({ topic, result: "dead_letter" }, deadLetters.length);
+      metrics.batchSize.observe(records.length);
+      metrics.unitSeconds.observe((performance.now() - started) / 1000);
     } catch (error) {
       // A failed unit may leave entries in outboxes that only a load from Redis finds.
       this.cache.clear();
@@ -170,104 +237,6 @@ export class UnitOfWork {
     }
   }
 
-  private async unit(
-    topic: string,
-    partition: number,
-    kind: SourceKind,
-    records: ReadRecord[],
-    heartbeat: () => Promise<void>,
-  ): Promise<void> {
-    const { metrics, log } = this;
-    const started = performance.now();
-    const unit = ++this.unitsStarted;
-    const toRaw = (m: ReadRecord): RawRecord => ({
-      topic,
-      partition,
-      offset: m.offset,
-      key: m.key,
-      value: m.value,
-      headers: m.headers,
-      timestamp: m.timestamp,
-    });
-    const decode: Decode = (read) =>
-      classifyRecords(read.map(toRaw), kind, this.decoder, this.config.rateCard);
-    // Grouped by key, decoded in each member's round (apply-members.ts): a record whose value
-    // names another member is a key_mismatch dead letter either way, and so is one with no key.
-    const byUser = new Map<string, MemberWork>();
-    const unkeyed: ReadRecord[] = [];
-    for (const m of records) {
-      if (m.key === null) {
-        unkeyed.push(m);
-        continue;
-      }
-      const userId = m.key.toString("utf8");
-      const work = byUser.get(userId);
-      if (work?.undecoded === undefined)
-        byUser.set(userId, { userId, records: [], undecoded: [m] });
-      else work.undecoded.push(m);
-    }
-    const deadLetters: DeadLetter[] = [];
-    for (const c of await decode(unkeyed)) {
-      if (!c.ok) deadLetters.push({ raw: c.raw, reason: c.reason, detail: c.detail });
-    }
-    const applyStarted = performance.now();
-    const members = byUser.size;
-    const works = [...byUser.values()];
-    byUser.clear();
-    const result = await applyToMembers(
-      this.store,
-      works,
-      { config: this.config, nowMs: this.clock() },
-      this.limits.maxCasRetries,
-      this.cache,
-      decode,
-    );
-    for (const r of result.rejected) deadLetters.push(r);
-    metrics.applySeconds.observe((performance.now() - applyStarted) / 1000);
-    // A long unit must not cost the group membership (kafkajs throttles to heartbeatInterval).
-    await heartbeat();
-    for (const f of result.engineFailures) {
-      log.error(
-        { topic, partition, offset: f.raw.offset, detail: f.detail },
-        "engine failed on a record",
-      );
-      deadLetters.push({ raw: f.raw, reason: "engine_failed", detail: f.detail.slice(0, 500) });
-    }
-    const relayStarted = performance.now();
-    await this.finish(result, deadLetters, unit);
-    const commitStarted = performance.now();
-    const last = records[records.length - 1]!;
-    // Last: the offsets move only once every effect of the unit is durable in Redis and Kafka.
-    await this.offsets.commit([
-      { topic, partition, offset: (BigInt(last.offset) + 1n).toString() },
-    ]);
-    if (this.afterStep !== undefined) await this.afterStep(unit, "after_commit");
-    if (log.isLevelEnabled("debug")) {
-      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
-      log.debug(
-        {
-          topic,
-          partition,
-          records: records.length,
-          members,
-          groupMs: ms(started, applyStarted),
-          applyMs: ms(applyStarted, relayStarted),
-          relayMs: ms(relayStarted, commitStarted),
-          commitMs: ms(commitStarted, performance.now()),
-        },
-        "unit done",
-      );
-    }
-    const c = result.counts;
-    metrics.records.inc({ topic, result: "applied" }, c.applied);
-    metrics.records.inc({ topic, result: "duplicate" }, c.duplicate);
-    metrics.records.inc({ topic, result: "refused" }, c.refused);
-    metrics.records.inc({ topic, result: "skipped" }, c.skipped);
-    metrics.records.inc({ topic, result: "dead_letter" }, deadLetters.length);
-    metrics.batchSize.observe(records.length);
-    metrics.unitSeconds.observe((performance.now() - started) / 1000);
-  }
-
   /** What follows a unit's write, up to its commit: relay, release, index deadlines. */
   private async finish(result: UnitResult, deadLetters: DeadLetter[], unit: number): Promise<void> {
     const { metrics, cache } = this;
@@ -300,4 +269,25 @@ export class UnitOfWork {
     for (const d of changed) cache.markIndexed(d.userId, d.version, d.deadlineMs);
     for (const d of deadLetters) metrics.deadLetters.inc({ reason: d.reason });
   }
+}
+
+/**
+ * A unit's records grouped by key, each member's left undecoded for its round (apply-members.ts):
+ * a record whose value names another member is a key_mismatch dead letter either way, and so is
+ * one with no key, returned apart.
+ */
+function groupByMember(records: ReadRecord[]): { works: MemberWork[]; unkeyed: ReadRecord[] } {
+  const byUser = new Map<string, MemberWork>();
+  const unkeyed: ReadRecord[] = [];
+  for (const m of records) {
+    if (m.key === null) {
+      unkeyed.push(m);
+      continue;
+    }
+    const userId = m.key.toString("utf8");
+    const work = byUser.get(userId);
+    if (work?.undecoded === undefined) byUser.set(userId, { userId, records: [], undecoded: [m] });
+    else work.undecoded.push(m);
+  }
+  return { works: [...byUser.values()], unkeyed };
 }

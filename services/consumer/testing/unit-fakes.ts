@@ -1,7 +1,8 @@
 // Small fakes around the unit of work (src/unit-of-work.ts) for its unit tests: a relay and an
 // offset commit that record what they acknowledged, in a journal shared with the in-memory store
-// (memory-store.ts), each able to fail once on demand; and a record decoder over JSON values,
-// with records as Kafka hands them. Test code only; not part of the package door.
+// (memory-store.ts), each able to fail once on demand; a record decoder over JSON values, with
+// records as Kafka hands them; and usage events of a known cost. Test code only; not part of the
+// package door.
 
 import {
   type CreditCommandRecord,
@@ -19,32 +20,49 @@ import { decodeEntry } from "./memory-store.ts";
 
 const kafkaGone = (what: string) => new Error(`${what}: KafkaJSConnectionError ECONNREFUSED`);
 
-/** The ledger and dead-letter topics: what they acknowledged, in order. */
-export class RecordingRelay implements Relay {
-  /** Ledger entries as relayed (a field relayed twice appears twice). */
-  readonly ledger: LedgerEntryRecord[] = [];
-  readonly deadLetters: DeadLetter[] = [];
-  private failNextLedger: Error | null = null;
-  private readonly journal: string[];
+/**
+ * A Kafka fake that tells the journal it shares with the store what it acknowledged, and whose
+ * next call fails instead when `failNext` asks, nothing of it acknowledged.
+ */
+abstract class JournalledKafka {
+  /** What fails when `failNext` asks, for the error's message. */
+  protected abstract readonly what: string;
+  protected readonly journal: string[];
+  private failure: Error | null = null;
 
   constructor(journal: string[]) {
     this.journal = journal;
   }
 
-  /** The next relay of ledger entries fails, none of them acknowledged. */
-  failNext(error: Error = kafkaGone("relay ledger entries")): void {
-    this.failNextLedger = error;
+  failNext(error: Error = kafkaGone(this.what)): void {
+    this.failure = error;
   }
 
-  async relayLedger(fields: OutboxField[]): Promise<void> {
+  /** On the next tick: the failure `failNext` set (once), or `keep` and `step` in the journal. */
+  protected async acknowledge(step: string, keep: () => void): Promise<void> {
     await Promise.resolve();
-    const failure = this.failNextLedger;
+    const failure = this.failure;
     if (failure !== null) {
-      this.failNextLedger = null;
+      this.failure = null;
       throw failure;
     }
-    for (const f of fields) for (const v of outboxValues(f)) this.ledger.push(decodeEntry(v));
-    this.journal.push("relay");
+    keep();
+    this.journal.push(step);
+  }
+}
+
+/** The ledger and dead-letter topics: what they acknowledged, in order. */
+export class RecordingRelay extends JournalledKafka implements Relay {
+  /** failNext: the next relay of ledger entries fails. */
+  protected readonly what = "relay ledger entries";
+  /** Ledger entries as relayed (a field relayed twice appears twice). */
+  readonly ledger: LedgerEntryRecord[] = [];
+  readonly deadLetters: DeadLetter[] = [];
+
+  relayLedger(fields: OutboxField[]): Promise<void> {
+    return this.acknowledge("relay", () => {
+      for (const f of fields) for (const v of outboxValues(f)) this.ledger.push(decodeEntry(v));
+    });
   }
 
   async sendDeadLetters(letters: DeadLetter[]): Promise<void> {
@@ -62,29 +80,15 @@ export class RecordingRelay implements Relay {
 }
 
 /** The group's committed offsets, in order of commit. */
-export class RecordingCommit implements OffsetCommit {
+export class RecordingCommit extends JournalledKafka implements OffsetCommit {
+  /** failNext: the next commit fails, nothing of it held. */
+  protected readonly what = "commit";
   readonly committed: PartitionOffset[] = [];
-  private failNextCommit: Error | null = null;
-  private readonly journal: string[];
 
-  constructor(journal: string[]) {
-    this.journal = journal;
-  }
-
-  /** The next commit fails, nothing of it held. */
-  failNext(error: Error = kafkaGone("commit")): void {
-    this.failNextCommit = error;
-  }
-
-  async commit(offsets: PartitionOffset[]): Promise<void> {
-    await Promise.resolve();
-    const failure = this.failNextCommit;
-    if (failure !== null) {
-      this.failNextCommit = null;
-      throw failure;
-    }
-    for (const o of offsets) this.committed.push({ ...o });
-    this.journal.push("commit");
+  commit(offsets: PartitionOffset[]): Promise<void> {
+    return this.acknowledge("commit", () => {
+      for (const o of offsets) this.committed.push({ ...o });
+    });
   }
 }
 
@@ -104,6 +108,24 @@ export class JsonRecordDecoder implements RecordDecoder {
   async decode(kind: unknown, bytes: Buffer | null): Promise<DecodedRecord> {
     return this.decodeKnown(kind, bytes);
   }
+}
+
+/** A usage event of the default agent model costing exactly `micros` (a multiple of 10). */
+export function usage(userId: string, id: string, atMs: number, micros: number): UsageEvent {
+  return {
+    type: "usage",
+    id,
+    userId,
+    taskId: `task-${id}`,
+    feature: "agent",
+    taskKind: null,
+    model: "kimi-k2",
+    // 1,000 uncached input tokens of the default agent model cost 10,000 micros.
+    inputTokens: micros / 10,
+    outputTokens: 0,
+    cachedInputTokens: 0,
+    eventAtMs: atMs,
+  };
 }
 
 /** A usage event as read from its topic at `offset`, keyed by its member. */

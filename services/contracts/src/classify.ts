@@ -44,6 +44,19 @@ export interface RawRecord {
 /** A record as the Kafka client hands it, before its topic and partition are attached. */
 export type ReadRecord = Pick<RawRecord, "offset" | "key" | "value" | "headers" | "timestamp">;
 
+/** The record read from `topic`[`partition`], its fields taken from what the client handed. */
+export function rawRecordOf(topic: string, partition: number, m: ReadRecord): RawRecord {
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key,
+    value: m.value,
+    headers: m.headers,
+    timestamp: m.timestamp,
+  };
+}
+
 /** A record ready for the engine, with where it was read. */
 export interface InputRecord {
   topic: string;

@@ -13,6 +13,7 @@ export {
   type RawRecord,
   type ReadRecord,
   type RecordDecoder,
+  rawRecordOf,
   type SourceKind,
 } from "./classify.ts";
 export { formatHorizon, isOlderThanHorizon, tooOldError } from "./horizon.ts";

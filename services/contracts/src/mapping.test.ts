@@ -1,15 +1,18 @@
 // Goal: every engine input and ledger entry survives the trip through its Avro record and the
-// Avro binary encoding unchanged, so what a producer sends is what the engine applies.
+// Avro binary encoding unchanged, so what a producer sends is what the engine applies. Through the
+// package's door, as producers and the consumer use it.
 import type { CreditCommand, LedgerEntry, UsageEvent } from "@creditflow/engine";
 import { describe, expect, it } from "vitest";
 import {
   commandFromRecord,
+  creditCommandSchema,
+  ledgerEntrySchema,
   ledgerRecordFromEntry,
   recordFromCommand,
   usageEventFromRecord,
+  usageEventSchema,
   usageRecordFromEvent,
-} from "./mapping.ts";
-import { creditCommandSchema, ledgerEntrySchema, usageEventSchema } from "./schemas.ts";
+} from "./index.ts";
 
 const at = Date.UTC(2026, 10, 25, 12, 0, 0);
 const base = { userId: "u-1", atMs: at };

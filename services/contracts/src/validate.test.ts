@@ -29,18 +29,14 @@ function fields(value: unknown): string[] {
 
 describe("validateUsage", () => {
   it("turns good input into the engine's usage event", () => {
+    // The fields of the same name are carried as they are; the others as below.
+    const { eventId: _eventId, occurredAt: _occurredAt, service: _service, ...same } = good;
     expect(validateUsage(good, rateCard)).toEqual({
       ok: true,
       value: {
         type: "usage",
         id: "evt-1",
-        userId: "user-1",
-        taskId: "task-1",
-        feature: "agent",
-        taskKind: "ppt",
-        model: "kimi-k2",
-        inputTokens: 12_000,
-        outputTokens: 3_000,
+        ...same,
         cachedInputTokens: 0,
         eventAtMs: Date.UTC(2026, 10, 25, 12),
       },

@@ -36,6 +36,7 @@ import {
   type LedgerEntryRecord,
   ledgerRecordFromEntry,
   type RawRecord,
+  rawRecordOf,
   type TopicNames,
 } from "@creditflow/contracts";
 import {
@@ -51,7 +52,7 @@ import {
   nextDeadlineMs,
   openMember,
 } from "@creditflow/engine";
-import { AvroCodec, connectKafka, keyPartition, partitionCount } from "@creditflow/kafka";
+import { AvroCodec, connectKafka, keyPartition, partitionCount, readUpTo } from "@creditflow/kafka";
 import {
   connectRedis,
   isCluster,
@@ -564,11 +565,12 @@ export async function readLedger(client: ClickHouseClient): Promise<Map<string, 
 async function replayBounds(
   options: RebuildOptions,
   ledger: Map<string, LedgerFact[]>,
-): Promise<{ read: Map<string, bigint>; committed: Map<string, bigint> }> {
+): Promise<{ read: Map<string, Map<number, bigint>>; committed: Map<string, bigint> }> {
   const conn = connectKafka(options.brokers, "creditflow-rebuild");
   const admin = conn.kafka.admin();
   await admin.connect();
-  const bounds = new Map<string, bigint>();
+  /** By topic, then partition. */
+  const bounds = new Map<string, Map<number, bigint>>();
   const committedAt = new Map<string, bigint>();
   try {
     const withEntries = new Map<string, bigint>();
@@ -590,6 +592,7 @@ async function replayBounds(
       const done = new Map(
         (committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
       );
+      const topicBounds = new Map<number, bigint>();
       for (const e of ends) {
         const key = partitionKey(topic, e.partition);
         const high = BigInt(e.high) - 1n;
@@ -599,8 +602,9 @@ async function replayBounds(
         const entered = withEntries.get(key);
         if (entered !== undefined && entered > last) last = entered;
         if (last > high) last = high;
-        if (last >= BigInt(e.low)) bounds.set(key, last);
+        if (last >= BigInt(e.low)) topicBounds.set(e.partition, last);
       }
+      if (topicBounds.size > 0) bounds.set(topic, topicBounds);
     }
   } finally {
     await admin.disconnect();
@@ -611,81 +615,39 @@ async function replayBounds(
 /** Reads the usage and commands topics from their start up to the bounds (a throwaway reader). */
 async function readSources(
   options: RebuildOptions,
-  bounds: Map<string, bigint>,
+  bounds: Map<string, Map<number, bigint>>,
   limits: RebuildLimits,
 ): Promise<{ usage: RawRecord[]; commands: RawRecord[] }> {
   const out = { usage: [] as RawRecord[], commands: [] as RawRecord[] };
-  if (bounds.size === 0) return out;
-  const conn = connectKafka(options.brokers, "creditflow-rebuild");
-  const consumer = conn.kafka.consumer({
-    groupId: `creditflow-rebuild-${process.pid}-${Date.now()}`,
-    maxWaitTimeInMs: 100,
-    allowAutoTopicCreation: false,
-  });
-  const pending = new Set(bounds.keys());
   let total = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({
-      topics: [options.topics.usage, options.topics.commands],
-      fromBeginning: true,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new RebuildError(
-              "read_timeout",
-              `source topics not read within limits.readTimeoutMs (${limits.readTimeoutMs} ms)`,
-              { field: "limits.readTimeoutMs" },
-            ),
-          ),
-        limits.readTimeoutMs,
-      );
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const key = `${batch.topic}\u0000${batch.partition}`;
-            const last = bounds.get(key);
-            if (last === undefined || !pending.has(key)) return;
-            const into = batch.topic === options.topics.usage ? out.usage : out.commands;
-            for (const m of batch.messages) {
-              if (BigInt(m.offset) > last) break;
-              into.push({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: m.offset,
-                key: m.key,
-                value: m.value,
-                headers: m.headers,
-                timestamp: m.timestamp,
-              });
-              if (++total > limits.maxRecords) {
-                clearTimeout(timer);
-                reject(
-                  new RebuildError(
-                    "too_many_records",
-                    `more than limits.maxRecords (${limits.maxRecords})`,
-                    { field: "limits.maxRecords" },
-                  ),
-                );
-                return;
-              }
-            }
-            // lastOffset, not the last message: a batch may end on a record kafkajs does not yield.
-            if (BigInt(batch.lastOffset()) >= last) pending.delete(key);
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await readUpTo(connectKafka(options.brokers, "creditflow-rebuild"), {
+    lastOffsets: bounds,
+    consumer: {
+      groupId: `creditflow-rebuild-${process.pid}-${Date.now()}`,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    },
+    timeoutMs: limits.readTimeoutMs,
+    timedOut: () =>
+      new RebuildError(
+        "read_timeout",
+        `source topics not read within limits.readTimeoutMs (${limits.readTimeoutMs} ms)`,
+        { field: "limits.readTimeoutMs" },
+      ),
+    onRecords: (topic, partition, messages) => {
+      const into = topic === options.topics.usage ? out.usage : out.commands;
+      for (const m of messages) {
+        into.push(rawRecordOf(topic, partition, m));
+        if (++total > limits.maxRecords) {
+          throw new RebuildError(
+            "too_many_records",
+            `more than limits.maxRecords (${limits.maxRecords})`,
+            { field: "limits.maxRecords" },
+          );
+        }
+      }
+    },
+  });
   return out;
 }
 

@@ -1,6 +1,7 @@
 // @creditflow/kafka: the house's Kafka plumbing, for creditflow's own services and tests:
-// connections, topics, the partitioner, group rejoin, the ledger and dead-letter senders and the
-// Avro codec. A feature team imports @creditflow/producer instead. The only public door.
+// connections, topics, the partitioner, group rejoin, the ledger and dead-letter senders, reading
+// topics up to given offsets, and the Avro codec. A feature team imports @creditflow/producer
+// instead. The only public door.
 import type { KafkaError } from "./errors.ts";
 
 export { AvroCodec, type DecodeResult, type RecordKind } from "./codec.ts";
@@ -23,3 +24,4 @@ export {
   rejoinErrorOf,
   waitForLeaders,
 } from "./kafka.ts";
+export { type KafkaMessage, type ReadUpToOptions, readUpTo } from "./read-up-to.ts";

@@ -80,96 +80,46 @@ export interface PlannedSend {
   newerOfMember: number;
 }
 
+/** A kind of task: how many events it has and the tokens of each. */
 interface TaskShape {
   events: [min: number, max: number];
   /** Median tokens per event and the spread of their log. */
   input: [median: number, sigma: number];
   output: [median: number, sigma: number];
-  models: Readonly<Record<string, number>>;
   /** Share of input served from the prompt cache on a task's later events. */
-  cachedShare: [min: number, max: number];
+  cached: [min: number, max: number];
 }
-
-const KIMI = { "kimi-k2": 0.7, "kimi-k2-thinking": 0.2, "kimi-k2-turbo": 0.1 } as const;
 
 /**
  * Per-event token shapes. With the default rate card and free tier (100 credits a month) they
  * land on DESIGN.md's examples: a PPT about 1-2%, deep research 5-10%, a piece of code 0.5-2%.
  */
 const SHAPES: Record<Exclude<Feature, "agent">, TaskShape> = {
-  chat: {
-    events: [1, 3],
-    input: [1_500, 0.9],
-    output: [400, 0.8],
-    models: KIMI,
-    cachedShare: [0.3, 0.8],
-  },
-  code: {
-    events: [2, 8],
-    input: [14_000, 0.8],
-    output: [2_000, 0.9],
-    models: KIMI,
-    cachedShare: [0.3, 0.7],
-  },
-  claw: {
-    events: [1, 4],
-    input: [4_000, 0.9],
-    output: [800, 0.9],
-    models: KIMI,
-    cachedShare: [0.2, 0.6],
-  },
-  image: {
-    events: [1, 2],
-    input: [300, 0.5],
-    output: [4_000, 0.3],
-    models: { "image-1": 1 },
-    cachedShare: [0, 0],
-  },
+  chat: { events: [1, 3], input: [1_500, 0.9], output: [400, 0.8], cached: [0.3, 0.8] },
+  code: { events: [2, 8], input: [14_000, 0.8], output: [2_000, 0.9], cached: [0.3, 0.7] },
+  claw: { events: [1, 4], input: [4_000, 0.9], output: [800, 0.9], cached: [0.2, 0.6] },
+  image: { events: [1, 2], input: [300, 0.5], output: [4_000, 0.3], cached: [0, 0] },
 };
 
 const AGENT_SHAPES: Record<AgentTaskKind, TaskShape> = {
-  website: {
-    events: [4, 10],
-    input: [20_000, 0.7],
-    output: [5_000, 0.7],
-    models: KIMI,
-    cachedShare: [0.3, 0.7],
-  },
-  docs: {
-    events: [3, 8],
-    input: [15_000, 0.7],
-    output: [2_000, 0.7],
-    models: KIMI,
-    cachedShare: [0.3, 0.7],
-  },
-  ppt: {
-    events: [4, 8],
-    input: [12_000, 0.6],
-    output: [2_500, 0.6],
-    models: KIMI,
-    cachedShare: [0.3, 0.7],
-  },
-  spreadsheet: {
-    events: [3, 7],
-    input: [12_000, 0.7],
-    output: [2_000, 0.7],
-    models: KIMI,
-    cachedShare: [0.3, 0.7],
-  },
+  website: { events: [4, 10], input: [20_000, 0.7], output: [5_000, 0.7], cached: [0.3, 0.7] },
+  docs: { events: [3, 8], input: [15_000, 0.7], output: [2_000, 0.7], cached: [0.3, 0.7] },
+  ppt: { events: [4, 8], input: [12_000, 0.6], output: [2_500, 0.6], cached: [0.3, 0.7] },
+  spreadsheet: { events: [3, 7], input: [12_000, 0.7], output: [2_000, 0.7], cached: [0.3, 0.7] },
   deep_research: {
     events: [8, 14],
     input: [40_000, 0.7],
     output: [4_500, 0.6],
-    models: { "kimi-k2": 0.4, "kimi-k2-thinking": 0.6 },
-    cachedShare: [0.1, 0.4],
+    cached: [0.1, 0.4],
   },
-  swarm: {
-    events: [10, 20],
-    input: [30_000, 0.8],
-    output: [5_000, 0.8],
-    models: KIMI,
-    cachedShare: [0.2, 0.6],
-  },
+  swarm: { events: [10, 20], input: [30_000, 0.8], output: [5_000, 0.8], cached: [0.2, 0.6] },
+};
+
+/** A task's models by weight: KIMI's mix unless its kind (or feature) is in MODELS. */
+const KIMI = { "kimi-k2": 0.7, "kimi-k2-thinking": 0.2, "kimi-k2-turbo": 0.1 } as const;
+const MODELS: Partial<Record<Feature | AgentTaskKind, Readonly<Record<string, number>>>> = {
+  image: { "image-1": 1 },
+  deep_research: { "kimi-k2": 0.4, "kimi-k2-thinking": 0.6 },
 };
 
 const AGENT_KIND_WEIGHTS: Record<AgentTaskKind, number> = {
@@ -232,6 +182,28 @@ export function planCommands(members: Member[], seed: number, startMs: number): 
   const random = seededRandom(seed ^ 0x5eed_0002);
   const commands: CreditCommand[] = [];
   const effectiveFromMs = startMs - DAY_MS;
+  /** A bonus grant (id `<user>-<id>`) of whole credits, effective a day before the start. */
+  const bonus = (
+    m: Member,
+    g: {
+      id: string;
+      source: "trial" | "promotion";
+      credits: number;
+      days: number;
+      priority: number;
+    },
+  ): CreditCommand => ({
+    type: "grant_bonus",
+    id: `${m.userId}-${g.id}`,
+    userId: m.userId,
+    atMs: startMs,
+    source: g.source,
+    amountMicros: g.credits * MICROS_PER_CREDIT,
+    effectiveFromMs,
+    expiresAtMs: effectiveFromMs + g.days * DAY_MS,
+    priority: g.priority,
+    recurrence: null,
+  });
   for (const m of members) {
     if (m.tier !== "free") {
       commands.push({
@@ -244,32 +216,12 @@ export function planCommands(members: Member[], seed: number, startMs: number): 
       });
     }
     if (random() < 0.6) {
-      commands.push({
-        type: "grant_bonus",
-        id: `${m.userId}-trial`,
-        userId: m.userId,
-        atMs: startMs,
-        source: "trial",
-        amountMicros: intBetween(random, 10, 50) * MICROS_PER_CREDIT,
-        effectiveFromMs,
-        expiresAtMs: effectiveFromMs + 7 * DAY_MS,
-        priority: 0,
-        recurrence: null,
-      });
+      const credits = intBetween(random, 10, 50);
+      commands.push(bonus(m, { id: "trial", source: "trial", credits, days: 7, priority: 0 }));
     }
     if (random() < 0.3) {
-      commands.push({
-        type: "grant_bonus",
-        id: `${m.userId}-promo`,
-        userId: m.userId,
-        atMs: startMs,
-        source: "promotion",
-        amountMicros: intBetween(random, 5, 20) * MICROS_PER_CREDIT,
-        effectiveFromMs,
-        expiresAtMs: effectiveFromMs + 30 * DAY_MS,
-        priority: 1,
-        recurrence: null,
-      });
+      const credits = intBetween(random, 5, 20);
+      commands.push(bonus(m, { id: "promo", source: "promotion", credits, days: 30, priority: 1 }));
     }
   }
   return commands;
@@ -355,7 +307,7 @@ export function* planUsage(o: PlanOptions, members: Member[]): Generator<Planned
       feature,
       taskKind,
       shape,
-      model: pick(random, shape.models),
+      model: pick(random, MODELS[taskKind ?? feature] ?? KIMI),
       remaining: intBetween(random, shape.events[0], shape.events[1]),
       step: 0,
     };
@@ -406,9 +358,7 @@ export function* planUsage(o: PlanOptions, members: Member[]): Generator<Planned
     const { shape } = task;
     const inputTokens = lognormalInt(random, shape.input[0], shape.input[1], MAX_TOKENS_PER_EVENT);
     const cachedShare =
-      task.step === 0
-        ? 0
-        : shape.cachedShare[0] + random() * (shape.cachedShare[1] - shape.cachedShare[0]);
+      task.step === 0 ? 0 : shape.cached[0] + random() * (shape.cached[1] - shape.cached[0]);
     const late = random() < o.late;
     const lateByMs = late ? intBetween(random, MIN_LATENESS_MS, MAX_LATENESS_MS) : 0;
     const input: UsageInput & { occurredAt: number } = {

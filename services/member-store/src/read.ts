@@ -56,21 +56,37 @@ export class MemberReader {
     this.keys = keys;
   }
 
-  /** One command per member (HGETALL, HKEYS), routed per node: each one's error or reply. */
-  private async perMember(
+  /**
+   * One command per member (HGETALL, HKEYS), routed per node, one pipelined round trip per 1,000
+   * members: each reply parsed by `parse`. A member whose command failed fails the read, named by
+   * `failed(userId)`.
+   */
+  private async perMember<T>(
     command: "HGETALL" | "HKEYS",
     userIds: readonly string[],
     what: string,
-  ): Promise<[Error | null, unknown][]> {
-    const keys = userIds.map((userId) => this.keys.member(userId).member);
-    const bytes = respCommands(keys.map((key) => [command, key]));
+    failed: (userId: string) => string,
+    parse: (userId: string, reply: unknown) => T,
+  ): Promise<Map<string, T>> {
+    const out = new Map<string, T>();
     const name = command.toLowerCase();
-    return (
-      await this.router.send(
-        keys.map((key, i) => ({ key, name, bytes: bytes[i]! })),
+    for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
+      const round = userIds.slice(i, i + MEMBERS_PER_READ);
+      const keys = round.map((userId) => this.keys.member(userId).member);
+      const bytes = respCommands(keys.map((key) => [command, key]));
+      const { answers } = await this.router.send(
+        keys.map((key, j) => ({ key, name, bytes: bytes[j]! })),
         what,
-      )
-    ).answers;
+      );
+      round.forEach((userId, j) => {
+        const [error, reply] = answers?.[j] ?? [new Error("pipeline discarded"), null];
+        if (error !== null) {
+          throw new MemberStoreError("redis_failed", failed(userId), { cause: error });
+        }
+        out.set(userId, parse(userId, reply));
+      });
+    }
+    return out;
   }
 
   /** The member's state and version (one HMGET), or null when it has never been written. */
@@ -101,18 +117,15 @@ export class MemberReader {
   }
 
   /** Members as `member` reads them, one pipelined round trip per 1,000. */
-  async members(userIds: readonly string[]): Promise<Map<string, MemberSnapshot>> {
-    const out = new Map<string, MemberSnapshot>();
-    for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
-      const round = userIds.slice(i, i + MEMBERS_PER_READ);
-      const answers = await this.perMember("HGETALL", round, "read members");
-      round.forEach((userId, j) => {
-        const [error, hash] = answers?.[j] ?? [new Error("pipeline discarded"), null];
-        if (error !== null) {
-          throw new MemberStoreError("redis_failed", `read member ${userId}`, { cause: error });
-        }
+  members(userIds: readonly string[]): Promise<Map<string, MemberSnapshot>> {
+    return this.perMember(
+      "HGETALL",
+      userIds,
+      "read members",
+      (userId) => `read member ${userId}`,
+      (userId, hash): MemberSnapshot => {
         const loaded = parseLoaded(userId, hash as Record<string, Buffer>);
-        out.set(userId, {
+        return {
           userId,
           version: loaded.version,
           state: loaded.state,
@@ -120,33 +133,24 @@ export class MemberReader {
           offsets: loaded.offsets,
           outbox: loaded.leftovers,
           outboxEntries: loaded.leftovers.reduce((n, f) => n + f.count, 0),
-        });
-      });
-    }
-    return out;
+        };
+      },
+    );
   }
 
   /**
    * How many writes of each member wait in its outbox, their entries not yet relayed (0 once all
    * are): the field names only (HKEYS), no state decoded, one round trip per 1,000 members.
    */
-  async outboxWrites(userIds: readonly string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (let i = 0; i < userIds.length; i += MEMBERS_PER_READ) {
-      const round = userIds.slice(i, i + MEMBERS_PER_READ);
-      const answers = await this.perMember("HKEYS", round, "read outboxes");
-      round.forEach((userId, j) => {
-        const [error, fields] = answers?.[j] ?? [new Error("pipeline discarded"), null];
-        if (error !== null) {
-          throw new MemberStoreError("redis_failed", `read the outbox of ${userId}`, {
-            cause: error,
-          });
-        }
-        const names = (fields as Buffer[]).map((f) => f.toString("utf8"));
-        out.set(userId, names.filter(isOutboxField).length);
-      });
-    }
-    return out;
+  outboxWrites(userIds: readonly string[]): Promise<Map<string, number>> {
+    return this.perMember(
+      "HKEYS",
+      userIds,
+      "read outboxes",
+      (userId) => `read the outbox of ${userId}`,
+      (_userId, fields) =>
+        (fields as Buffer[]).filter((f) => isOutboxField(f.toString("utf8"))).length,
+    );
   }
 
   /**
