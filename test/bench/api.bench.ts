@@ -36,19 +36,17 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { topicNames, valueSubject } from "@creditflow/contracts";
-import { type CreditCommand, DAY_MS, HOUR_MS, type MemberState } from "@creditflow/engine";
-import { connectKafka, ensureTopics } from "@creditflow/kafka";
+import { valueSubject } from "@creditflow/contracts";
+import { DAY_MS, HOUR_MS, type MemberState } from "@creditflow/engine";
+import { ensureTopics } from "@creditflow/kafka";
 import { deleteKeysUnder, keySpace, MemberReader, seedMembers } from "@creditflow/member-store";
 import { Redis } from "ioredis";
-import { buildMember, memberToken, usage } from "../../services/api/testing/harness.ts";
-import { loadConfig } from "../../services/consumer/testing/harness.ts";
+import { buildMember, memberToken } from "../../services/api/testing/harness.ts";
+import { bonusGrant, taskUsage } from "../support/inputs.ts";
 import { freePort, waitFor } from "../support/wait.ts";
+import { benchRun, benchStack } from "./bench-run.ts";
 
-const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
-const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7";
-const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:16379";
-const clickhouseUrl = process.env.CLICKHOUSE_URL ?? "http://127.0.0.1:18123";
+const { brokers, registryUrl, redisUrl, clickhouseUrl } = benchStack;
 const seconds = Number(process.env.BENCH_SECONDS ?? 30);
 const rate = Number(process.env.BENCH_RATE ?? 2_000);
 const memberCount = Number(process.env.BENCH_MEMBERS ?? 10_000);
@@ -57,13 +55,8 @@ const TARGET_P99_MS = 20;
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const cache = "cf_api_cache_lookups_total";
 
-const runId = `bench_api_${randomBytes(4).toString("hex")}`;
-const topicPrefix = `t_${runId}`;
-const topics = topicNames(topicPrefix);
-const keyPrefix = `bench:${runId}:`;
+const { id: runId, topicPrefix, topics, keyPrefix, config, conn } = benchRun("api");
 const jwtSecret = randomBytes(32).toString("hex");
-const config = loadConfig();
-const conn = connectKafka(brokers, `bench-${runId}`);
 const redis = new Redis(redisUrl);
 const nowMs = Date.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -77,29 +70,19 @@ const load = () =>
 /** A member with some history: signed up 9 days ago, a trial bonus, five tasks over a day. */
 function member(i: number) {
   const userId = `m${i}`;
-  const trial: CreditCommand = {
-    type: "grant_bonus",
+  const trial = bonusGrant({
     id: `${userId}-trial`,
     userId,
-    atMs: nowMs - 2 * DAY_MS,
     source: "trial",
     amountMicros: 10_000_000,
-    effectiveFromMs: nowMs - 2 * DAY_MS,
+    atMs: nowMs - 2 * DAY_MS,
     expiresAtMs: nowMs + 5 * DAY_MS,
-    priority: 0,
-    recurrence: null,
-  };
-  const tasks = Array.from({ length: 5 }, (_, t) =>
-    usage(
-      userId,
-      `${userId}-e${t}`,
-      `${userId}-t${t}`,
-      t % 2 === 0 ? "chat" : "agent",
-      "kimi-k2",
-      20_000 + ((i * 7 + t * 13) % 40) * 1_000,
-      nowMs - (5 - t) * 5 * HOUR_MS,
-    ),
-  );
+  });
+  const tasks = taskUsage(userId, 5, (t) => ({
+    feature: t % 2 === 0 ? "chat" : "agent",
+    inputTokens: 20_000 + ((i * 7 + t * 13) % 40) * 1_000,
+    atMs: nowMs - (5 - t) * 5 * HOUR_MS,
+  }));
   return buildMember(config, userId, nowMs - 9 * DAY_MS, [trial, ...tasks]).state;
 }
 

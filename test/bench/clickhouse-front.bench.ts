@@ -94,23 +94,20 @@ const directTruncate = () => direct.queryAsync(`TRUNCATE TABLE ${database}.direc
 const directJson = await insertRate("direct_json", directTruncate, () =>
   direct.insert({ table: `${database}.direct_json`, values: jsonPayload, format: "JSONEachRow" }),
 );
-const frontJson = await insertRate("front_json", frontTruncate("front_json"), async () => {
-  const result = await client.exec({
-    query: `INSERT INTO ${database}.front_json FORMAT JSONEachRow`,
-    values: Readable.from([jsonPayload]),
+/** Rows per second of `payload`, bytes in `format`, sent as is through the front into `table`. */
+const frontBytesRate = (table: string, format: string, payload: Buffer) =>
+  insertRate(table, frontTruncate(table), async () => {
+    const result = await client.exec({
+      query: `INSERT INTO ${database}.${table} FORMAT ${format}`,
+      values: Readable.from([payload]),
+    });
+    result.stream.resume();
   });
-  result.stream.resume();
-});
+const frontJson = await frontBytesRate("front_json", "JSONEachRow", jsonPayload);
 const frontJsonObjects = await insertRate("front_json", frontTruncate("front_json"), () =>
   client.insert({ table: `${database}.front_json`, values: rows, format: "JSONEachRow" }),
 );
-const frontRowBinary = await insertRate("front_rb", frontTruncate("front_rb"), async () => {
-  const result = await client.exec({
-    query: `INSERT INTO ${database}.front_rb FORMAT RowBinary`,
-    values: Readable.from([rowBinaryPayload]),
-  });
-  result.stream.resume();
-});
+const frontRowBinary = await frontBytesRate("front_rb", "RowBinary", rowBinaryPayload);
 
 const aggregate = (table: string) =>
   `SELECT feature, count() AS events, sum(tokens) AS tokens, uniqExact(user) AS users FROM ${database}.${table} GROUP BY feature ORDER BY feature`;

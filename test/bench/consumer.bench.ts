@@ -22,9 +22,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { topicNames, type UsageEventRecord } from "@creditflow/contracts";
+import type { UsageEventRecord } from "@creditflow/contracts";
 import { ledgerBalanceMicros, priceUsage } from "@creditflow/engine";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { AvroCodec, ensureTopics } from "@creditflow/kafka";
 import {
   connectRedis,
   deleteKeysUnder,
@@ -34,7 +34,8 @@ import {
   type RedisClient,
 } from "@creditflow/member-store";
 import { type Cluster, Redis } from "ioredis";
-import { loadConfig, waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import { waitCaughtUp } from "../../services/consumer/testing/harness.ts";
+import { benchRun, benchStack } from "./bench-run.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -52,16 +53,9 @@ const PARTITIONS = Number(args.partitions);
 const PAIRS = Number(args.pairs);
 if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error("--pairs: a whole number, 1 or more");
 
-const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
-const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7";
-const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:16379";
-const runId = `bench_${Date.now().toString(36)}`;
-const topicPrefix = `t_${runId}`;
-const topics = topicNames(topicPrefix);
-const keyPrefix = `bench:${runId}:`;
+const { brokers, registryUrl, redisUrl } = benchStack;
+const { id: runId, topicPrefix, topics, keyPrefix, config, conn } = benchRun("consumer");
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const config = loadConfig();
-const conn = connectKafka(brokers, `bench-${runId}`);
 const redis = new Redis(redisUrl);
 const clusterNodes = args["redis-cluster"]
   ? parseClusterNodes(process.env.REDIS_CLUSTER_NODES)

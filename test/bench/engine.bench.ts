@@ -3,7 +3,6 @@
 // to baselines measured in the same run; and the encoded state sizes. Prints markdown tables.
 //   node test/bench/engine.bench.ts
 // Env: BENCH_EVENTS (default 300000 per case), BENCH_MEMBERS (default 1000), BENCH_REPEAT (default 3).
-import { readFileSync } from "node:fs";
 import {
   apply,
   decodeState,
@@ -11,23 +10,17 @@ import {
   encodeState,
   type MemberState,
   MICROS_PER_CREDIT,
-  makeConfig,
   openMember,
-  parsePlans,
-  parseRateCard,
   type UsageEvent,
 } from "@creditflow/engine";
 import { seededRandom } from "@creditflow/loadgen";
+import { loadConfig } from "../../services/consumer/testing/shipped-config.ts";
 
 const eventsPerCase = Number(process.env.BENCH_EVENTS ?? 300_000);
 const memberCount = Number(process.env.BENCH_MEMBERS ?? 1_000);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 
-const readJson = (rel: string) => JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8"));
-const config = makeConfig(
-  parseRateCard(readJson("../../deploy/config/rate-card.json"), "deploy/config/rate-card.json"),
-  parsePlans(readJson("../../deploy/config/plans.json"), "deploy/config/plans.json"),
-);
+const config = loadConfig();
 
 const T0 = Date.UTC(2026, 0, 10);
 const DAY = 86_400_000;
@@ -160,10 +153,15 @@ function measure(
 }
 
 const rows: Row[] = [];
+/** A row of the table: a case's measure (see measure) and its note. */
+function record(name: string, measured: { wall: number; cpu: number }, note: string): void {
+  rows.push({ name, opsPerSec: measured.wall, opsPerCpuSec: measured.cpu, note });
+}
 const sizes: { grants: number; codecBytes: number; jsonBytes: number }[] = [];
 
 for (const grants of [1, 5, 50]) {
   const prefix = `g${grants}`;
+  const grantsLabel = `${grants} grant${grants > 1 ? "s" : ""}`;
   const evs = events(prefix, eventsPerCase);
   const fresh = () => {
     const states = new Map<string, MemberState>();
@@ -187,12 +185,7 @@ for (const grants of [1, 5, 50]) {
       states = fresh();
     },
   );
-  rows.push({
-    name: `apply, ${grants} grant${grants > 1 ? "s" : ""}`,
-    opsPerSec: inMemory.wall,
-    opsPerCpuSec: inMemory.cpu,
-    note: "state in memory",
-  });
+  record(`apply, ${grantsLabel}`, inMemory, "state in memory");
 
   // The consumer's path: decode the stored state, apply, encode it back.
   const stored = new Map<string, string>();
@@ -211,12 +204,7 @@ for (const grants of [1, 5, 50]) {
       for (const [k, s] of fresh()) stored.set(k, encodeState(s));
     },
   );
-  rows.push({
-    name: `decode + apply + encode, ${grants} grant${grants > 1 ? "s" : ""}`,
-    opsPerSec: viaCodec.wall,
-    opsPerCpuSec: viaCodec.cpu,
-    note: "as the consumer does",
-  });
+  record(`decode + apply + encode, ${grantsLabel}`, viaCodec, "as the consumer does");
 
   // Baseline in the same run: a JSON round trip of the same state per event (no rules at all).
   const plain = new Map<string, string>();
@@ -233,12 +221,7 @@ for (const grants of [1, 5, 50]) {
       for (const [k, s] of states) plain.set(k, JSON.stringify(s));
     },
   );
-  rows.push({
-    name: `baseline: JSON.parse + JSON.stringify, ${grants} grant${grants > 1 ? "s" : ""}`,
-    opsPerSec: jsonRoundTrip.wall,
-    opsPerCpuSec: jsonRoundTrip.cpu,
-    note: "no rules",
-  });
+  record(`baseline: JSON.parse + JSON.stringify, ${grantsLabel}`, jsonRoundTrip, "no rules");
 
   const sample = states.get(`${prefix}-u0`)!;
   sizes.push({
@@ -254,12 +237,11 @@ let sink = 0;
 const noop = measure(evs.length, () => {
   for (const e of evs) sink += e.inputTokens & 1;
 });
-rows.push({
-  name: "baseline: loop over the events, no apply",
-  opsPerSec: noop.wall,
-  opsPerCpuSec: noop.cpu,
-  note: String(sink % 2) === "x" ? "" : "loop cost",
-});
+record(
+  "baseline: loop over the events, no apply",
+  noop,
+  String(sink % 2) === "x" ? "" : "loop cost",
+);
 
 // A heavy member: 10,000 usage events in 24 hours (one every 8.64 s), each through the codec as
 // the consumer does when it holds one record of the member per round (the worst case): every id
@@ -286,12 +268,11 @@ const heavy = measure(
     heavyText = encodeState(member("heavy-u0", 5));
   },
 );
-rows.push({
-  name: `decode + apply + encode, one member, ${fmt(HEAVY_EVENTS)} events in 24 h`,
-  opsPerSec: heavy.wall,
-  opsPerCpuSec: heavy.cpu,
-  note: "every id inside the horizon",
-});
+record(
+  `decode + apply + encode, one member, ${fmt(HEAVY_EVENTS)} events in 24 h`,
+  heavy,
+  "every id inside the horizon",
+);
 const heavyIds = HEAVY_EVENTS - 64;
 
 function fmt(n: number): string {

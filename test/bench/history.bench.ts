@@ -12,10 +12,9 @@
 // 10000), BENCH_LAG_SECONDS (default 30), BENCH_LEDGER_ROWS (default 1000000),
 // BENCH_MEMBERS (default 100000), BENCH_QUERY_RUNS (default 3, the median is kept).
 // Topics, schema subjects and databases are unique per run and removed at the end.
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import { ledgerRecordFromEntry, topicNames, valueSubject } from "@creditflow/contracts";
+import { ledgerRecordFromEntry, valueSubject } from "@creditflow/contracts";
 import type { LedgerEntry } from "@creditflow/engine";
 import {
   type AnalystQuery,
@@ -25,14 +24,11 @@ import {
   runAnalystQuery,
   startSink,
 } from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
+import { AvroCodec, ensureTopics } from "@creditflow/kafka";
 import { pino } from "pino";
-import { loadConfig } from "../../services/consumer/testing/harness.ts";
+import { benchRun, benchStack } from "./bench-run.ts";
 
-process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
-const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
-const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7";
-const clickhouseUrl = process.env.CLICKHOUSE_URL ?? "http://127.0.0.1:18123";
+const { brokers, registryUrl, clickhouseUrl } = benchStack;
 const sinkRows = Number(process.env.BENCH_SINK_ROWS ?? 200_000);
 const lagRate = Number(process.env.BENCH_LAG_RATE ?? 2_000);
 const lagSeconds = Number(process.env.BENCH_LAG_SECONDS ?? 30);
@@ -45,14 +41,11 @@ const BATCH = 5_000;
 const TARGET_LAG_P99_S = 30;
 const TARGET_QUERY_S = 5;
 
-const runId = `bench_hist_${randomBytes(4).toString("hex")}`;
-const topics = topicNames(`t_${runId}`);
+const { id: runId, topics, config, conn } = benchRun("hist");
 const allTopics = [topics.ledger, topics.usage, topics.commands, topics.deadLetters];
 const sinkDb = `${runId}_sink`;
 const rawDb = `${runId}_raw`;
 const queryDb = `${runId}_query`;
-const config = loadConfig();
-const conn = connectKafka(brokers, `bench-${runId}`);
 const codec = new AvroCodec(registryUrl);
 const clientOf = (database: string): ClickHouseClient =>
   createClient({

@@ -8,25 +8,16 @@
 // 60000 per throughput case), BENCH_REPEAT (default 3 rounds, best run kept), BENCH_SINGLE_EVENTS
 // (default 5000), BENCH_RATE (default 2000, the paced latency case). Topics are created per
 // run and deleted at the end.
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { topicNames, type UsageInput } from "@creditflow/contracts";
-import { parseRateCard } from "@creditflow/engine";
 import { buildIngest } from "@creditflow/ingest";
-import {
-  AvroCodec,
-  compressionOf,
-  connectKafka,
-  ensureTopics,
-  idempotentProducer,
-} from "@creditflow/kafka";
+import { AvroCodec, compressionOf, ensureTopics, idempotentProducer } from "@creditflow/kafka";
 import { planMembers, planUsage } from "@creditflow/loadgen";
 import { CreditProducer } from "@creditflow/producer";
 import { Producer as PlatformaticProducer } from "@platformatic/kafka";
+import { benchRun, benchStack } from "./bench-run.ts";
 
-process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
-const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
-const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? "http://127.0.0.1:18081/apis/ccompat/v7";
+const { brokers, registryUrl } = benchStack;
 const eventCount = Number(process.env.BENCH_EVENTS ?? 60_000);
 /** Rounds of the throughput cases (the first also warms the JIT); each case's best run counts. */
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
@@ -36,12 +27,8 @@ const pacedRate = Number(process.env.BENCH_RATE ?? 2_000);
 const BATCH = 2_000;
 const PARTITIONS = 6;
 
-const rateCard = parseRateCard(
-  JSON.parse(readFileSync(new URL("../../deploy/config/rate-card.json", import.meta.url), "utf8")),
-  "rate-card.json",
-);
-const prefix = `bench_${process.pid}_${Date.now().toString(36)}`;
-const conn = connectKafka(brokers, `bench-${prefix}`);
+const { id: prefix, config, conn } = benchRun("producer");
+const rateCard = config.rateCard;
 
 /** A realistic mix from the load generator, fixed by its seed. */
 function inputs(n: number, seed: number): UsageInput[] {
@@ -100,19 +87,26 @@ async function freshTopics() {
   return topics;
 }
 
-/** The producer library, every event through recordUsage (validate, encode, batch, ack). */
-async function library(name: string, compression: "gzip" | "none", events: UsageInput[]) {
-  const topics = await freshTopics();
+/**
+ * The producer library on a fresh topic set (compression: its default unless given), its
+ * connection and metadata warmed up by one event before any timing.
+ */
+async function warmLibrary(first: UsageInput, compression?: "gzip" | "none") {
   const producer = await CreditProducer.create({
     brokers,
     schemaRegistryUrl: registryUrl,
     service: "bench",
     rateCard,
-    topics,
-    compression,
+    topics: await freshTopics(),
+    ...(compression === undefined ? {} : { compression }),
   });
-  // Warm up the connection and metadata before timing.
-  await producer.recordUsage({ ...events[0]!, eventId: "warm-up" });
+  await producer.recordUsage({ ...first, eventId: "warm-up" });
+  return producer;
+}
+
+/** The producer library, every event through recordUsage (validate, encode, batch, ack). */
+async function library(name: string, compression: "gzip" | "none", events: UsageInput[]) {
+  const producer = await warmLibrary(events[0]!, compression);
   const latencies: number[] = new Array(events.length);
   const acks: Array<Promise<void>> = [];
   const t0 = performance.now();
@@ -133,65 +127,79 @@ async function library(name: string, compression: "gzip" | "none", events: Usage
   rows.push({ name, events: events.length, seconds, latenciesMs: latencies });
 }
 
+type Message = { key: string; value: Buffer };
+
+/** One request of a case: the events it carries, and sending it (resolved once acknowledged). */
+interface Request {
+  events: number;
+  send: () => Promise<unknown>;
+}
+
+/** `xs` cut in consecutive slices of `size`. */
+const slices = <T>(xs: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+
+/**
+ * Sends the requests in order, `inFlight` at a time, and records the row `name`: each event's
+ * latency is its request's.
+ */
+async function timedRequests(name: string, requests: Request[], inFlight = 1) {
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < requests.length) {
+        const request = requests[next++]!;
+        const start = performance.now();
+        await request.send();
+        const ms = performance.now() - start;
+        for (let j = 0; j < request.events; j++) latencies.push(ms);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const events = requests.reduce((n, r) => n + r.events, 0);
+  rows.push({ name, events, seconds, latenciesMs: latencies });
+}
+
+/** One request per batch of the library's size, sent through `send`. */
+const batchRequests = (messages: Message[], send: (batch: Message[]) => Promise<unknown>) =>
+  slices(messages, BATCH).map((batch) => ({ events: batch.length, send: () => send(batch) }));
+
 /** kafkajs with the same pre-encoded bytes, in batches of the library's size, idempotent, acks=all. */
-async function kafkajsBatches(
-  name: string,
-  compression: "gzip" | "none",
-  messages: Array<{ key: string; value: Buffer }>,
-) {
+async function kafkajsBatches(name: string, compression: "gzip" | "none", messages: Message[]) {
   const topics = await freshTopics();
   const producer = idempotentProducer(conn);
   await producer.connect();
   await producer.send({ topic: topics.usage, acks: -1, messages: [messages[0]!] });
-  const latencies: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < messages.length; i += BATCH) {
-    const start = performance.now();
-    const batch = messages.slice(i, i + BATCH);
-    await producer.send({
+  const send = (batch: Message[]) =>
+    producer.send({
       topic: topics.usage,
       acks: -1,
       compression: compressionOf[compression],
       messages: batch,
     });
-    const ms = performance.now() - start;
-    for (let j = 0; j < batch.length; j++) latencies.push(ms);
-  }
-  const seconds = (performance.now() - t0) / 1000;
+  await timedRequests(name, batchRequests(messages, send));
   await producer.disconnect();
-  rows.push({ name, events: messages.length, seconds, latenciesMs: latencies });
 }
 
 /** kafkajs, one send per event (what a naive service does), 64 sends in flight. */
-async function kafkajsSingle(name: string, messages: Array<{ key: string; value: Buffer }>) {
+async function kafkajsSingle(name: string, messages: Message[]) {
   const topics = await freshTopics();
   const producer = conn.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   await producer.send({ topic: topics.usage, acks: -1, messages: [messages[0]!] });
-  const latencies: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (next < messages.length) {
-        const m = messages[next++]!;
-        const start = performance.now();
-        await producer.send({ topic: topics.usage, acks: -1, messages: [m] });
-        latencies.push(performance.now() - start);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
+  const requests = messages.map((m) => ({
+    events: 1,
+    send: () => producer.send({ topic: topics.usage, acks: -1, messages: [m] }),
+  }));
+  await timedRequests(name, requests, 64);
   await producer.disconnect();
-  rows.push({ name, events: messages.length, seconds, latenciesMs: latencies });
 }
 
 /** @platformatic/kafka with the same bytes and batch size, idempotent, acks=all. */
-async function platformatic(
-  name: string,
-  compression: "gzip" | "none",
-  messages: Array<{ key: string; value: Buffer }>,
-) {
+async function platformatic(name: string, compression: "gzip" | "none", messages: Message[]) {
   const topics = await freshTopics();
   const producer = new PlatformaticProducer({
     clientId: `bench-platformatic-${prefix}`,
@@ -201,21 +209,12 @@ async function platformatic(
     compression,
     autocreateTopics: false,
   });
-  const toSend = (batch: Array<{ key: string; value: Buffer }>) =>
+  const toSend = (batch: Message[]) =>
     batch.map((m) => ({ topic: topics.usage, key: Buffer.from(m.key), value: m.value }));
   await producer.send({ messages: toSend([messages[0]!]) });
-  const latencies: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < messages.length; i += BATCH) {
-    const start = performance.now();
-    const batch = messages.slice(i, i + BATCH);
-    await producer.send({ messages: toSend(batch) });
-    const ms = performance.now() - start;
-    for (let j = 0; j < batch.length; j++) latencies.push(ms);
-  }
-  const seconds = (performance.now() - t0) / 1000;
+  const send = (batch: Message[]) => producer.send({ messages: toSend(batch) });
+  await timedRequests(name, batchRequests(messages, send));
   await producer.close();
-  rows.push({ name, events: messages.length, seconds, latenciesMs: latencies });
 }
 
 /** HTTP ingest over a real socket: batches of 500 events, 8 requests in flight. */
@@ -231,11 +230,6 @@ async function ingestHttp(name: string, events: UsageInput[]) {
     logger: false,
   });
   const url = `${await ingest.app.listen({ port: 0, host: "127.0.0.1" })}/v1/usage`;
-  const perRequest = 500;
-  const bodies: string[] = [];
-  for (let i = 0; i < events.length; i += perRequest) {
-    bodies.push(JSON.stringify({ events: events.slice(i, i + perRequest) }));
-  }
   const post = (body: string) =>
     fetch(url, {
       method: "POST",
@@ -244,38 +238,24 @@ async function ingestHttp(name: string, events: UsageInput[]) {
     });
   const warm = await post(JSON.stringify({ ...events[0]!, eventId: "warm-up" }));
   if (warm.status !== 202) throw new Error(`ingest answered ${warm.status}: ${await warm.text()}`);
-  const latencies: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const start = performance.now();
+  const requests = slices(events, 500).map((batch) => {
+    const body = JSON.stringify({ events: batch });
+    return {
+      events: batch.length,
+      send: async () => {
         const res = await post(body);
         if (res.status !== 202) throw new Error(`ingest answered ${res.status}`);
         await res.arrayBuffer();
-        const ms = performance.now() - start;
-        for (let j = 0; j < perRequest; j++) latencies.push(ms);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
+      },
+    };
+  });
+  await timedRequests(name, requests, 8);
   await ingest.close();
-  rows.push({ name, events: events.length, seconds, latenciesMs: latencies });
 }
 
 /** Ack latency at a steady rate below saturation: what one caller waits for. */
 async function pacedLibrary(name: string, events: UsageInput[]) {
-  const topics = await freshTopics();
-  const producer = await CreditProducer.create({
-    brokers,
-    schemaRegistryUrl: registryUrl,
-    service: "bench",
-    rateCard,
-    topics,
-  });
-  await producer.recordUsage({ ...events[0]!, eventId: "warm-up" });
+  const producer = await warmLibrary(events[0]!);
   const latencies: number[] = [];
   const pending: Array<Promise<void>> = [];
   const t0 = performance.now();

@@ -511,12 +511,7 @@ async function main(): Promise<number> {
       "",
       `chaos run: seed ${o.seed}, ${o.minutes} min at ${o.rate} events/s, ${o.users} users, ${o.consumers} consumers: STOPPED at ${(clock() / 1000).toFixed(1)} s`,
       "",
-      "faults injected:",
-      faultTable(outcome.records, o.redisCluster),
-      ...redisFaultSection(outcome.records),
-      "",
-      "invariants:",
-      invariantTable(outcome.rebuild === null ? [] : [outcome.rebuild]),
+      ...faultsAndInvariants(outcome.records, outcome.rebuild === null ? [] : [outcome.rebuild]),
       "",
     ].join("\n");
     console.log(text);
@@ -587,12 +582,7 @@ async function main(): Promise<number> {
     `accepted ${report!.events} events (+${report!.duplicates} duplicate sends, ${report!.late} late), ${report!.commands + expiring.commands.length} commands; drained in ${(drainMs / 1000).toFixed(1)} s after the load; wall time ${wallS.toFixed(0)} s`,
     `of the duplicate sends: ${lateDuplicatesLine}`,
     "",
-    "faults injected:",
-    faultTable(outcome.records, o.redisCluster),
-    ...redisFaultSection(outcome.records),
-    "",
-    "invariants:",
-    invariantTable(results),
+    ...faultsAndInvariants(outcome.records, results),
     "",
     "processes:",
     exits,
@@ -626,9 +616,19 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** On a cluster run, each Redis fault on a line of its own: when, how long, what it did. */
-function redisFaultSection(records: FaultRecord[]): string[] {
-  return o.redisCluster ? ["", "Redis Cluster faults:", clusterFaultLines(records)] : [];
+/**
+ * The report's faults injected (on a cluster run, each Redis fault also on a line of its own:
+ * when, how long, what it did) and its invariants.
+ */
+function faultsAndInvariants(records: FaultRecord[], results: InvariantResult[]): string[] {
+  return [
+    "faults injected:",
+    faultTable(records, o.redisCluster),
+    ...(o.redisCluster ? ["", "Redis Cluster faults:", clusterFaultLines(records)] : []),
+    "",
+    "invariants:",
+    invariantTable(results),
+  ];
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from "@creditflow/member-store";
+import { groupLag } from "../../services/consumer/testing/harness.ts";
 import type {
   HistoryLedgerRow,
   LateDuplicateFact,
@@ -80,21 +81,7 @@ export class KafkaProbe {
 
   /** Records of the group not yet committed, over the topics' partitions. */
   groupLag(groupId: string, topics: string[]): Promise<number> {
-    return this.ask(async (admin) => {
-      let lag = 0;
-      for (const topic of topics) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-        const at = new Map(
-          (committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
-        );
-        for (const e of ends) {
-          const c = Math.max(at.get(e.partition) ?? 0, Number(e.low));
-          lag += Math.max(0, Number(e.high) - c);
-        }
-      }
-      return lag;
-    });
+    return this.ask((admin) => groupLag(admin, groupId, topics));
   }
 
   /** Records currently on a topic (high - low over partitions). */

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Api, Balance } from "@creditflow/api";
-import { type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
+import { DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
 import type { CreditProducer } from "@creditflow/producer";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -16,10 +16,10 @@ import {
   buildMember,
   historyRows,
   memberToken,
-  usage,
   writeMember,
 } from "../../services/api/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
+import { bonusGrant, spentMember, taskUsage } from "../support/inputs.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
@@ -39,37 +39,30 @@ const topics = fx.topicNames();
 const NOW_MS = fx.clock.nowMs;
 
 /** mia: a 20-credit promotion and a 5-credit trial, and 12 tasks over the last days. */
-const grants: CreditCommand[] = [
-  ["mia-promo", "promotion", 20_000_000, 30],
-  ["mia-trial", "trial", 5_000_000, 7],
-].map(([id, source, amountMicros, days]) => ({
-  type: "grant_bonus",
-  id: id as string,
-  userId: "mia",
-  atMs: NOW_MS - 3 * DAY_MS,
-  source: source as "promotion" | "trial",
-  amountMicros: amountMicros as number,
-  effectiveFromMs: NOW_MS - 3 * DAY_MS,
-  expiresAtMs: NOW_MS + (days as number) * DAY_MS,
-  priority: 0,
-  recurrence: null,
-}));
-const miaUsage = Array.from({ length: 12 }, (_, i) =>
-  usage(
-    "mia",
-    `mia-e${i}`,
-    `mia-t${i}`,
-    (["chat", "agent", "code", "image"] as const)[i % 4]!,
-    i % 4 === 3 ? "image-1" : "kimi-k2",
-    40_000 + i * 3000,
-    NOW_MS - (12 - i) * 4 * HOUR_MS,
-  ),
+const grants = (
+  [
+    ["mia-promo", "promotion", 20_000_000, 30],
+    ["mia-trial", "trial", 5_000_000, 7],
+  ] as const
+).map(([id, source, amountMicros, days]) =>
+  bonusGrant({
+    id,
+    userId: "mia",
+    source,
+    amountMicros,
+    atMs: NOW_MS - 3 * DAY_MS,
+    expiresAtMs: NOW_MS + days * DAY_MS,
+  }),
 );
+const miaUsage = taskUsage("mia", 12, (i) => ({
+  feature: (["chat", "agent", "code", "image"] as const)[i % 4]!,
+  model: i % 4 === 3 ? "image-1" : "kimi-k2",
+  inputTokens: 40_000 + i * 3000,
+  atMs: NOW_MS - (12 - i) * 4 * HOUR_MS,
+}));
 const mia = buildMember(config, "mia", NOW_MS - 10 * DAY_MS, [...grants, ...miaUsage]);
 /** zed: spent everything eight days ago: out of credits until the refresh. */
-const zed = buildMember(config, "zed", NOW_MS - 9 * DAY_MS, [
-  usage("zed", "zed-e0", "zed-t0", "chat", "kimi-k2", 10_000_000, NOW_MS - 8 * DAY_MS),
-]);
+const zed = spentMember(config, "zed", NOW_MS);
 
 let api: Api;
 let base: string;

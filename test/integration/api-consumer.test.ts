@@ -18,13 +18,19 @@ beforeAll(async () => {
   api = await fx.startApi();
 });
 
-async function balanceOf(userId: string) {
-  const r = await api.app.inject({
-    method: "GET",
-    url: `/v1/members/${userId}/balance`,
-    headers: ADMIN,
-  });
+/** A request with the admin token: its status and JSON body. */
+async function asAdmin(method: "GET" | "POST", url: string, payload?: object) {
+  const r = await api.app.inject({ method, url, headers: ADMIN, payload });
   return { status: r.statusCode, body: r.json() };
+}
+
+const balanceOf = (userId: string) => asAdmin("GET", `/v1/members/${userId}/balance`);
+
+/** An admin command for eve (POST /v1/admin/members/eve/<path>), answered 202; its body. */
+async function commandForEve(path: string, payload: object) {
+  const r = await asAdmin("POST", `/v1/admin/members/eve/${path}`, payload);
+  expect(r.status).toBe(202);
+  return r.body;
 }
 
 /** Polls the balance endpoint until `done` holds (the consumer applies asynchronously). */
@@ -45,13 +51,7 @@ describe("admin command to balance, through Kafka and the consumer", () => {
 
   it("shows a granted bonus in the member's balance once the consumer applied it", async () => {
     expect((await balanceOf("eve")).status).toBe(404);
-    const r = await api.app.inject({
-      method: "POST",
-      url: "/v1/admin/members/eve/bonus-grants",
-      headers: ADMIN,
-      payload: grant,
-    });
-    expect(r.statusCode).toBe(202);
+    await commandForEve("bonus-grants", grant);
     const body = await balanceWhen("eve", (b) => b.bonusGrants.length === 1);
     expect(body).toMatchObject({
       percent: 100,
@@ -69,14 +69,7 @@ describe("admin command to balance, through Kafka and the consumer", () => {
   });
 
   it("answers a repeated commandId 202 again and grants nothing twice", async () => {
-    const r = await api.app.inject({
-      method: "POST",
-      url: "/v1/admin/members/eve/bonus-grants",
-      headers: ADMIN,
-      payload: grant,
-    });
-    expect(r.statusCode).toBe(202);
-    expect(r.json().repeat).toBe(true);
+    expect((await commandForEve("bonus-grants", grant)).repeat).toBe(true);
     await fx.caughtUp([(await fx.topics()).commands]);
     const body = await balanceWhen("eve", () => true);
     expect(body.bonusGrants).toHaveLength(1);
@@ -84,13 +77,11 @@ describe("admin command to balance, through Kafka and the consumer", () => {
   });
 
   it("moves the member to the subscribed tier", async () => {
-    const r = await api.app.inject({
-      method: "POST",
-      url: "/v1/admin/members/eve/subscription",
-      headers: ADMIN,
-      payload: { commandId: "eve-sub-plus", tierId: "plus", billing: "annual" },
+    await commandForEve("subscription", {
+      commandId: "eve-sub-plus",
+      tierId: "plus",
+      billing: "annual",
     });
-    expect(r.statusCode).toBe(202);
     const body = await balanceWhen("eve", (b) => b.tier.id === "plus");
     expect(body.tier).toMatchObject({ id: "plus", name: "Plus", billing: "annual" });
     expect(body.remainingByClass.subscriptionMicros).toBe(1_000_000_000);

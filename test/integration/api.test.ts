@@ -7,7 +7,7 @@
 // body; the OpenAPI document lists every route; the page and its assets are served.
 import { type Api, formatCredits } from "@creditflow/api";
 import type { TopicNames } from "@creditflow/contracts";
-import { balanceView, type CreditCommand, DAY_MS, HOUR_MS } from "@creditflow/engine";
+import { balanceView, DAY_MS, HOUR_MS } from "@creditflow/engine";
 import { migrate } from "@creditflow/history";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -18,6 +18,8 @@ import {
   writeMember,
 } from "../../services/api/testing/harness.ts";
 import { ADMIN_TOKEN, fixture } from "../support/fixture.ts";
+import { bonusGrant, spentMember, taskUsage } from "../support/inputs.ts";
+import { expectRefusal } from "../support/refusals.ts";
 
 const fx = fixture(import.meta.url, { partitions: 3, nowMs: Date.now() });
 const { config, iso } = fx;
@@ -40,34 +42,22 @@ const admin = bearer(ADMIN);
 const service = bearer(SERVICE);
 
 /** ann: a 10-credit trial bonus and 12 tasks over three days, two inside the running 5h window. */
-const annTrial: CreditCommand = {
-  type: "grant_bonus",
+const annTrial = bonusGrant({
   id: "ann-trial",
   userId: "ann",
-  atMs: NOW_MS - 2 * DAY_MS,
   source: "trial",
   amountMicros: 10_000_000,
-  effectiveFromMs: NOW_MS - 2 * DAY_MS,
+  atMs: NOW_MS - 2 * DAY_MS,
   expiresAtMs: NOW_MS + 6 * DAY_MS,
-  priority: 0,
-  recurrence: null,
-};
-const annUsage = Array.from({ length: 12 }, (_, i) =>
-  usage(
-    "ann",
-    `ann-e${i}`,
-    `ann-t${i}`,
-    i % 2 === 0 ? "chat" : "agent",
-    "kimi-k2",
-    50_000 + i * 1000,
-    NOW_MS - (12 - i) * 5 * HOUR_MS + (i >= 10 ? 4 * HOUR_MS : 0),
-  ),
-);
+});
+const annUsage = taskUsage("ann", 12, (i) => ({
+  feature: i % 2 === 0 ? "chat" : "agent",
+  inputTokens: 50_000 + i * 1000,
+  atMs: NOW_MS - (12 - i) * 5 * HOUR_MS + (i >= 10 ? 4 * HOUR_MS : 0),
+}));
 const ann = buildMember(config, "ann", NOW_MS - 10 * DAY_MS, [annTrial, ...annUsage]);
 /** zed: spent everything eight days ago (windows over): out of credits until the refresh. */
-const zed = buildMember(config, "zed", NOW_MS - 9 * DAY_MS, [
-  usage("zed", "zed-e0", "zed-t0", "chat", "kimi-k2", 10_000_000, NOW_MS - 8 * DAY_MS),
-]);
+const zed = spentMember(config, "zed", NOW_MS);
 /** wyn: 30 credits an hour ago, over the free 5-hour cap of 25. */
 const wyn = buildMember(config, "wyn", NOW_MS - 9 * DAY_MS, [
   usage("wyn", "wyn-e0", "wyn-t0", "code", "kimi-k2", 1_700_000, NOW_MS - HOUR_MS),
@@ -109,18 +99,6 @@ async function post(path: string, payload: unknown, headers: Record<string, stri
     headers,
   });
   return { status: r.statusCode, body: r.json(), headers: r.headers };
-}
-
-function expectRefusal(
-  r: { status: number; body: unknown },
-  status: number,
-  code: string,
-  field: string,
-) {
-  expect({ status: r.status, body: r.body }).toMatchObject({
-    status,
-    body: { error: { code, field, message: expect.any(String) } },
-  });
 }
 
 describe("GET /v1/me/balance", () => {

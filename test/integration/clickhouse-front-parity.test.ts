@@ -7,32 +7,17 @@
 // assertion holds there too.
 import { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
-import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { quietClickHouse as createClient, fixture } from "../support/fixture.ts";
+import { clickhouseError } from "../support/refusals.ts";
 
 const fx = fixture(import.meta.url);
 const url = fx.urls.clickhouseUrl;
 const db = fx.database;
 
-let client: ClickHouseClient;
-
-beforeAll(async () => {
-  client = await fx.createDatabase();
-  await client.command({
-    query: "CREATE TABLE landing (id UInt32, s String) ENGINE = MergeTree ORDER BY id",
-  });
-});
-
-async function clickhouseError(work: () => Promise<unknown>): Promise<ClickHouseError> {
-  try {
-    await work();
-  } catch (error) {
-    if (error instanceof ClickHouseError) return error;
-    throw error;
-  }
-  throw new Error("expected a ClickHouseError, the call succeeded");
-}
+const client = fx.clickhouseWithTables(
+  "CREATE TABLE landing (id UInt32, s String) ENGINE = MergeTree ORDER BY id",
+);
 
 /** The body of a plain HTTP query (no client in between). */
 async function httpBody(query: string): Promise<string> {

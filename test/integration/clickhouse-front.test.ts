@@ -6,35 +6,18 @@
 // every assertion holds there too.
 import { Readable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { type ClickHouseClient, ClickHouseError } from "@clickhouse/client";
 import { beforeAll, describe, expect, it } from "vitest";
 import { quietClickHouse as createClient, fixture } from "../support/fixture.ts";
+import { clickhouseError, streamError } from "../support/refusals.ts";
 
 const fx = fixture(import.meta.url);
 const { iso } = fx;
 const url = fx.urls.clickhouseUrl;
 const db = fx.database;
 
-let client: ClickHouseClient;
-
-beforeAll(async () => {
-  client = await fx.createDatabase();
-  await client.command({
-    query:
-      "CREATE TABLE events (id UInt32, user String, tokens Int64, tags Array(String)) ENGINE = MergeTree ORDER BY id",
-  });
-});
-
-/** Catches the rejection of `work` as a ClickHouseError (fails the test when it resolves or throws anything else). */
-async function clickhouseError(work: () => Promise<unknown>): Promise<ClickHouseError> {
-  try {
-    await work();
-  } catch (error) {
-    if (error instanceof ClickHouseError) return error;
-    throw error;
-  }
-  throw new Error("expected a ClickHouseError, the call succeeded");
-}
+const client = fx.clickhouseWithTables(
+  "CREATE TABLE events (id UInt32, user String, tokens Int64, tags Array(String)) ENGINE = MergeTree ORDER BY id",
+);
 
 async function rowsOf<T>(query: string, query_params?: Record<string, unknown>): Promise<T[]> {
   const result = await client.query({ query, query_params, format: "JSONEachRow" });
@@ -383,10 +366,7 @@ describe("compression", () => {
           "SELECT number, throwIf(number = 200000, 'boom under gzip') FROM numbers(500000) SETTINGS max_block_size = 1000",
         format: "JSONCompactEachRow",
       });
-      let rows = 0;
-      const error = await clickhouseError(async () => {
-        for await (const batch of result.stream()) rows += batch.length;
-      });
+      const { error, rows } = await streamError(result);
       expect([error.code, rows > 0]).toEqual(["395", true]);
       expect(error.message).toContain("boom under gzip");
     } finally {
@@ -462,10 +442,7 @@ describe("errors", () => {
         "SELECT number AS n, throwIf(number = 250000, 'boom in the stream') AS t FROM numbers(1000000) SETTINGS max_block_size = 1000",
       format: "JSONEachRow",
     });
-    let rows = 0;
-    const error = await clickhouseError(async () => {
-      for await (const batch of result.stream()) rows += batch.length;
-    });
+    const { error, rows } = await streamError(result);
     expect(error.code).toBe("395");
     expect(error.message).toContain("boom in the stream");
     expect(rows).toBeGreaterThan(0);

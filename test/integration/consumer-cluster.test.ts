@@ -10,186 +10,82 @@
 // REDIS_CLUSTER_NODES is unset. The killed master is restarted
 // (it rejoins as a replica), so the cluster ends healthy.
 
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { type ClickHouseClient, createClient } from "@clickhouse/client";
-import { type RunningConsumer, startConsumer } from "@creditflow/consumer";
-import { type LedgerEntryRecord, topicNames } from "@creditflow/contracts";
-import {
-  type CreditCommand,
-  type EngineInput,
-  encodeState,
-  ledgerBalanceMicros,
-  makeConfig,
-  openMember,
-  parsePlans,
-  parseRateCard,
-  type UsageEvent,
-} from "@creditflow/engine";
-import { type RunningSink, startSink } from "@creditflow/history";
-import { AvroCodec, connectKafka, ensureTopics } from "@creditflow/kafka";
-import {
-  connectRedis,
-  deleteKeysUnder,
-  keySpace,
-  MemberReader,
-  MemberStore,
-  parseClusterNodes,
-  type RedisClient,
-} from "@creditflow/member-store";
-import { CreditProducer } from "@creditflow/producer";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { RunningConsumer } from "@creditflow/consumer";
+import type { LedgerEntryRecord } from "@creditflow/contracts";
+import { encodeState, ledgerBalanceMicros, openMember } from "@creditflow/engine";
+import { seededRandom } from "@creditflow/loadgen";
+import { keySpace, MemberStore } from "@creditflow/member-store";
 import type { Cluster } from "ioredis";
-import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, sumMicros } from "../../services/consumer/testing/harness.ts";
 import {
-  ledgerByUser,
-  readTopic,
-  replayMember,
-  sumMicros,
-  waitCaughtUp,
-} from "../../services/consumer/testing/harness.ts";
-import { isolation, stack } from "../support/stack.ts";
+  expectExact,
+  type LoadScenario,
+  loadScenario,
+  type SteadyUsage,
+  steadyUsage,
+} from "../support/exact-load.ts";
+import { fixture } from "../support/fixture.ts";
+import { bonusGrant } from "../support/inputs.ts";
+import {
+  clusterNodes,
+  clusterScript,
+  masterPorts,
+  ownerOf,
+  slotOf,
+} from "../support/redis-cluster.ts";
+import { onCluster } from "../support/stack.ts";
 
-const clusterNodes = parseClusterNodes(process.env.REDIS_CLUSTER_NODES);
-const iso = isolation(import.meta.url);
-const urls = stack();
-const configFile = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../../deploy/config/${name}`, import.meta.url), "utf8"));
-const config = makeConfig(
-  parseRateCard(configFile("rate-card.json"), "rate-card.json"),
-  parsePlans(configFile("plans.json"), "plans.json"),
-);
+const fx = fixture(import.meta.url);
+const { iso } = fx;
 const LATENESS_MS = 1_500;
-const sweepConfig = makeConfig(
-  parseRateCard(configFile("rate-card.json"), "rate-card.json"),
-  parsePlans({ ...configFile("plans.json"), allowedLatenessMs: LATENESS_MS }, "plans.json"),
-);
-const conn = connectKafka(urls.kafkaBrokers, `test-${iso.id}`);
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const sweepConfig = loadConfig({ allowedLatenessMs: LATENESS_MS });
 const USERS = Array.from({ length: 40 }, (_, i) => `cc${i}`);
-const codec = new AvroCodec(urls.schemaRegistryUrl);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SEED = Number(process.env.CF_TEST_SEED ?? Date.now() % 1_000_000);
+/** The load generator's seeded generator, so a failing run replays from its seed. */
+const random = seededRandom(SEED);
+/** The file's Redis: a Cluster client, as the skip below guarantees. */
+const cluster = () => fx.redis as Cluster;
 
-interface Scenario {
-  topics: ReturnType<typeof topicNames>;
-  producer: CreditProducer;
-  groupId: string;
-  keyPrefix: string;
-  consumers: RunningConsumer[];
-  /** The history sink into the scenario's own ClickHouse database, when it runs one. */
-  sink?: { running: RunningSink; database: string };
-  /** Every distinct input sent, per user, in send order. */
-  sent: Map<string, EngineInput[]>;
-}
-const scenarios: Scenario[] = [];
-let redis: RedisClient;
-const ch: ClickHouseClient = createClient({ url: urls.clickhouseUrl });
+/** A scenario's consumers: its own key prefix and group. */
+const keyPrefixOf = (sc: LoadScenario) => `${iso.keyPrefix}${sc.name}:`;
+const groupOf = (sc: LoadScenario) => iso.group(sc.name);
+/** A scenario's history sink writes into a ClickHouse database of its own. */
+const databaseOf = (sc: LoadScenario) => `${iso.database}_${sc.name}`;
 
-function clusterScript(...args: string[]): string {
-  return execFileSync("bash", ["deploy/local/services/redis-cluster.sh", ...args], {
-    cwd: repoRoot,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    timeout: 180_000,
-  });
-}
-
-/** The ports of the cluster's masters, as CLUSTER NODES says now. */
-async function masterPorts(): Promise<number[]> {
-  const text = String(await (redis as Cluster).call("CLUSTER", "NODES"));
-  return text
-    .trim()
-    .split("\n")
-    .map((line) => line.split(" "))
-    .filter(([, , flags]) => flags!.includes("master") && !flags!.includes("fail"))
-    .map(([, address]) => Number(address!.split("@")[0]!.split(":")[1]));
-}
-
-async function scenario(name: string): Promise<Scenario> {
-  const topics = topicNames(`t_${iso.id}_${name}`);
-  await ensureTopics(conn, [topics.usage, topics.commands], 4);
-  await codec.register(topics, ["ledger"]);
-  const producer = await CreditProducer.create({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    service: "cluster-test",
-    rateCard: config.rateCard,
-    topics,
-    compression: "none",
-    limits: { lingerMs: 2 },
-  });
-  const sc: Scenario = {
-    topics,
-    producer,
-    groupId: iso.group(name),
-    keyPrefix: `${iso.keyPrefix}${name}:`,
-    consumers: [],
-    sent: new Map(),
-  };
-  scenarios.push(sc);
-  // Half the users hold a bonus, so debits cross from bonus to subscription.
-  for (const user of USERS.slice(0, 20)) {
-    const grant: CreditCommand = {
-      type: "grant_bonus",
-      id: `${user}-bonus`,
-      userId: user,
-      atMs: Date.now() - 60_000,
-      source: "promotion",
-      amountMicros: 2_000_000,
-      effectiveFromMs: Date.now() - 60_000,
-      expiresAtMs: Date.now() + 30 * 86_400_000,
-      priority: 0,
-      recurrence: null,
-    };
-    await producer.sendCommand(grant, "test");
-    sc.sent.set(user, [grant]);
-  }
-  return sc;
-}
-
-async function startClusterConsumer(sc: Scenario, engineConfig = config): Promise<RunningConsumer> {
-  const consumer = await startConsumer({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    redisClusterNodes: clusterNodes!,
+function startClusterConsumer(sc: LoadScenario, config = fx.config): Promise<RunningConsumer> {
+  return fx.startConsumer({
     topics: sc.topics,
-    keyPrefix: sc.keyPrefix,
-    groupId: sc.groupId,
-    config: engineConfig,
-    logger: pino({ level: "warn" }),
-    limits: {
-      sessionTimeoutMs: 6_000,
-      heartbeatIntervalMs: 500,
-      batchRecords: 200,
-      membersPerRound: 8,
-      sweeperIntervalMs: 500,
-    },
+    keyPrefix: keyPrefixOf(sc),
+    groupId: groupOf(sc),
+    config,
+    limits: { batchRecords: 200, membersPerRound: 8, sweeperIntervalMs: 500 },
   });
-  sc.consumers.push(consumer);
-  await consumer.joined;
-  return consumer;
 }
 
-/** The history sink of the scenario, into a ClickHouse database of its own. */
-async function startScenarioSink(sc: Scenario): Promise<void> {
-  const database = `${iso.database}_${sc.groupId.slice(-8).replace(/[^a-z0-9]/g, "_")}`;
-  const running = await startSink({
-    brokers: urls.kafkaBrokers,
-    schemaRegistryUrl: urls.schemaRegistryUrl,
-    clickhouseUrl: urls.clickhouseUrl,
-    database,
+function startScenarioSink(sc: LoadScenario) {
+  return fx.startSink({
+    database: databaseOf(sc),
     topics: sc.topics,
-    groupId: `${sc.groupId}-sink`,
-    rateCard: config.rateCard,
-    logger: pino({ level: "warn" }),
+    groupId: `${groupOf(sc)}-sink`,
     limits: { maxBatchAgeMs: 200 },
   });
-  sc.sink = { running, database };
+}
+
+/** A scenario with its consumer (and, with `sink`, its history sink) running under 200 events/s. */
+async function underLoad(
+  name: string,
+  { sink = false } = {},
+): Promise<{ sc: LoadScenario; consumer: RunningConsumer; usage: SteadyUsage }> {
+  const sc = await loadScenario(fx, name, USERS);
+  const consumer = await startClusterConsumer(sc);
+  if (sink) await startScenarioSink(sc);
+  return { sc, consumer, usage: steadyUsage(sc, name, 200, random) };
 }
 
 async function rows<T>(query: string): Promise<T[]> {
-  const rs = await ch.query({ query, format: "JSONEachRow" });
+  const rs = await fx.clickhouse.query({ query, format: "JSONEachRow" });
   return rs.json<T>();
 }
 
@@ -198,10 +94,10 @@ async function rows<T>(query: string): Promise<T[]> {
  * member the ledger the topic holds (same entry count, same sum, which is the balance).
  */
 async function expectClickHouseAgrees(
-  sc: Scenario,
+  sc: LoadScenario,
   ledger: Map<string, LedgerEntryRecord[]>,
 ): Promise<void> {
-  const db = sc.sink!.database;
+  const db = databaseOf(sc);
   const usageIds = new Set<string>();
   for (const inputs of sc.sent.values()) {
     for (const input of inputs) if (input.type === "usage") usageIds.add(input.id);
@@ -241,126 +137,28 @@ async function expectClickHouseAgrees(
   );
 }
 
-/** Usage at a steady pace until stopped, ~5% of events resent (same id, same content). */
-function backgroundUsage(sc: Scenario, prefix: string, perSecond: number) {
-  let running = true;
-  let n = 0;
-  const done = (async () => {
-    while (running) {
-      const batch = [];
-      for (let i = 0; i < perSecond / 10; i++) {
-        const user = USERS[(n * 7) % USERS.length]!;
-        const u = {
-          eventId: `${prefix}-${user}-${n++}`,
-          userId: user,
-          taskId: `${user}-t${n % 5}`,
-          feature: "chat",
-          model: "kimi-k2",
-          inputTokens: 1000 + (n % 4000),
-          outputTokens: 100 + (n % 400),
-          occurredAt: Date.now(),
-        };
-        const event: UsageEvent = {
-          type: "usage",
-          id: u.eventId,
-          userId: user,
-          taskId: u.taskId,
-          feature: "chat",
-          taskKind: null,
-          model: u.model,
-          inputTokens: u.inputTokens,
-          outputTokens: u.outputTokens,
-          cachedInputTokens: 0,
-          eventAtMs: u.occurredAt,
-        };
-        const list = sc.sent.get(user) ?? [];
-        list.push(event);
-        sc.sent.set(user, list);
-        batch.push(sc.producer.recordUsage(u));
-        if (n % 20 === 0) batch.push(sc.producer.recordUsage(u));
-      }
-      await Promise.all(batch);
-      await sleep(100);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-      return n;
-    },
-  };
+/** Caught up, then exact (expectExact); with a sink, ClickHouse agrees too. */
+async function expectExactAll(sc: LoadScenario, { sink = false } = {}): Promise<void> {
+  await fx.caughtUp([sc.topics.usage, sc.topics.commands], groupOf(sc), 180_000);
+  const ledger = await expectExact(sc, keyPrefixOf(sc));
+  if (sink) await expectClickHouseAgrees(sc, ledger);
 }
 
-/**
- * Every user's balance equals the engine's over the distinct inputs sent, the outbox is drained,
- * the ledger topic (deduplicated by id, copies identical) sums to the balance, and each usage
- * event has its one debit in the ledger.
- */
-async function expectExactAll(sc: Scenario): Promise<void> {
-  await waitCaughtUp(conn, sc.groupId, [sc.topics.usage, sc.topics.commands], 180_000);
-  const reader = new MemberReader(redis, keySpace(sc.keyPrefix));
-  const members = await reader.members(USERS);
-  const raw = await readTopic(conn, sc.topics.ledger, { idleMs: 3_000, timeoutMs: 120_000 });
-  const ledger = await ledgerByUser(codec, raw);
-  let events = 0;
-  for (const user of USERS) {
-    const inputs = sc.sent.get(user) ?? [];
-    const expected = replayMember(user, inputs, config, Date.now())!;
-    const stored = members.get(user)!;
-    expect(stored.state, user).not.toBeNull();
-    expect(ledgerBalanceMicros(stored.state!), user).toBe(ledgerBalanceMicros(expected));
-    expect(stored.outboxEntries, user).toBe(0);
-    const entries = ledger.get(user) ?? [];
-    expect(sumMicros(entries), user).toBe(ledgerBalanceMicros(stored.state!));
-    const debitCauses = entries
-      .filter((e) => e.kind === "debit")
-      .map((e) => e.entryId.split("#")[0]);
-    const usageIds = inputs.filter((i) => i.type === "usage").map((i) => i.id);
-    expect(new Set(debitCauses), user).toEqual(new Set(usageIds));
-    events += usageIds.length;
-  }
-  console.log(
-    `exact on the cluster: ${USERS.length} members, ${events} distinct usage events, ${raw.length} ledger records read`,
-  );
-  if (sc.sink !== undefined) await expectClickHouseAgrees(sc, ledger);
-}
-
-describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Cluster", () => {
-  beforeAll(async () => {
-    redis = connectRedis({ redisClusterNodes: clusterNodes! }, { maxRetriesPerRequest: 3 });
+describe.skipIf(!onCluster)("deduction consumer on a Redis Cluster", () => {
+  beforeAll(() => {
+    console.log(`consumer-cluster seed ${SEED} (CF_TEST_SEED=${SEED} replays the load)`);
     clusterScript("wait-healthy", "60");
   });
 
-  afterAll(async () => {
-    for (const sc of scenarios) {
-      for (const c of sc.consumers) await c.stop().catch(() => undefined);
-      await sc.sink?.running.stop().catch(() => undefined);
-      if (sc.sink !== undefined) {
-        await ch.command({ query: `DROP DATABASE IF EXISTS ${sc.sink.database}` }).catch(() => {});
-      }
-      await sc.producer.close();
-      await deleteKeysUnder(redis, sc.keyPrefix).catch(() => undefined);
-    }
-    redis?.disconnect();
-    await ch.close();
-  });
-
   it("debits exactly as the engine; the ledger sums to each balance", async () => {
-    const sc = await scenario("steady");
-    await startClusterConsumer(sc);
-    const usage = backgroundUsage(sc, "s", 200);
+    const { sc, usage } = await underLoad("steady");
     await sleep(5_000);
     await usage.stop();
     await expectExactAll(sc);
     // The members spread over every master (no key holds them all).
     const owners = new Set<string>();
-    const cluster = redis as Cluster;
     for (const user of USERS) {
-      const slot = Number(
-        await cluster.call("CLUSTER", "KEYSLOT", keySpace(sc.keyPrefix).member(user).member),
-      );
-      owners.add(cluster.slots[slot]![0]!);
+      owners.add(await ownerOf(cluster(), keySpace(keyPrefixOf(sc)).member(user).member));
     }
     expect(owners.size).toBe(3);
   });
@@ -368,12 +166,9 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
   it("ends exact after a master is SIGKILLed under load (its replica takes over)", {
     timeout: 400_000,
   }, async () => {
-    const sc = await scenario("failover");
-    await startClusterConsumer(sc);
-    await startScenarioSink(sc);
-    const usage = backgroundUsage(sc, "f", 200);
+    const { sc, usage } = await underLoad("failover", { sink: true });
     await sleep(4_000);
-    const [victim] = await masterPorts();
+    const [victim] = await masterPorts(cluster());
     const started = performance.now();
     console.log(clusterScript("kill-master", String(victim)).trim());
     console.log(
@@ -388,18 +183,15 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
     );
     await sleep(2_000);
     await usage.stop();
-    await expectExactAll(sc);
+    await expectExactAll(sc, { sink: true });
   });
 
   it("ends exact after slots move between masters under load (MOVED, ASK)", {
     timeout: 400_000,
   }, async () => {
-    const sc = await scenario("reshard");
-    await startClusterConsumer(sc);
-    await startScenarioSink(sc);
-    const usage = backgroundUsage(sc, "r", 200);
+    const { sc, consumer, usage } = await underLoad("reshard", { sink: true });
     await sleep(3_000);
-    const [from, to] = await masterPorts();
+    const [from, to] = await masterPorts(cluster());
     const started = performance.now();
     clusterScript("reshard", String(from), String(to), "2000");
     console.log(
@@ -408,15 +200,15 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
     await sleep(2_000);
     clusterScript("reshard", String(to), String(from), "2000");
     await usage.stop();
-    await expectExactAll(sc);
-    const redirected = (await sc.consumers[0]!.metrics.redisRedirections.get()).values;
+    await expectExactAll(sc, { sink: true });
+    const redirected = (await consumer.metrics.redisRedirections.get()).values;
     console.log(
       `commands sent again: ${redirected.map((v) => `${v.labels.why} ${v.value}`).join(", ") || "none"}`,
     );
   });
 
   it("forfeits idle members' bonuses once, each swept by the owner of its partition's shard", async () => {
-    const sc = await scenario("sweep");
+    const sc = await loadScenario(fx, "sweep", USERS);
     await Promise.all([
       startClusterConsumer(sc, sweepConfig),
       startClusterConsumer(sc, sweepConfig),
@@ -424,23 +216,15 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
     const users = USERS.slice(20, 32);
     const t0 = Date.now();
     const expiresAtMs = t0 + 4_000;
-    for (const user of users) {
-      const grant: CreditCommand = {
-        type: "grant_bonus",
-        id: `${user}-promo`,
-        userId: user,
-        atMs: t0,
-        source: "promotion",
-        amountMicros: 3_000_000,
-        effectiveFromMs: t0 - 1_000,
-        expiresAtMs,
-        priority: 0,
-        recurrence: null,
-      };
-      await sc.producer.sendCommand(grant, "test");
+    for (const userId of users) {
+      const promo = { id: `${userId}-promo`, userId, amountMicros: 3_000_000, expiresAtMs };
+      await sc.producer.sendCommand(
+        bonusGrant({ ...promo, atMs: t0, effectiveFromMs: t0 - 1_000 }),
+        "test",
+      );
     }
-    await waitCaughtUp(conn, sc.groupId, [sc.topics.usage, sc.topics.commands]);
-    const reader = new MemberReader(redis, keySpace(sc.keyPrefix));
+    await fx.caughtUp([sc.topics.usage, sc.topics.commands], groupOf(sc));
+    const reader = fx.reader(keyPrefixOf(sc));
     // Sharded: the members' deadlines are spread over the partitions' shards, none holds them all.
     const shards = await reader.deadlineShards();
     expect(shards.length).toBeGreaterThan(1);
@@ -458,8 +242,7 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
       }
     }
     expect(forfeited.size).toBe(users.length);
-    const raw = await readTopic(conn, sc.topics.ledger, { idleMs: 2_000 });
-    const ledger = await ledgerByUser(codec, raw);
+    const ledger = await fx.ledger(sc.topics);
     const members = await reader.members(users);
     for (const user of users) {
       const entries = ledger.get(user) ?? [];
@@ -471,43 +254,36 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
   });
 
   it("writes and reads a member whose slot is migrating (ASK to the importing node)", async () => {
-    const cluster = redis as Cluster;
     const keys = keySpace(`${iso.keyPrefix}ask:`);
     const redirected: string[] = [];
     const store = new MemberStore(
-      redis,
+      cluster(),
       keys,
       { membersPerRound: 10, minReplicaAcks: 1, onRedirect: (why) => redirected.push(why) },
       (r) => Buffer.from(JSON.stringify(r)),
     );
     // A member whose slot holds no key yet, so moving the slot moves nothing of anyone else's.
-    const nodesText = String(await cluster.call("CLUSTER", "NODES"));
-    const idOf = new Map<string, string>();
-    for (const line of nodesText.trim().split("\n")) {
-      const [id, address] = line.split(" ");
-      idOf.set(address!.split("@")[0]!, id!);
-    }
+    const idOf = new Map((await clusterNodes(cluster())).map((n) => [n.address, n.id]));
+    const masters = cluster().nodes("master");
+    const nameOf = (n: (typeof masters)[number]) => `${n.options.host}:${n.options.port}`;
     let userId = "";
     let slot = -1;
     let source = "";
     for (let i = 0; slot < 0; i++) {
       const key = keys.member(`ask${i}`).member;
-      const s = Number(await cluster.call("CLUSTER", "KEYSLOT", key));
-      const owner = cluster.slots[s]![0]!;
-      const node = cluster
-        .nodes("master")
-        .find((n) => `${n.options.host}:${n.options.port}` === owner)!;
+      const s = await slotOf(cluster(), key);
+      const owner = await ownerOf(cluster(), key);
+      const node = masters.find((n) => nameOf(n) === owner)!;
       if (Number(await node.call("CLUSTER", "COUNTKEYSINSLOT", s)) === 0) {
         [userId, slot, source] = [`ask${i}`, s, owner];
       }
     }
     const stateText = encodeState(
-      openMember(userId, Date.now(), { config, nowMs: Date.now() }).state,
+      openMember(userId, Date.now(), { config: fx.config, nowMs: Date.now() }).state,
     );
-    const masters = cluster.nodes("master");
-    const from = masters.find((n) => `${n.options.host}:${n.options.port}` === source)!;
-    const to = masters.find((n) => `${n.options.host}:${n.options.port}` !== source)!;
-    const toName = `${to.options.host}:${to.options.port}`;
+    const from = masters.find((n) => nameOf(n) === source)!;
+    const to = masters.find((n) => nameOf(n) !== source)!;
+    const toName = nameOf(to);
     await to.call("CLUSTER", "SETSLOT", slot, "IMPORTING", idOf.get(source)!);
     await from.call("CLUSTER", "SETSLOT", slot, "MIGRATING", idOf.get(toName)!);
     try {
@@ -528,7 +304,6 @@ describe.skipIf(clusterNodes === undefined)("deduction consumer on a Redis Clust
       // The slot ends on the importing node (with the one key it holds).
       await to.call("CLUSTER", "SETSLOT", slot, "NODE", idOf.get(toName)!);
       await from.call("CLUSTER", "SETSLOT", slot, "NODE", idOf.get(toName)!);
-      await deleteKeysUnder(redis, keys.prefix);
     }
     clusterScript("wait-healthy", "60");
   });

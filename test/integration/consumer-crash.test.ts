@@ -7,31 +7,21 @@
 // (deduplicated by id) summing to each balance. The seed is printed so a failure replays.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { FAULT_STAGES } from "@creditflow/consumer";
-import type { TopicNames } from "@creditflow/contracts";
-import {
-  type CreditCommand,
-  type EngineInput,
-  ledgerBalanceMicros,
-  type UsageEvent,
-} from "@creditflow/engine";
 import { seededRandom } from "@creditflow/loadgen";
-import type { CreditProducer } from "@creditflow/producer";
 import { describe, expect, it } from "vitest";
-import { ledgerByUser, replayMember, sumMicros } from "../../services/consumer/testing/harness.ts";
+import {
+  expectExact,
+  type LoadScenario,
+  loadScenario,
+  steadyUsage,
+} from "../support/exact-load.ts";
 import { fixture } from "../support/fixture.ts";
 
 const fx = fixture(import.meta.url);
-const { iso, config } = fx;
-/** Each test has its own topics (a second group re-reading the first's would share the ledger). */
-interface Scenario {
-  topicPrefix: string;
-  topics: TopicNames;
-  producer: CreditProducer;
-  /** Every distinct input sent, per user, in send order. */
-  sent: Map<string, EngineInput[]>;
-}
+const { iso } = fx;
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const SEED = Number(process.env.CF_TEST_SEED ?? Date.now() % 1_000_000);
 const USERS = Array.from({ length: 30 }, (_, i) => `ck${i}`);
@@ -52,7 +42,7 @@ interface Child {
 }
 
 function startChild(
-  sc: Scenario,
+  sc: LoadScenario,
   group: string,
   keyPrefix: string,
   extraEnv: Record<string, string> = {},
@@ -61,7 +51,7 @@ function startChild(
     cwd: repoRoot,
     env: {
       ...fx.serviceEnv(),
-      CF_TOPIC_PREFIX: sc.topicPrefix,
+      CF_TOPIC_PREFIX: fx.topicPrefix(sc.name),
       CF_KEY_PREFIX: keyPrefix,
       CF_CONSUMER_GROUP: group,
       CF_CONSUMER_LIMITS: JSON.stringify({
@@ -96,87 +86,8 @@ function startChild(
   return { process: child, joined, exited };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function within<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
   return Promise.race([p, sleep(ms).then(() => "timeout" as const)]);
-}
-
-/** Sends usage at a steady pace until stopped, resending ~5% of events (same id, same content). */
-function backgroundUsage(sc: Scenario, prefix: string, perSecond: number) {
-  const { producer, sent } = sc;
-  let running = true;
-  let n = 0;
-  const done = (async () => {
-    while (running) {
-      const batch = [];
-      for (let i = 0; i < perSecond / 10; i++) {
-        const user = pick(USERS);
-        const u = {
-          eventId: `${prefix}-${user}-${n++}`,
-          userId: user,
-          taskId: `${user}-t${n % 5}`,
-          feature: "chat",
-          model: "kimi-k2",
-          inputTokens: 1000 + Math.floor(random() * 5000),
-          outputTokens: 100 + Math.floor(random() * 500),
-          occurredAt: Date.now(),
-        };
-        const event: UsageEvent = {
-          type: "usage",
-          id: u.eventId,
-          userId: user,
-          taskId: u.taskId,
-          feature: "chat",
-          taskKind: null,
-          model: u.model,
-          inputTokens: u.inputTokens,
-          outputTokens: u.outputTokens,
-          cachedInputTokens: 0,
-          eventAtMs: u.occurredAt,
-        };
-        const list = sent.get(user) ?? [];
-        list.push(event);
-        sent.set(user, list);
-        batch.push(producer.recordUsage(u));
-        // A producer retry: the same event again, right after (inside the engine's id memory).
-        if (random() < 0.05) batch.push(producer.recordUsage(u));
-      }
-      await Promise.all(batch);
-      await sleep(100);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-      return n;
-    },
-  };
-}
-
-async function scenario(name: string): Promise<Scenario> {
-  const topicPrefix = `t_${iso.id}_${name}`;
-  const topics = await fx.topics(name);
-  const producer = await fx.producer({ service: "crash-test", topics, limits: { lingerMs: 2 } });
-  const sc: Scenario = { topicPrefix, topics, producer, sent: new Map() };
-  // Half the users hold a bonus, so debits cross from bonus to subscription.
-  for (const user of USERS.slice(0, 15)) {
-    const grant: CreditCommand = {
-      type: "grant_bonus",
-      id: `${user}-bonus`,
-      userId: user,
-      atMs: Date.now() - 60_000,
-      source: "promotion",
-      amountMicros: 2_000_000,
-      effectiveFromMs: Date.now() - 60_000,
-      expiresAtMs: Date.now() + 30 * 86_400_000,
-      priority: 0,
-      recurrence: null,
-    };
-    await producer.sendCommand(grant, "test");
-    sc.sent.set(user, [grant]);
-  }
-  return sc;
 }
 
 describe("consumer crashes and rebalances", () => {
@@ -184,9 +95,9 @@ describe("consumer crashes and rebalances", () => {
     timeout: 600_000,
   }, async () => {
     console.log(`consumer-crash seed ${SEED} (CF_TEST_SEED=${SEED} replays the choices)`);
-    const sc = await scenario("crash");
+    const sc = await loadScenario(fx, "crash", USERS);
     const group = iso.group("crash");
-    const usage = backgroundUsage(sc, "k", 150);
+    const usage = steadyUsage(sc, "k", 150, random);
     const kills: string[] = [];
     for (let i = 0; i < 22; i++) {
       if (i % 2 === 0) {
@@ -223,16 +134,16 @@ describe("consumer crashes and rebalances", () => {
     // Graceful shutdown: SIGTERM finishes the unit in hand, commits, exits 0.
     last.process.kill("SIGTERM");
     expect(await last.exited).toEqual({ code: 0, signal: null });
-    await expectExactAll(sc, iso.keyPrefix);
+    await expectExact(sc, iso.keyPrefix);
   });
 
   it("ends exact with two consumers and forced rebalances mid-stream", {
     timeout: 300_000,
   }, async () => {
-    const sc = await scenario("rebalance");
+    const sc = await loadScenario(fx, "rebalance", USERS);
     const group = iso.group("rebalance");
     const prefix = `${iso.keyPrefix}rb:`;
-    const usage = backgroundUsage(sc, "r", 150);
+    const usage = steadyUsage(sc, "r", 150, random);
     const a = startChild(sc, group, prefix);
     await a.joined;
     await sleep(2_000);
@@ -249,36 +160,6 @@ describe("consumer crashes and rebalances", () => {
     b.process.kill("SIGTERM");
     a2.process.kill("SIGTERM");
     await Promise.all([b.exited, a2.exited]);
-    await expectExactAll(sc, prefix);
+    await expectExact(sc, prefix);
   });
 });
-
-/**
- * Every user's balance equals the engine's over the distinct inputs sent, the outbox is drained,
- * the ledger topic (deduplicated by id, copies identical) sums to the balance, and each usage
- * event has its debit in the ledger.
- */
-async function expectExactAll(sc: Scenario, keyPrefix: string) {
-  const raw = await fx.readTopic(sc.topics.ledger, { idleMs: 3_000, timeoutMs: 120_000 });
-  const ledger = await ledgerByUser(fx.codec, raw);
-  let events = 0;
-  for (const user of USERS) {
-    const inputs = sc.sent.get(user) ?? [];
-    const expected = replayMember(user, inputs, config, Date.now())!;
-    const stored = await fx.member(user, keyPrefix);
-    expect(stored.state, user).not.toBeNull();
-    expect(ledgerBalanceMicros(stored.state!), user).toBe(ledgerBalanceMicros(expected));
-    expect(stored.outboxLength, user).toBe(0);
-    const entries = ledger.get(user) ?? [];
-    expect(sumMicros(entries), user).toBe(ledgerBalanceMicros(stored.state!));
-    const debitCauses = entries
-      .filter((e) => e.kind === "debit")
-      .map((e) => e.entryId.split("#")[0]);
-    const usageIds = inputs.filter((i) => i.type === "usage").map((i) => i.id);
-    expect(new Set(debitCauses), user).toEqual(new Set(usageIds));
-    events += usageIds.length;
-  }
-  console.log(
-    `exact: ${USERS.length} members, ${events} distinct usage events, ${raw.length} ledger records read`,
-  );
-}

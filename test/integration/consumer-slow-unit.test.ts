@@ -16,6 +16,7 @@ import type { TopicNames } from "@creditflow/contracts";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { fixture } from "../support/fixture.ts";
+import { usageInput } from "../support/inputs.ts";
 import { waitFor } from "../support/wait.ts";
 
 const fx = fixture(import.meta.url);
@@ -34,18 +35,7 @@ async function filledTopics(name: string) {
   const sends = [];
   for (let n = 0; n < EVENTS; n++) {
     const user = `su${n % 3}`;
-    sends.push(
-      producer.recordUsage({
-        eventId: `${name}-${n}`,
-        userId: user,
-        taskId: `${user}-t`,
-        feature: "chat",
-        model: "kimi-k2",
-        inputTokens: 1_000,
-        outputTokens: 100,
-        occurredAt: Date.now(),
-      }),
-    );
+    sends.push(producer.recordUsage(usageInput(`${name}-${n}`, user)));
   }
   await Promise.all(sends);
   await producer.close();
@@ -82,6 +72,14 @@ async function consumer(
   return { c, said, count: (msg: string) => said.filter((l) => l.msg === msg).length };
 }
 
+/** A consumer on topics and a group of its own (`name`) whose first unit pauses 9 s after its write. */
+async function slowConsumer(name: string) {
+  const topics = await filledTopics(name);
+  const groupId = iso.group(name);
+  const slow = await consumer(topics, groupId, name, { faultPause: { unit: 1, ms: 9_000 } });
+  return { topics, groupId, slow };
+}
+
 /**
  * Every event applied once over the consumers' metrics: a unit done again would count its records
  * as skipped (offsets at or below the stored ones) or duplicates.
@@ -103,9 +101,7 @@ describe("a slow unit", () => {
   it("keeps the membership through a unit longer than the session timeout", {
     timeout: 90_000,
   }, async () => {
-    const topics = await filledTopics("alone");
-    const groupId = iso.group("alone");
-    const slow = await consumer(topics, groupId, "alone", { faultPause: { unit: 1, ms: 9_000 } });
+    const { topics, groupId, slow } = await slowConsumer("alone");
     await fx.caughtUp([topics.usage], groupId, 60_000);
     expect(slow.count("fault injection: pause")).toBe(1);
     expect(slow.count("joined group")).toBe(1);
@@ -116,9 +112,7 @@ describe("a slow unit", () => {
   it("finishes and commits the unit when another consumer joins in the middle of it", {
     timeout: 120_000,
   }, async () => {
-    const topics = await filledTopics("joined");
-    const groupId = iso.group("joined");
-    const slow = await consumer(topics, groupId, "joined", { faultPause: { unit: 1, ms: 9_000 } });
+    const { topics, groupId, slow } = await slowConsumer("joined");
     await waitFor(
       "the slow unit's pause",
       async () => slow.count("fault injection: pause") === 1,

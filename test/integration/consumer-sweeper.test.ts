@@ -5,11 +5,12 @@
 
 import type { RunningConsumer } from "@creditflow/consumer";
 import type { TopicNames } from "@creditflow/contracts";
-import { type CreditCommand, ledgerBalanceMicros } from "@creditflow/engine";
+import { ledgerBalanceMicros } from "@creditflow/engine";
 import type { CreditProducer } from "@creditflow/producer";
 import { beforeAll, describe, expect, it } from "vitest";
 import { sumMicros } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
+import { bonusGrant, usageInput } from "../support/inputs.ts";
 
 const LATENESS_MS = 1_500;
 const fx = fixture(import.meta.url, { plans: { allowedLatenessMs: LATENESS_MS } });
@@ -37,30 +38,19 @@ describe("deadline sweeper", () => {
     const users = ["sw0", "sw1", "sw2", "sw3", "sw4"];
     const t0 = Date.now();
     const expiresAtMs = t0 + 4_000;
-    for (const user of users) {
-      const grant: CreditCommand = {
-        type: "grant_bonus",
-        id: `${user}-promo`,
-        userId: user,
-        atMs: t0,
-        source: "promotion",
-        amountMicros: 3_000_000,
-        effectiveFromMs: t0 - 1_000,
-        expiresAtMs,
-        priority: 0,
-        recurrence: null,
-      };
-      await producer.sendCommand(grant, "test");
-      await producer.recordUsage({
-        eventId: `${user}-e1`,
-        userId: user,
-        taskId: `${user}-t`,
-        feature: "chat",
-        model: "kimi-k2",
-        inputTokens: 10_000,
-        outputTokens: 1_000,
-        occurredAt: t0,
-      });
+    for (const userId of users) {
+      const promo = { id: `${userId}-promo`, userId, amountMicros: 3_000_000, expiresAtMs };
+      await producer.sendCommand(
+        bonusGrant({ ...promo, atMs: t0, effectiveFromMs: t0 - 1_000 }),
+        "test",
+      );
+      await producer.recordUsage(
+        usageInput(`${userId}-e1`, userId, {
+          inputTokens: 10_000,
+          outputTokens: 1_000,
+          occurredAt: t0,
+        }),
+      );
     }
     await fx.caughtUp([topics.usage, topics.commands]);
     // Before the deadline (expiry + lateness) nothing is forfeited.

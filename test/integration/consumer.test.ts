@@ -6,13 +6,13 @@
 // while the valid records around them are applied.
 
 import type { RunningConsumer } from "@creditflow/consumer";
-import type { TopicNames, UsageEventRecord } from "@creditflow/contracts";
 import {
-  type CreditCommand,
-  type EngineInput,
-  ledgerBalanceMicros,
-  type UsageEvent,
-} from "@creditflow/engine";
+  type TopicNames,
+  type UsageEventRecord,
+  type UsageInput,
+  usageEventFromRecord,
+} from "@creditflow/contracts";
+import { DAY_MS, type EngineInput, ledgerBalanceMicros } from "@creditflow/engine";
 import type { CreditProducer } from "@creditflow/producer";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -21,6 +21,7 @@ import {
   withoutHorizonTimes,
 } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
+import { bonusGrant, remember, usageEvent, usageInput } from "../support/inputs.ts";
 
 const fx = fixture(import.meta.url, { partitions: 6 });
 const { config, codec } = fx;
@@ -34,38 +35,16 @@ let consumer: RunningConsumer;
 const sentCommands = new Map<string, EngineInput[]>();
 const sentUsage = new Map<string, EngineInput[]>();
 
-function usageInput(user: string, n: number, eventId = `${user}-e${n}`) {
-  return {
-    eventId,
-    userId: user,
+/** Usage n of a user, a minute before NOW_MS; four steps to a task. */
+function usageOf(user: string, n: number, eventId = `${user}-e${n}`) {
+  return usageInput(eventId, user, {
     taskId: `${user}-t${Math.floor(n / 4)}`,
-    feature: "chat",
-    model: "kimi-k2",
     inputTokens: 1000 + n,
     outputTokens: 200,
     occurredAt: NOW_MS - 60_000 + n,
-  };
+  });
 }
-function asEvent(u: ReturnType<typeof usageInput>): UsageEvent {
-  return {
-    type: "usage",
-    id: u.eventId,
-    userId: u.userId,
-    taskId: u.taskId,
-    feature: "chat",
-    taskKind: null,
-    model: u.model,
-    inputTokens: u.inputTokens,
-    outputTokens: u.outputTokens,
-    cachedInputTokens: 0,
-    eventAtMs: u.occurredAt,
-  };
-}
-function push(map: Map<string, EngineInput[]>, input: EngineInput) {
-  const list = map.get(input.userId) ?? [];
-  list.push(input);
-  map.set(input.userId, list);
-}
+const asEvent = (u: UsageInput) => usageEvent(u, config.rateCard);
 
 beforeAll(async () => {
   topics = await fx.topics();
@@ -84,27 +63,23 @@ describe("deduction consumer", () => {
 
   it("debits bonus first, then subscription, exactly as the engine; the ledger sums to the balance", async () => {
     for (const user of bonusUsers) {
-      const grant: CreditCommand = {
-        type: "grant_bonus",
+      const grant = bonusGrant({
         id: `${user}-trial`,
         userId: user,
-        atMs: NOW_MS - 120_000,
         source: "trial",
         amountMicros: 200_000,
-        effectiveFromMs: NOW_MS - 120_000,
-        expiresAtMs: NOW_MS + 7 * 86_400_000,
-        priority: 0,
-        recurrence: null,
-      };
+        atMs: NOW_MS - 120_000,
+        expiresAtMs: NOW_MS + 7 * DAY_MS,
+      });
       await producer.sendCommand(grant, "test");
-      push(sentCommands, grant);
+      remember(sentCommands, grant);
     }
     await fx.caughtUp([topics.commands]);
     const sends = [];
     for (let n = 0; n < 20; n++) {
       for (const user of users) {
-        const u = usageInput(user, n);
-        push(sentUsage, asEvent(u));
+        const u = usageOf(user, n);
+        remember(sentUsage, asEvent(u));
         sends.push(producer.recordUsage(u));
       }
     }
@@ -151,14 +126,14 @@ describe("deduction consumer", () => {
     const user = "cdup";
     const before = replayMember(user, [], config, NOW_MS);
     expect(before).toBeNull();
-    const first = usageInput(user, 0);
-    await producer.recordUsage(usageInput(user, 1, "cdup-warm"));
+    const first = usageOf(user, 0);
+    await producer.recordUsage(usageOf(user, 1, "cdup-warm"));
     for (let i = 0; i < 3; i++) await producer.recordUsage(first);
     await fx.caughtUp([topics.usage]);
     const stored = await fx.member(user);
     const once = replayMember(
       user,
-      [asEvent(usageInput(user, 1, "cdup-warm")), asEvent(first)],
+      [asEvent(usageOf(user, 1, "cdup-warm")), asEvent(first)],
       config,
       NOW_MS,
     )!;
@@ -234,20 +209,12 @@ describe("deduction consumer", () => {
     expect(random?.value).toEqual(Buffer.from([7, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
 
     const stored = await fx.member(user);
-    const toEvent = (r: UsageEventRecord): UsageEvent => ({
-      type: "usage",
-      id: r.eventId,
-      userId: r.userId,
-      taskId: r.taskId,
-      feature: "chat",
-      taskKind: null,
-      model: r.model,
-      inputTokens: r.inputTokens,
-      outputTokens: r.outputTokens,
-      cachedInputTokens: 0,
-      eventAtMs: r.occurredAt,
-    });
-    const expected = replayMember(user, [toEvent(valid(1)), toEvent(valid(2))], config, NOW_MS)!;
+    const expected = replayMember(
+      user,
+      [usageEventFromRecord(valid(1)), usageEventFromRecord(valid(2))],
+      config,
+      NOW_MS,
+    )!;
     expect(withoutHorizonTimes(stored.state!)).toEqual(withoutHorizonTimes(expected));
     const text = await fetch(`http://127.0.0.1:${consumer.metricsPort}/metrics`).then((r) =>
       r.text(),

@@ -68,6 +68,28 @@ function ledger(
   };
 }
 
+/** A grant command row, effective on DAY0 for seven days. */
+function grant(
+  id: string,
+  user: string,
+  source: string,
+  campaign: string,
+  amount: number,
+  issuedBy: string,
+) {
+  return {
+    grant_id: id,
+    user_id: user,
+    source,
+    campaign,
+    amount_micros: amount,
+    effective_from: chTime(DAY0),
+    expires_at: chTime(DAY0 + 7 * 86_400_000),
+    issued_by: issuedBy,
+    issued_at: chTime(DAY0),
+  };
+}
+
 beforeAll(async () => {
   await migrate(urls.clickhouseUrl, iso.database);
   await client.insert({
@@ -87,39 +109,9 @@ beforeAll(async () => {
     table: "grant_commands",
     format: "JSONEachRow",
     values: [
-      {
-        grant_id: "g-bf-ann",
-        user_id: "ann",
-        source: "promotion",
-        campaign: "black-friday",
-        amount_micros: 10_000_000,
-        effective_from: chTime(DAY0),
-        expires_at: chTime(DAY0 + 7 * 86_400_000),
-        issued_by: "admin",
-        issued_at: chTime(DAY0),
-      },
-      {
-        grant_id: "g-bf-bob",
-        user_id: "bob",
-        source: "promotion",
-        campaign: "black-friday",
-        amount_micros: 10_000_000,
-        effective_from: chTime(DAY0),
-        expires_at: chTime(DAY0 + 7 * 86_400_000),
-        issued_by: "admin",
-        issued_at: chTime(DAY0),
-      },
-      {
-        grant_id: "g-trial-cyd",
-        user_id: "cyd",
-        source: "trial",
-        campaign: "",
-        amount_micros: 5_000_000,
-        effective_from: chTime(DAY0),
-        expires_at: chTime(DAY0 + 7 * 86_400_000),
-        issued_by: "signup",
-        issued_at: chTime(DAY0),
-      },
+      grant("g-bf-ann", "ann", "promotion", "black-friday", 10_000_000, "admin"),
+      grant("g-bf-bob", "bob", "promotion", "black-friday", 10_000_000, "admin"),
+      grant("g-trial-cyd", "cyd", "trial", "", 5_000_000, "signup"),
     ],
   });
   await client.insert({

@@ -9,12 +9,12 @@ import {
   DEFAULT_DEDUPE_HORIZON_MS,
   type EngineInput,
   ledgerBalanceMicros,
-  type UsageEvent,
 } from "@creditflow/engine";
 import { buildIngest, type Ingest, IngestOptionError } from "@creditflow/ingest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replayMember } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
+import { usageEvent, usageInput } from "../support/inputs.ts";
 
 const fx = fixture(import.meta.url, { partitions: 3, nowMs: Date.now() });
 const { urls, config } = fx;
@@ -28,34 +28,15 @@ const NOW_MS = fx.clock.nowMs;
 /** Events happen in the minute before NOW_MS: well inside the duplicate horizon. */
 const START_MS = NOW_MS - 60_000;
 
+/** Usage n (a code step, in the minute before NOW_MS) of one of five users. */
 function usage(n: number, user = `user-${n % 5}`) {
-  return {
-    eventId: `evt-${n}`,
-    userId: user,
+  return usageInput(`evt-${n}`, user, {
     taskId: `task-${Math.floor(n / 3)}`,
     feature: "code",
-    model: "kimi-k2",
     inputTokens: 2000 + n,
     outputTokens: 300,
     occurredAt: new Date(START_MS + (n % 60) * 1000).toISOString(),
-  };
-}
-
-/** The engine's usage event of what usage(n, user) sends. */
-function asEvent(u: ReturnType<typeof usage>): UsageEvent {
-  return {
-    type: "usage",
-    id: u.eventId,
-    userId: u.userId,
-    taskId: u.taskId,
-    feature: "code",
-    taskKind: null,
-    model: u.model,
-    inputTokens: u.inputTokens,
-    outputTokens: u.outputTokens,
-    cachedInputTokens: 0,
-    eventAtMs: Date.parse(u.occurredAt),
-  };
+  });
 }
 
 const highWaterMarks = (topic: string) => fx.topicSize(topic);
@@ -215,7 +196,7 @@ describe("HTTP ingest", () => {
 
     await fx.caughtUp([topics.usage]);
     const stored = await fx.member(user);
-    const once: EngineInput[] = events.map(asEvent);
+    const once: EngineInput[] = events.map((u) => usageEvent(u, rateCard));
     const expected = replayMember(user, once, config, NOW_MS)!;
     const untouched = replayMember(user, once.slice(0, 1), config, NOW_MS)!;
     expect(ledgerBalanceMicros(stored.state!)).toBe(ledgerBalanceMicros(expected));

@@ -4,12 +4,13 @@
 // duplicate horizon is refused `too_old`; a batch with one bad event writes nothing; a slow Kafka makes callers wait instead of growing memory; our schemas evolve
 // under the registry's BACKWARD rule and old readers read new data.
 
-import { usageEventSchema, valueSubject } from "@creditflow/contracts";
+import { type UsageInput, usageEventSchema, valueSubject } from "@creditflow/contracts";
 import { DEFAULT_DEDUPE_HORIZON_MS } from "@creditflow/engine";
 import { CreditProducer, ProducerError } from "@creditflow/producer";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fixture } from "../support/fixture.ts";
+import { usageInput } from "../support/inputs.ts";
 
 const fx = fixture(import.meta.url);
 const { iso, urls, codec } = fx;
@@ -18,17 +19,14 @@ const rateCard = fx.config.rateCard;
 /** Events happen in the minute before the file started: well inside the duplicate horizon. */
 const START_MS = Date.now() - 60_000;
 
+/** Usage n (a chat step, in the minute before the file started) of one of seven users. */
 function usage(n: number, user = `user-${n % 7}`) {
-  return {
-    eventId: `evt-${n}`,
-    userId: user,
+  return usageInput(`evt-${n}`, user, {
     taskId: `task-${Math.floor(n / 3)}`,
-    feature: "chat",
-    model: "kimi-k2",
     inputTokens: 1000 + n,
     outputTokens: 200,
     occurredAt: START_MS + (n % 60) * 1000,
-  };
+  });
 }
 
 /** Every record of a topic, read from the start with a throwaway group. */
@@ -47,6 +45,21 @@ describe("producer library", () => {
     await fx.topics(undefined, { partitions: 6, register: false });
     producer = await fx.producer({ compression: "gzip" });
   });
+
+  /** Expects `batch` refused with `code` naming `fields`, and the usage topic still at `before`. */
+  async function expectBatchRefused(
+    batch: UsageInput[],
+    code: string,
+    fields: string[],
+    before: number,
+  ) {
+    const error = await producer.recordUsageBatch(batch).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProducerError);
+    expect((error as ProducerError).code).toBe(code);
+    expect((error as ProducerError).fields.map((f) => f.field)).toEqual(fields);
+    await producer.flush();
+    expect(await offsetsSum(topics.usage)).toBe(before);
+  }
 
   it("sends events keyed by user that decode with the registry's schema", async () => {
     const sent = Array.from({ length: 50 }, (_, n) => usage(n));
@@ -113,13 +126,7 @@ describe("producer library", () => {
       ]);
     }
     const batch = [usage(1101), { ...usage(1102), occurredAt: tooOld }, usage(1103)];
-    const error = (await producer
-      .recordUsageBatch(batch)
-      .catch((e: unknown) => e)) as ProducerError;
-    expect(error.code).toBe("too_old");
-    expect(error.fields.map((f) => f.field)).toEqual(["events.1.occurredAt"]);
-    await producer.flush();
-    expect(await offsetsSum(topics.usage)).toBe(before);
+    await expectBatchRefused(batch, "too_old", ["events.1.occurredAt"], before);
 
     // A producer with a shorter horizon refuses sooner; one out of range is refused at create.
     const hourly = await fx.producer({ compression: "gzip", dedupeHorizonMs: 60 * 60 * 1000 });
@@ -144,13 +151,7 @@ describe("producer library", () => {
   it("writes nothing from a batch with one bad event", async () => {
     const before = await offsetsSum(topics.usage);
     const batch = [usage(2000), usage(2001), { ...usage(2002), outputTokens: -1 }, usage(2003)];
-    const error = (await producer
-      .recordUsageBatch(batch)
-      .catch((e: unknown) => e)) as ProducerError;
-    expect(error.code).toBe("invalid_input");
-    expect(error.fields.map((f) => f.field)).toEqual(["events.2.outputTokens"]);
-    await producer.flush();
-    expect(await offsetsSum(topics.usage)).toBe(before);
+    await expectBatchRefused(batch, "invalid_input", ["events.2.outputTokens"], before);
 
     const good = await producer.recordUsageBatch([usage(2000), usage(2001)]);
     expect(good).toHaveLength(2);

@@ -20,6 +20,7 @@ import {
   type BalanceView,
   balanceView,
   type CreditCommand,
+  DAY_MS,
   type EngineInput,
   ledgerBalanceMicros,
   type MemberState,
@@ -35,22 +36,18 @@ import {
 import type { CreditProducer } from "@creditflow/producer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ledgerByUser,
-  readMember,
-  readTopic,
   replayMember,
   type StoredMember,
   sumMicros,
-  waitCaughtUp,
 } from "../../services/consumer/testing/harness.ts";
 import { fixture } from "../support/fixture.ts";
+import { bonusGrant, remember, usageEvent, usageInput } from "../support/inputs.ts";
 import { waitFor } from "../support/wait.ts";
 
 const LATENESS_MS = 1_500;
 const fx = fixture(import.meta.url, { plans: { allowedLatenessMs: LATENESS_MS } });
 const { iso, config, conn, groupId } = fx;
 const topics = fx.topicNames();
-const DAY_MS = 86_400_000;
 const users = ["rb0", "rb1", "rb2", "rb3", "rb4"];
 
 let producer: CreditProducer;
@@ -110,42 +107,30 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
       });
     const bonus = (user: string, n: string, credits: number, expiresAtMs: number) =>
       producer.sendCommand(
-        {
+        bonusGrant({
           ...base(user, n),
-          type: "grant_bonus",
-          source: "promotion",
           amountMicros: credits * 1_000_000,
           effectiveFromMs: t0 - 1_000,
           expiresAtMs,
-          priority: 0,
-          recurrence: null,
-        } satisfies CreditCommand,
+        }),
         "test",
       );
     const command = (c: CreditCommand) => producer.sendCommand(c, "test");
+    const subscribe = (user: string, tierId: string, billing: "monthly" | "annual") =>
+      command({ ...base(user, "sub"), type: "subscription_start", tierId, billing });
 
     // rb0: a short bonus, partly spent, forfeited by the sweeper while the member is idle.
     const shortExpiryMs = t0 + 4_000;
     await bonus("rb0", "promo", 3, shortExpiryMs);
     await usage("rb0", 0);
     // rb1: a subscription, usage, an event sent twice.
-    await command({
-      ...base("rb1", "sub"),
-      type: "subscription_start",
-      tierId: "plus",
-      billing: "monthly",
-    });
+    await subscribe("rb1", "plus", "monthly");
     for (let n = 0; n < 5; n++) await usage("rb1", n);
     await usage("rb1", 2); // the same event id again: debited once
     // rb2: a 30-day bonus, a subscription upgraded then cancelled, a refused change after it.
     await bonus("rb2", "promo", 5, t0 + 30 * DAY_MS);
     await usage("rb2", 0);
-    await command({
-      ...base("rb2", "sub"),
-      type: "subscription_start",
-      tierId: "plus",
-      billing: "annual",
-    });
+    await subscribe("rb2", "plus", "annual");
     await usage("rb2", 1);
     await command({ ...base("rb2", "up"), type: "subscription_change", tierId: "pro" });
     await usage("rb2", 2);
@@ -165,23 +150,19 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     await usage("rb4", 1, 3_000_000);
     await usage("rb4", 2);
 
-    await waitCaughtUp(conn, groupId, [topics.usage, topics.commands]);
+    await fx.caughtUp([topics.usage, topics.commands]);
     // The sweeper forfeits rb0's bonus once expiry + lateness has passed.
     await until(
       "the sweeper to forfeit rb0's bonus",
       async () => {
-        const m = await readMember(redis, iso.keyPrefix, "rb0");
+        const m = await fx.member("rb0");
         return !m.state!.grants.some((g) => g.cls === "bonus");
       },
       shortExpiryMs + LATENESS_MS + 15_000 - Date.now(),
     );
 
     // History holds every ledger entry the consumer relayed.
-    const codec = fx.codec;
-    const ledger = await ledgerByUser(
-      codec,
-      await readTopic(conn, topics.ledger, { idleMs: 1_500 }),
-    );
+    const ledger = await fx.ledger(topics, { idleMs: 1_500 });
     const expectedEntries = [...ledger.values()].reduce((n, l) => n + l.length, 0);
     expect(ledger.get("rb0")!.some((e) => e.kind === "expire" && e.sourceTopic === null)).toBe(
       true,
@@ -200,7 +181,7 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     const viewAtMs = Date.now();
     const before = new Map<string, { member: StoredMember; view: BalanceView }>();
     for (const user of users) {
-      const member = await readMember(redis, iso.keyPrefix, user);
+      const member = await fx.member(user);
       expect(member.state).not.toBeNull();
       expect(sumMicros(ledger.get(user))).toBe(ledgerBalanceMicros(member.state!));
       before.set(user, { member, view: balanceView(member.state!, { config, nowMs: viewAtMs }) });
@@ -210,7 +191,7 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     await consumer!.stop();
     consumer = null;
     expect(await loseRedis()).toBeGreaterThan(0);
-    expect((await readMember(redis, iso.keyPrefix, "rb1")).state).toBeNull();
+    expect((await fx.member("rb1")).state).toBeNull();
 
     const summary = await rebuild();
     expect(summary.mismatches).toEqual([]);
@@ -220,20 +201,14 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     expect(summary.timeSteps).toBeGreaterThanOrEqual(1);
     // Every record of the topics belongs to one of the members (the duplicate included).
     const [usageEnds, commandEnds] = await Promise.all(
-      [topics.usage, topics.commands].map(async (t) => {
-        const admin = conn.kafka.admin();
-        await admin.connect();
-        const ends = await admin.fetchTopicOffsets(t);
-        await admin.disconnect();
-        return ends.reduce((n, e) => n + Number(e.high), 0);
-      }),
+      [topics.usage, topics.commands].map((t) => fx.topicSize(t)),
     );
     expect(summary.recordsReplayed).toBe(usageEnds! + commandEnds!);
 
     const rebuilt = new Map<string, string>();
     for (const user of users) {
       const was = before.get(user)!;
-      const now = await readMember(redis, iso.keyPrefix, user);
+      const now = await fx.member(user);
       expect(now.state, user).not.toBeNull();
       const view = balanceView(now.state!, { config, nowMs: viewAtMs });
       for (const field of Object.keys(was.view) as (keyof BalanceView)[]) {
@@ -262,15 +237,15 @@ describe("rebuild of Redis from the ledger and Kafka", () => {
     // and a new event is debited once on top of the rebuilt state.
     const rereader = iso.group("rereader");
     consumer = await startTestConsumer(rereader);
-    await waitCaughtUp(conn, rereader, [topics.usage, topics.commands]);
+    await fx.caughtUp([topics.usage, topics.commands], rereader);
     for (const user of users) {
-      const now = await readMember(redis, iso.keyPrefix, user);
+      const now = await fx.member(user);
       expect(now.stateText, `${user}: after a full re-read`).toBe(rebuilt.get(user));
     }
     const balanceBefore = ledgerBalanceMicros(before.get("rb1")!.member.state!);
     await usage("rb1", 9);
-    await waitCaughtUp(conn, rereader, [topics.usage]);
-    const after = await readMember(redis, iso.keyPrefix, "rb1");
+    await fx.caughtUp([topics.usage], rereader);
+    const after = await fx.member("rb1");
     expect(ledgerBalanceMicros(after.state!)).toBeLessThan(balanceBefore);
     expect(after.version).toBe(2);
   });
@@ -302,7 +277,7 @@ describe("rebuild after a relay cut between two sends", () => {
       cwd: repoRoot,
       env: {
         ...fx.serviceEnv(),
-        CF_TOPIC_PREFIX: `t_${iso.id}_cut`,
+        CF_TOPIC_PREFIX: fx.topicPrefix("cut"),
         CF_KEY_PREFIX: cutPrefix,
         CF_CONSUMER_GROUP: cutGroup,
         CF_CONSUMER_SWEEPER: "off",
@@ -327,52 +302,26 @@ describe("rebuild after a relay cut between two sends", () => {
   it("replays each member up to its last relayed record, owes the cut entry, and the consumer makes every entry once", async () => {
     const t0 = Date.now();
     const sent = new Map<string, EngineInput[]>();
-    const remember = (input: EngineInput) => {
-      const list = sent.get(input.userId) ?? [];
-      list.push(input);
-      sent.set(input.userId, list);
-    };
-    const grant = async (user: string, amountMicros: number) => {
-      const c: CreditCommand = {
-        type: "grant_bonus",
-        id: `${user}-promo`,
-        userId: user,
-        atMs: t0,
-        source: "promotion",
+    const grant = async (userId: string, amountMicros: number) => {
+      const c = bonusGrant({
+        id: `${userId}-promo`,
+        userId,
         amountMicros,
+        atMs: t0,
         effectiveFromMs: t0 - 1_000,
         expiresAtMs: t0 + 30 * DAY_MS,
-        priority: 0,
-        recurrence: null,
-      };
-      remember(c);
+      });
+      remember(sent, c);
       await cutProducer.sendCommand(c, "test");
     };
     const spend = async (user: string, n: number, outputTokens = 2_000) => {
-      const occurredAt = Date.now();
-      remember({
-        type: "usage",
-        id: `${user}-e${n}`,
-        userId: user,
+      const u = usageInput(`${user}-e${n}`, user, {
         taskId: `${user}-t${n}`,
-        feature: "chat",
-        taskKind: null,
-        model: "kimi-k2",
         inputTokens: 10_000,
         outputTokens,
-        cachedInputTokens: 0,
-        eventAtMs: occurredAt,
       });
-      await cutProducer.recordUsage({
-        eventId: `${user}-e${n}`,
-        userId: user,
-        taskId: `${user}-t${n}`,
-        feature: "chat",
-        model: "kimi-k2",
-        inputTokens: 10_000,
-        outputTokens,
-        occurredAt,
-      });
+      remember(sent, usageEvent(u, config.rateCard));
+      await cutProducer.recordUsage(u);
     };
 
     // Applied, relayed and committed.
@@ -390,7 +339,7 @@ describe("rebuild after a relay cut between two sends", () => {
       await grant(user, user === B ? 500_000 : 5_000_000);
       await spend(user, 0);
     }
-    await waitCaughtUp(conn, cutGroup, [cutTopics.usage, cutTopics.commands]);
+    await fx.caughtUp([cutTopics.usage, cutTopics.commands], cutGroup);
     await cutConsumer.stop();
     cutConsumer = null;
 
@@ -424,11 +373,7 @@ describe("rebuild after a relay cut between two sends", () => {
       messages: relayed.map((e, i) => ({ key: i < outA!.length ? A : B, value: e.value })),
     });
     await kafkaOut.disconnect();
-    const codec = fx.codec;
-    const relayedLedger = await ledgerByUser(
-      codec,
-      await readTopic(conn, cutTopics.ledger, { idleMs: 1_500 }),
-    );
+    const relayedLedger = await fx.ledger(cutTopics, { idleMs: 1_500 });
     const relayedCount = [...relayedLedger.values()].reduce((n, l) => n + l.length, 0);
     expect(relayedLedger.get(B)!.map((e) => e.entryId)).toContain(`${B}-e1#0`);
     expect(relayedLedger.get(B)!.map((e) => e.entryId)).not.toContain(`${B}-e1#1`);
@@ -459,7 +404,7 @@ describe("rebuild after a relay cut between two sends", () => {
     expect(summary.owedEntries).toBe(1);
     // Usage offsets: A, B, C's e0 at 0-2; the unit's A1 3, B1 4, C1 5, A2 6, B2 7, C2 8.
     const rebuilt = Object.fromEntries(
-      await Promise.all([A, B, C].map(async (u) => [u, await readMember(redis, cutPrefix, u)])),
+      await Promise.all([A, B, C].map(async (u) => [u, await fx.member(u, cutPrefix)])),
     ) as Record<string, StoredMember>;
     const usageField = offsetField(cutTopics.usage, 0);
     expect(rebuilt[A]!.offsets[usageField]).toBe("6");
@@ -473,19 +418,16 @@ describe("rebuild after a relay cut between two sends", () => {
 
     // The consumer resumes from its committed offset.
     cutConsumer = await startCutConsumer();
-    await waitCaughtUp(conn, cutGroup, [cutTopics.usage, cutTopics.commands]);
+    await fx.caughtUp([cutTopics.usage, cutTopics.commands], cutGroup);
     await until("every outbox relayed", async () => {
       for (const user of [A, B, C])
-        if ((await readMember(redis, cutPrefix, user)).outboxLength > 0) return false;
+        if ((await fx.member(user, cutPrefix)).outboxLength > 0) return false;
       return true;
     });
     // ledgerByUser throws on an entry id relayed twice with different content.
-    const ledger = await ledgerByUser(
-      codec,
-      await readTopic(conn, cutTopics.ledger, { idleMs: 1_500 }),
-    );
+    const ledger = await fx.ledger(cutTopics, { idleMs: 1_500 });
     for (const user of [A, B, C]) {
-      const member = await readMember(redis, cutPrefix, user);
+      const member = await fx.member(user, cutPrefix);
       const entries = ledger.get(user)!;
       const ids = entries.map((e) => e.entryId);
       for (let n = 0; n < 3; n++) expect(ids, `${user}-e${n}`).toContain(`${user}-e${n}#0`);

@@ -1,15 +1,22 @@
 // The set-up both halves of the bad-input barrage run against (barrage-kafka.test.ts,
 // barrage-http.test.ts), on the file's test fixture: its own topics and key prefix, a consumer on
-// them whose clock is pinned, the Avro codec, Redis, the seed (CF_BARRAGE_SEED replays a run), reading a topic back
-// whole, and the tally of inputs by kind printed when the file ends.
+// them whose clock is pinned, the Avro codec, Redis, the seed (CF_BARRAGE_SEED replays a run),
+// reading a topic back whole, the check that a member ends as the engine says over the valid
+// inputs, and the tally of inputs by kind printed when the file ends.
 import { randomInt } from "node:crypto";
 import type { RunningConsumer } from "@creditflow/consumer";
-import type { TopicNames } from "@creditflow/contracts";
-import type { EngineConfig } from "@creditflow/engine";
+import type { LedgerEntryRecord, TopicNames } from "@creditflow/contracts";
+import { type EngineConfig, type EngineInput, ledgerBalanceMicros } from "@creditflow/engine";
 import type { AvroCodec, KafkaConnection } from "@creditflow/kafka";
 import type { RedisClient } from "@creditflow/member-store";
 import { afterAll, beforeAll, expect } from "vitest";
-import type { ReadRecord } from "../../services/consumer/testing/harness.ts";
+import {
+  type ReadRecord,
+  replayMember,
+  type StoredMember,
+  sumMicros,
+  withoutHorizonTimes,
+} from "../../services/consumer/testing/harness.ts";
 import { type Fixture, fixture } from "./fixture.ts";
 import type { Isolation, StackUrls } from "./stack.ts";
 
@@ -47,6 +54,17 @@ export interface BarrageStack {
   readAll(topic: string): Promise<ReadRecord[]>;
   /** Expects the consumer's /healthz to answer 200. */
   consumerHealthy(): Promise<void>;
+  /** Waits (60 s at most) until the consumer committed every record of the topics; still healthy. */
+  drained(topics: string[]): Promise<void>;
+  /**
+   * Expects the member's state in Redis to be the engine's over `inputs` (in order, at nowMs),
+   * but for the ids' horizon times, and its ledger entries to sum to its balance; answers it.
+   */
+  expectAsEngine(
+    userId: string,
+    inputs: EngineInput[],
+    ledger: Map<string, LedgerEntryRecord[]>,
+  ): Promise<StoredMember>;
 }
 
 /**
@@ -93,6 +111,17 @@ export function useBarrageStack(fileUrl: string): BarrageStack {
     async consumerHealthy() {
       const health = await fetch(`http://127.0.0.1:${s.consumer.metricsPort}/healthz`);
       expect(health.status).toBe(200);
+    },
+    async drained(topics) {
+      await fx.caughtUp(topics, fx.groupId, 60_000);
+      await s.consumerHealthy();
+    },
+    async expectAsEngine(userId, inputs, ledger) {
+      const expected = replayMember(userId, inputs, fx.config, s.nowMs)!;
+      const stored = await fx.member(userId);
+      expect(withoutHorizonTimes(stored.state!), userId).toEqual(withoutHorizonTimes(expected));
+      expect(sumMicros(ledger.get(userId)), userId).toBe(ledgerBalanceMicros(stored.state!));
+      return stored;
     },
   };
 

@@ -35,7 +35,7 @@ import {
 } from "@creditflow/member-store";
 import { CreditProducer, type ProducerOptions } from "@creditflow/producer";
 import { type Logger, pino } from "pino";
-import { afterAll } from "vitest";
+import { afterAll, beforeAll } from "vitest";
 import { TEST_JWT_SECRET } from "../../services/api/testing/harness.ts";
 import {
   ledgerByUser,
@@ -153,6 +153,8 @@ export interface Fixture {
   topics(name?: string, options?: TopicsOptions): Promise<TopicNames>;
   /** The names `fx.topics(name)` creates, without creating anything. */
   topicNames(name?: string): TopicNames;
+  /** The prefix of those names: a service process's CF_TOPIC_PREFIX. */
+  topicPrefix(name?: string): string;
   /** Records on a topic: the sum of its partitions' high-water marks. */
   topicSize(topic: string): Promise<number>;
   /** A CreditProducer on the file's topics (uncompressed); closed at the end. */
@@ -186,8 +188,11 @@ export interface Fixture {
   rebuild(options?: Partial<RebuildOptions>): Promise<RebuildSummary>;
   /** A ClickHouse client (no database set, its log off), closed at the end. */
   readonly clickhouse: ClickHouseClient;
-  /** Creates `database` (default the file's) and answers fx.clickhouseIn(database). */
-  createDatabase(database?: string): Promise<ClickHouseClient>;
+  /**
+   * fx.clickhouseIn(): a client of the file's database, which a beforeAll this registers creates
+   * with `tables` (CREATE TABLE statements, run in it). Call it at the top of the file.
+   */
+  clickhouseWithTables(...tables: string[]): ClickHouseClient;
   /**
    * The environment of a service process a test starts (consumer, sink: main.ts): the test's
    * own, with the stack's Kafka, registry and Redis (cluster or single) laid over it.
@@ -264,7 +269,8 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
       return set;
     },
 
-    topicNames: (name) => topicNames(name === undefined ? `t_${iso.id}` : `t_${iso.id}_${name}`),
+    topicNames: (name) => topicNames(fx.topicPrefix(name)),
+    topicPrefix: (name) => (name === undefined ? `t_${iso.id}` : `t_${iso.id}_${name}`),
     async topicSize(topic) {
       const admin = conn.kafka.admin();
       await admin.connect();
@@ -384,9 +390,13 @@ export function fixture(fileUrl: string, options: FixtureOptions = {}): Fixture 
       cleanups.push(() => client.close());
       return client;
     },
-    async createDatabase(database = iso.database) {
-      await fx.clickhouse.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
-      return fx.clickhouseIn(database);
+    clickhouseWithTables(...tables) {
+      const client = fx.clickhouseIn();
+      beforeAll(async () => {
+        await fx.clickhouse.command({ query: `CREATE DATABASE IF NOT EXISTS ${iso.database}` });
+        for (const query of tables) await client.command({ query });
+      });
+      return client;
     },
     serviceEnv: () => ({
       ...process.env,

@@ -12,7 +12,7 @@ import {
   openMember,
   type UsageEvent,
 } from "@creditflow/engine";
-import type { AvroCodec, KafkaConnection } from "@creditflow/kafka";
+import type { Admin, AvroCodec, KafkaConnection } from "@creditflow/kafka";
 import { keySpace, MemberReader, MemberStore, type RedisClient } from "@creditflow/member-store";
 import { memberSignUpMs } from "../src/apply-members.ts";
 
@@ -79,6 +79,24 @@ export async function readTopic(
   return out;
 }
 
+/**
+ * Records of the topics the group has not committed yet: per partition, from its committed offset
+ * (or the partition's first offset, if later or nothing is committed) to its end.
+ */
+export async function groupLag(admin: Admin, groupId: string, topics: string[]): Promise<number> {
+  let lag = 0;
+  for (const topic of topics) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    for (const e of ends) {
+      const c = Math.max(at.get(e.partition) ?? 0, Number(e.low));
+      lag += Math.max(0, Number(e.high) - c);
+    }
+  }
+  return lag;
+}
+
 /** Waits until the group's committed offsets reach the end of every partition of the topics. */
 export async function waitCaughtUp(
   conn: KafkaConnection,
@@ -92,19 +110,7 @@ export async function waitCaughtUp(
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      let behind = 0;
-      for (const topic of topics) {
-        const ends = await admin.fetchTopicOffsets(topic);
-        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-        const at = new Map(
-          (committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
-        );
-        for (const e of ends) {
-          const c = at.get(e.partition) ?? -1;
-          const high = Number(e.high);
-          if (high > 0 && c < high) behind += high - Math.max(c, 0);
-        }
-      }
+      const behind = await groupLag(admin, groupId, topics);
       if (behind === 0) return;
       if (Date.now() > deadline) throw new Error(`group ${groupId} still ${behind} records behind`);
       await new Promise((r) => setTimeout(r, pollMs));
