@@ -12,6 +12,9 @@ export default defineConfig({
           include: ["services/*/src/**/*.test.ts", "test/chaos/**/*.test.ts"],
           exclude: [...configDefaults.exclude, "test/chaos/**/*.chaos.test.ts"],
           environment: "node",
+          // Some pure tests plan whole loads or run fast-check properties: a few seconds alone,
+          // several times that on a loaded 2-core machine. The limit is for a hang, not a speed.
+          testTimeout: 30_000,
         },
       },
       {
