@@ -35,11 +35,15 @@ eval "$(bash "$here/status" --env | sed 's/^/export /')"
 export KAFKAJS_NO_PARTITIONER_WARNING=1
 
 # run_bench FILE: one bench, with the flags given (and --redis-cluster for the consumer when
-# writing the page).
+# writing the page). Only the benches that measure the cluster see REDIS_CLUSTER_NODES: the
+# services the others start (the API) would otherwise use the cluster, not the Redis they seeded.
 run_bench() {
-  local more=()
-  if [ "$write" = 1 ] && [ "$(basename "$1")" = consumer.bench.ts ]; then more=(--redis-cluster); fi
-  node "$1" ${flags[@]+"${flags[@]}"} ${more[@]+"${more[@]}"}
+  local more=() env=(env -u REDIS_CLUSTER_NODES)
+  case $(basename "$1") in
+    consumer.bench.ts) env=(env); [ "$write" = 1 ] && more=(--redis-cluster) ;;
+    replica-ack.bench.ts) env=(env) ;;
+  esac
+  "${env[@]}" node "$1" ${flags[@]+"${flags[@]}"} ${more[@]+"${more[@]}"}
 }
 
 if [ "$write" = 0 ]; then
