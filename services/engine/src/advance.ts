@@ -8,6 +8,7 @@ import {
   copyState,
   type EngineContext,
   ledgerBalanceMicros,
+  ledgerEntry,
   makeTierGrant,
   tierById,
 } from "./state.ts";
@@ -130,20 +131,22 @@ class EntryWriter {
     );
     this.balanceMicros += amountMicros;
     assertMicros(this.balanceMicros, "balance after");
-    this.entries.push({
-      id,
-      kind,
-      grantId,
-      cls,
-      amountMicros,
-      detailMicros,
-      feature,
-      taskId,
-      eventAtMs,
-      userId: this.state.userId,
-      balanceAfterMicros: this.balanceMicros,
-      processedAtMs: this.processedAtMs,
-    });
+    this.entries.push(
+      ledgerEntry(
+        id,
+        kind,
+        this.state.userId,
+        grantId,
+        cls,
+        amountMicros,
+        this.balanceMicros,
+        detailMicros,
+        feature,
+        taskId,
+        eventAtMs,
+        this.processedAtMs,
+      ),
+    );
   }
 }
 

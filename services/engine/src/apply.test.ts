@@ -4,32 +4,9 @@
 import { describe, expect, it } from "vitest";
 import { advanceTo } from "./advance.ts";
 import { apply } from "./apply.ts";
-import {
-  bonus,
-  C,
-  configWith,
-  ctxAt,
-  DAY,
-  HOUR,
-  MIN,
-  newMember,
-  T0,
-  usage,
-  withoutMemory,
-} from "./fixtures.ts";
+import { bonus, C, configWith, DAY, HOUR, MIN, T0, usage } from "./fixtures.ts";
+import { applyOk, ctxAt, newMember, withoutMemory } from "./harness.ts";
 import { ledgerBalanceMicros } from "./state.ts";
-import type { MemberState } from "./types.ts";
-
-function applyOk(
-  state: MemberState,
-  input: Parameters<typeof apply>[1],
-  nowMs: number,
-  cfg = ctxAt(nowMs).config,
-) {
-  const r = apply(state, input, ctxAt(nowMs, cfg));
-  expect(r.outcome).toEqual({ status: "applied" });
-  return r;
-}
 
 describe("debit order", () => {
   it("bonus before subscription: a bonus is used up before the tier allowance is touched", () => {

@@ -683,6 +683,37 @@ function revokeGrant(state: MemberState, cmd: RevokeGrantCommand, w: EntryWriter
   return null;
 }
 
+/**
+ * Gives the member a grant made by a command now (priority 0, no recurrence) with its ledger
+ * entry, unless they already hold the most grants.
+ */
+function addCommandGrant(
+  state: MemberState,
+  cmd: CreditCommand,
+  nowMs: number,
+  w: EntryWriter,
+  kind: LedgerEntry["kind"],
+  made: Pick<Grant, "cls" | "source" | "amountMicros" | "expiresAtMs">,
+): Refusal | null {
+  if (state.grants.length >= MAX_GRANTS)
+    return refusal("too_many_grants", null, `a member holds at most ${MAX_GRANTS} grants`);
+  const grant: Grant = {
+    id: cmd.id,
+    cls: made.cls,
+    source: made.source,
+    amountMicros: made.amountMicros,
+    remainingMicros: made.amountMicros,
+    effectiveFromMs: nowMs,
+    expiresAtMs: made.expiresAtMs,
+    priority: 0,
+    createdAtMs: nowMs,
+    recurrence: null,
+  };
+  state.grants.push(grant);
+  w.push(commandEntry(cmd, grant, kind, made.amountMicros));
+  return null;
+}
+
 function adjust(
   state: MemberState,
   cmd: AdjustCommand,
@@ -707,23 +738,12 @@ function adjust(
     }
     if (state.grants.some((g) => g.id === cmd.id))
       return refusal("invalid_input", "id", "a grant with this id exists");
-    if (state.grants.length >= MAX_GRANTS)
-      return refusal("too_many_grants", null, `a member holds at most ${MAX_GRANTS} grants`);
-    const grant: Grant = {
-      id: cmd.id,
+    return addCommandGrant(state, cmd, nowMs, w, "adjust", {
       cls: "bonus",
       source: "adjustment",
       amountMicros: amount,
-      remainingMicros: amount,
-      effectiveFromMs: nowMs,
       expiresAtMs: cmd.expiresAtMs,
-      priority: 0,
-      createdAtMs: nowMs,
-      recurrence: null,
-    };
-    state.grants.push(grant);
-    w.push(commandEntry(cmd, grant, "adjust", amount));
-    return null;
+    });
   }
   const grants = debitableGrants(state, nowMs);
   let available = 0;
@@ -780,22 +800,13 @@ function migrateLegacy(
   if (total > MAX_GRANT_MICROS)
     return refusal("invalid_input", "unusedUses", "the converted amount is too large");
   if (total > 0) {
-    if (state.grants.length >= MAX_GRANTS)
-      return refusal("too_many_grants", null, `a member holds at most ${MAX_GRANTS} grants`);
-    const grant: Grant = {
-      id: cmd.id,
+    const refused = addCommandGrant(state, cmd, nowMs, w, "migration", {
       cls: "subscription",
       source: "migration",
       amountMicros: total,
-      remainingMicros: total,
-      effectiveFromMs: nowMs,
       expiresAtMs: endOfNextFullCycleMs(state, nowMs),
-      priority: 0,
-      createdAtMs: nowMs,
-      recurrence: null,
-    };
-    state.grants.push(grant);
-    w.push(commandEntry(cmd, grant, "migration", total));
+    });
+    if (refused !== null) return refused;
   }
   state.migrated = true;
   return null;

@@ -3,6 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { addMonthsClamped } from "./calendar.ts";
+import { anyTimeMs } from "./fixtures.ts";
 
 /** The same rule through Date, as a reference. */
 function addMonthsWithDate(anchorMs: number, months: number): number {
@@ -24,13 +25,9 @@ function addMonthsWithDate(anchorMs: number, months: number): number {
 describe("addMonthsClamped", () => {
   it("equals the Date-based rule for any time from 1970 to 2200 and any month count", () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 7_258_118_400_000 }),
-        fc.integer({ min: 0, max: 600 }),
-        (at, n) => {
-          expect(addMonthsClamped(at, n)).toBe(addMonthsWithDate(at, n));
-        },
-      ),
+      fc.property(anyTimeMs, fc.integer({ min: 0, max: 600 }), (at, n) => {
+        expect(addMonthsClamped(at, n)).toBe(addMonthsWithDate(at, n));
+      }),
       { numRuns: 5000 },
     );
   });

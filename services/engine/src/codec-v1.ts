@@ -4,41 +4,18 @@
 import { EngineError } from "./errors.ts";
 import { hash53 } from "./fingerprint.ts";
 import { IdMemory } from "./memory.ts";
+import { BILLINGS, CLASSES, KINDS, PERIODS, SOURCES } from "./state-codes.ts";
 import {
   type AppliedRecord,
   FEATURES,
   type Grant,
-  type GrantSource,
   type LedgerEntry,
-  type LedgerKind,
   type MemberState,
   REFUSAL_REASONS,
-  type RecurrencePeriod,
 } from "./types.ts";
 
 export const STATE_CODEC_V1 = 1;
 
-const CLASSES = ["bonus", "subscription"] as const;
-const SOURCES: readonly GrantSource[] = [
-  "trial",
-  "promotion",
-  "subscription",
-  "migration",
-  "purchase",
-  "adjustment",
-];
-const PERIODS: readonly RecurrencePeriod[] = ["5h", "7d", "1mo"];
-const KINDS: readonly LedgerKind[] = [
-  "debit",
-  "grant",
-  "expire",
-  "reset",
-  "overdraft",
-  "migration",
-  "adjust",
-  "revoke",
-];
-const BILLINGS = ["free", "monthly", "annual"] as const;
 /** In an entry: "the same value as the previous entry of the record" (never a valid value). */
 const SAME = -1;
 
@@ -70,10 +47,18 @@ function pick<T>(list: readonly T[], v: unknown, what: string): T {
   if (value === undefined) fail(`${what} code ${i} is unknown`);
   return value;
 }
+/** A record stored as an array of its fields: `decode` of them, or null when `v` is `absent`. */
+function optional<T>(
+  v: unknown,
+  absent: null | undefined,
+  what: string,
+  decode: (fields: unknown[]) => T,
+): T | null {
+  return v === absent ? null : decode(arr(v, what));
+}
 
 function decodeGrant(v: unknown): Grant {
   const g = arr(v, "grant");
-  const r = g[9] === null ? null : arr(g[9], "recurrence");
   const amount = int(g[3], "grant.amount");
   const from = int(g[5], "grant.effectiveFrom");
   const expiresAfter = intOrNull(g[6], "grant.expiresAt");
@@ -87,14 +72,11 @@ function decodeGrant(v: unknown): Grant {
     expiresAtMs: expiresAfter === null ? null : from + expiresAfter,
     priority: int(g[7], "grant.priority"),
     createdAtMs: from + int(g[8], "grant.createdAt"),
-    recurrence:
-      r === null
-        ? null
-        : {
-            period: pick(PERIODS, r[0], "recurrence.period"),
-            anchorMs: int(r[1], "recurrence.anchor"),
-            nextIndex: int(r[2], "recurrence.nextIndex"),
-          },
+    recurrence: optional(g[9], null, "recurrence", (r) => ({
+      period: pick(PERIODS, r[0], "recurrence.period"),
+      anchorMs: int(r[1], "recurrence.anchor"),
+      nextIndex: int(r[2], "recurrence.nextIndex"),
+    })),
   };
 }
 
@@ -130,19 +112,15 @@ function decodeEntries(userId: string, recordId: string, v: unknown): LedgerEntr
 function decodeApplied(userId: string, raw: unknown, atSec: number): AppliedRecord {
   const a = arr(raw, "applied");
   const id = str(a[0], "applied.id");
-  const r = a[3] === undefined ? null : arr(a[3], "refusal");
   return {
     id,
     fingerprint: int(a[1], "applied.fp"),
     entries: a[2] === undefined || a[2] === null ? null : decodeEntries(userId, id, a[2]),
-    refusal:
-      r === null
-        ? null
-        : {
-            reason: pick(REFUSAL_REASONS, r[0], "refusal.reason"),
-            field: strOrNull(r[1], "refusal.field"),
-            message: str(r[2], "refusal.message"),
-          },
+    refusal: optional(a[3], undefined, "refusal", (r) => ({
+      reason: pick(REFUSAL_REASONS, r[0], "refusal.reason"),
+      field: strOrNull(r[1], "refusal.field"),
+      message: str(r[2], "refusal.message"),
+    })),
     atSec,
   };
 }
@@ -151,11 +129,11 @@ function decodeApplied(userId: string, raw: unknown, atSec: number): AppliedReco
 export function decodeStateV1(v: unknown[]): MemberState {
   const userId = str(v[1], "userId");
   const t = arr(v[3], "tier");
-  const window = (w: unknown) => {
-    if (w === null) return null;
-    const a = arr(w, "window");
-    return { startMs: int(a[0], "window.start"), usedMicros: int(a[1], "window.used") };
-  };
+  const window = (w: unknown) =>
+    optional(w, null, "window", (a) => ({
+      startMs: int(a[0], "window.start"),
+      usedMicros: int(a[1], "window.used"),
+    }));
   const atSec = Math.ceil(int(v[2], "clockMs") / 1000);
   const applied = arr(v[10], "applied").map((raw) => decodeApplied(userId, raw, atSec));
   return {

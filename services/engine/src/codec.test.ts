@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { apply } from "./apply.ts";
 import { decodeState, encodeState, STATE_CODEC_VERSION } from "./codec.ts";
 import { EngineError } from "./errors.ts";
-import { bonus, C, command, ctxAt, DAY, HOUR, newMember, T0, usage } from "./fixtures.ts";
+import { bonus, C, command, DAY, HOUR, T0, usage } from "./fixtures.ts";
+import { ctxAt, newMember } from "./harness.ts";
 import type { EngineInput, MemberState } from "./types.ts";
 
 function run(s: MemberState, inputs: EngineInput[], nowMs: number): MemberState {

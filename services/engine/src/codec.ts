@@ -19,49 +19,24 @@ import { CompactIds, RECORD_CHARS } from "./compact-ids.ts";
 import { EngineError } from "./errors.ts";
 import { finish53, HASH53_M1, HASH53_M2, HASH53_SEED1, HASH53_SEED2 } from "./fingerprint.ts";
 import { MemoryBuilder } from "./memory.ts";
+import { ledgerEntry } from "./state.ts";
+import { BILLINGS, CLASSES, KINDS, PERIODS, SOURCES } from "./state-codes.ts";
 import {
   AGENT_TASK_KINDS,
   type AgentTaskKind,
-  type Billing,
   FEATURES,
   type Feature,
   type Grant,
-  type GrantClass,
-  type GrantSource,
   type LedgerEntry,
-  type LedgerKind,
   type MemberState,
   REFUSAL_REASONS,
   type Recurrence,
-  type RecurrencePeriod,
   type TaskSummary,
   type UsageWindow,
 } from "./types.ts";
 
 export const STATE_CODEC_VERSION = 3;
 const STATE_CODEC_V2 = 2;
-
-const CLASSES: readonly GrantClass[] = ["bonus", "subscription"];
-const SOURCES: readonly GrantSource[] = [
-  "trial",
-  "promotion",
-  "subscription",
-  "migration",
-  "purchase",
-  "adjustment",
-];
-const PERIODS: readonly RecurrencePeriod[] = ["5h", "7d", "1mo"];
-const KINDS: readonly LedgerKind[] = [
-  "debit",
-  "grant",
-  "expire",
-  "reset",
-  "overdraft",
-  "migration",
-  "adjust",
-  "revoke",
-];
-const BILLINGS: readonly Billing[] = ["free", "monthly", "annual"];
 
 /** Name -> code tables (no indexOf per field). */
 function codes(list: readonly string[]): Map<string, number> {
@@ -308,13 +283,7 @@ export function encodeState(state: MemberState): string {
   w.u(code(BILLING_CODE, t.billing));
   w.int(base - t.anchorMs);
   const grants = state.grants;
-  let tierGrant = -1;
-  for (let i = 0; i < grants.length; i++) {
-    if (grants[i]!.id === t.grantId) {
-      tierGrant = i;
-      break;
-    }
-  }
+  const tierGrant = grants.findIndex((g) => g.id === t.grantId);
   // The tier grant by its index + 1 when held, else 0 and its id.
   w.u(tierGrant + 1);
   if (tierGrant < 0) w.str(t.grantId);
@@ -763,21 +732,22 @@ function decodeBody(text: string, start: number, end: number, version: number): 
       const eventAtMs = r.time(base, "entry.eventAt");
       const processedAtMs = head & E_PROCESSED ? eventAtMs + r.int("entry.processedAt") : eventAtMs;
       if (!Number.isSafeInteger(processedAtMs)) fail("entry.processedAt is out of range");
-      // The key order of EntryWriter's entries.
-      entries.push({
-        id,
-        kind,
-        grantId,
-        cls,
-        amountMicros,
-        detailMicros,
-        feature,
-        taskId,
-        eventAtMs,
-        userId,
-        balanceAfterMicros,
-        processedAtMs,
-      });
+      entries.push(
+        ledgerEntry(
+          id,
+          kind,
+          userId,
+          grantId,
+          cls,
+          amountMicros,
+          balanceAfterMicros,
+          detailMicros,
+          feature,
+          taskId,
+          eventAtMs,
+          processedAtMs,
+        ),
+      );
       prevGrant = grantId;
       prevTask = taskId;
       prevFeature = featureCode;

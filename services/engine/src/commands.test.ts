@@ -4,46 +4,11 @@
 import { describe, expect, it } from "vitest";
 import { advanceTo } from "./advance.ts";
 import { apply } from "./apply.ts";
-import {
-  bonus,
-  C,
-  command,
-  ctxAt,
-  DAY,
-  HOUR,
-  MIN,
-  newMember,
-  T0,
-  usage,
-  withoutMemory,
-} from "./fixtures.ts";
+import { bonus, C, command, DAY, HOUR, MIN, T0, usage } from "./fixtures.ts";
+import { applyOk, ctxAt, newMember, refusedReason } from "./harness.ts";
 import { admitTask, balanceView } from "./queries.ts";
 import { ledgerBalanceMicros } from "./state.ts";
-import type { EngineInput, MemberState } from "./types.ts";
-
-function applyOk(state: MemberState, input: EngineInput, nowMs: number) {
-  const r = apply(state, input, ctxAt(nowMs));
-  expect(r.outcome).toEqual({ status: "applied" });
-  return r;
-}
-
-/** The refusal's reason, after checking it changed nothing but the memory of the id. */
-function refusedReason(state: MemberState, input: EngineInput, nowMs: number) {
-  const r = apply(state, input, ctxAt(nowMs));
-  expect(withoutMemory(r.state)).toEqual(withoutMemory(state));
-  if (r.outcome.status !== "refused") return r.outcome.status;
-  expect(r.state.applied.at(-1)).toEqual({
-    id: input.id,
-    fingerprint: expect.any(Number),
-    entries: null,
-    refusal: r.outcome.refusal,
-    atSec: expect.any(Number),
-  });
-  // A repeat answers the same refusal.
-  // Within the duplicate horizon (a repeat older than it is refused too_old, horizon.test.ts).
-  expect(apply(r.state, input, ctxAt(nowMs + HOUR)).outcome).toEqual(r.outcome);
-  return r.outcome.refusal.reason;
-}
+import type { MemberState } from "./types.ts";
 
 /** 2026-02-05T00:00Z: a Plus monthly subscription starts here (anchor day 5). */
 const S = Date.UTC(2026, 1, 5);

@@ -67,51 +67,31 @@ describe("published free-tier examples (deploy/config)", () => {
 });
 
 describe("pricing", () => {
+  /** The cost of a chat event with these token counts (input, output, cached input). */
+  function chatCost(
+    model: string,
+    inputTokens: number,
+    outputTokens: number,
+    cachedInputTokens: number,
+  ) {
+    return priceUsage(shippedRateCard, "chat", model, {
+      inputTokens,
+      outputTokens,
+      cachedInputTokens,
+    });
+  }
+
   it("is the rounded-up sum of the three rates, in integers", () => {
     // 1 input token at 10,000 micros per 1,000 = 10 micros; 1 output = 40; 1 cached = 2.5 -> 53 (rounded up).
-    expect(
-      priceUsage(shippedRateCard, "chat", "kimi-k2", {
-        inputTokens: 1,
-        outputTokens: 1,
-        cachedInputTokens: 1,
-      }),
-    ).toBe(53);
-    expect(
-      priceUsage(shippedRateCard, "chat", "kimi-k2", {
-        inputTokens: 0,
-        outputTokens: 0,
-        cachedInputTokens: 2,
-      }),
-    ).toBe(5);
-    expect(
-      priceUsage(shippedRateCard, "chat", "kimi-k2", {
-        inputTokens: 0,
-        outputTokens: 0,
-        cachedInputTokens: 0,
-      }),
-    ).toBe(0);
-    const huge = priceUsage(shippedRateCard, "chat", "kimi-k2-turbo", {
-      inputTokens: 1e8,
-      outputTokens: 1e8,
-      cachedInputTokens: 1e8 + 1,
-    });
+    expect(chatCost("kimi-k2", 1, 1, 1)).toBe(53);
+    expect(chatCost("kimi-k2", 0, 0, 2)).toBe(5);
+    expect(chatCost("kimi-k2", 0, 0, 0)).toBe(0);
+    const huge = chatCost("kimi-k2-turbo", 1e8, 1e8, 1e8 + 1);
     expect(Number.isSafeInteger(huge)).toBe(true);
   });
   it("knows nothing of models off the card (not even Object.prototype names)", () => {
-    expect(
-      priceUsage(shippedRateCard, "chat", "nope", {
-        inputTokens: 1,
-        outputTokens: 0,
-        cachedInputTokens: 0,
-      }),
-    ).toBeNull();
-    expect(
-      priceUsage(shippedRateCard, "chat", "toString", {
-        inputTokens: 1,
-        outputTokens: 0,
-        cachedInputTokens: 0,
-      }),
-    ).toBeNull();
+    expect(chatCost("nope", 1, 0, 0)).toBeNull();
+    expect(chatCost("toString", 1, 0, 0)).toBeNull();
   });
 });
 

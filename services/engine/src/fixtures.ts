@@ -1,16 +1,16 @@
 // Test fixtures only (imported by *.test.ts, never by index.ts): the shipped configuration read from
-// deploy/config, and short builders for inputs. Tests may do I/O; the engine does not.
+// deploy/config, the tests' units and start time, and short builders for inputs (harness.ts runs
+// the engine on them). Tests may do I/O; the engine does not.
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { type EngineConfig, makeConfig, type Plans, parsePlans, parseRateCard } from "./config.ts";
-import { MICROS_PER_CREDIT } from "./limits.ts";
-import { type EngineContext, openMember } from "./state.ts";
+import { MAX_TIME_MS, MICROS_PER_CREDIT } from "./limits.ts";
 import type {
   AgentTaskKind,
   CreditCommand,
   Feature,
-  MemberState,
   RecurrencePeriod,
   UsageEvent,
 } from "./types.ts";
@@ -45,14 +45,8 @@ export const DAY = 24 * HOUR;
 export const USER = "u1";
 /** 2026-01-10T00:00Z */
 export const T0 = Date.UTC(2026, 0, 10);
-
-export function ctxAt(nowMs: number, cfg: EngineConfig = config): EngineContext {
-  return { config: cfg, nowMs };
-}
-
-export function newMember(atMs = T0, cfg: EngineConfig = config): MemberState {
-  return openMember(USER, atMs, ctxAt(atMs, cfg)).state;
-}
+/** For property tests: any time the engine accepts, 1970 to MAX_TIME_MS (the year 2200). */
+export const anyTimeMs = fc.integer({ min: 0, max: MAX_TIME_MS });
 
 /**
  * A usage event costing exactly `micros` (a multiple of 10) with the default agent model: 1,000
@@ -113,10 +107,4 @@ export function command<T extends CreditCommand["type"]>(
   fields: Omit<Extract<CreditCommand, { type: T }>, "type" | "id" | "userId" | "atMs">,
 ): CreditCommand {
   return { type, id, userId: USER, atMs, ...fields } as CreditCommand;
-}
-
-/** The state without its memory of applied ids: what a refusal must leave unchanged. */
-export function withoutMemory(state: MemberState): Omit<MemberState, "applied"> {
-  const { applied: _applied, ...rest } = state;
-  return rest;
 }

@@ -7,9 +7,11 @@ import { advanceTo } from "./advance.ts";
 import { apply } from "./apply.ts";
 import { decodeState, encodeState } from "./codec.ts";
 import type { EngineConfig } from "./config.ts";
-import { C, config, configWith, ctxAt, DAY, HOUR, MIN, newMember, T0, USER } from "./fixtures.ts";
+import { C, config, configWith, DAY, HOUR, MIN, T0, USER } from "./fixtures.ts";
+import { ctxAt, newMember } from "./harness.ts";
 import { balanceView } from "./queries.ts";
 import { isEligibleAt, ledgerBalanceMicros, openMember } from "./state.ts";
+import { KINDS as LEDGER_KINDS } from "./state-codes.ts";
 import type { EngineInput, LedgerEntry, MemberState, Outcome } from "./types.ts";
 
 /** One step of a scenario: an input at a processing time, or the sweeper moving the clock. */
@@ -360,16 +362,7 @@ describe("the scenarios exercise the rules", () => {
     );
     if (process.env.ENGINE_STATS)
       console.log(Object.fromEntries(kinds), Object.fromEntries(outcomes));
-    for (const kind of [
-      "debit",
-      "grant",
-      "expire",
-      "reset",
-      "overdraft",
-      "migration",
-      "adjust",
-      "revoke",
-    ]) {
+    for (const kind of LEDGER_KINDS) {
       expect(kinds.get(kind) ?? 0, kind).toBeGreaterThan(0);
     }
     for (const o of [

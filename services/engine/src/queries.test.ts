@@ -3,22 +3,16 @@
 
 import { describe, expect, it } from "vitest";
 import { apply } from "./apply.ts";
-import { bonus, C, command, ctxAt, DAY, HOUR, MIN, newMember, T0, usage } from "./fixtures.ts";
+import { bonus, C, command, DAY, HOUR, MIN, T0, usage } from "./fixtures.ts";
+import { applyOk, ctxAt, newMember } from "./harness.ts";
 import { admitTask, balanceView, recentTransactions } from "./queries.ts";
-import type { EngineInput, MemberState } from "./types.ts";
-
-function applyOk(state: MemberState, input: EngineInput, nowMs: number) {
-  const r = apply(state, input, ctxAt(nowMs));
-  expect(r.outcome).toEqual({ status: "applied" });
-  return r.state;
-}
 
 const FEB10 = Date.UTC(2026, 1, 10);
 
 describe("balance view", () => {
   it("percentage is remaining over tier allowance plus every active bonus; remaining by class; bonuses with expiry", () => {
-    let s = applyOk(newMember(), bonus("b1", T0, 50 * C, T0 + 7 * DAY), T0);
-    s = applyOk(s, usage("e1", T0 + HOUR, 60 * C), T0 + HOUR);
+    let s = applyOk(newMember(), bonus("b1", T0, 50 * C, T0 + 7 * DAY), T0).state;
+    s = applyOk(s, usage("e1", T0 + HOUR, 60 * C), T0 + HOUR).state;
     const v = balanceView(s, ctxAt(T0 + 2 * HOUR));
     expect(v).toMatchObject({
       tierId: "free",
@@ -43,12 +37,12 @@ describe("balance view", () => {
   });
 
   it("flags low credit under 10% of capacity, and not at exactly 10%", () => {
-    const at10 = applyOk(newMember(), usage("e1", T0 + HOUR, 90 * C), T0 + HOUR);
+    const at10 = applyOk(newMember(), usage("e1", T0 + HOUR, 90 * C), T0 + HOUR).state;
     expect(balanceView(at10, ctxAt(T0 + 2 * HOUR))).toMatchObject({
       percent: 10,
       lowCredit: false,
     });
-    const under = applyOk(at10, usage("e2", T0 + 2 * HOUR, 10), T0 + 2 * HOUR);
+    const under = applyOk(at10, usage("e2", T0 + 2 * HOUR, 10), T0 + 2 * HOUR).state;
     expect(balanceView(under, ctxAt(T0 + 2 * HOUR))).toMatchObject({
       percent: 9,
       basisPoints: 999,
@@ -57,12 +51,16 @@ describe("balance view", () => {
   });
 
   it("the next refresh date is the earliest reset or refresh of any grant", () => {
-    const s = applyOk(newMember(), bonus("h5", T0, C, T0 + 2 * DAY, { recurrence: "5h" }), T0);
+    const s = applyOk(
+      newMember(),
+      bonus("h5", T0, C, T0 + 2 * DAY, { recurrence: "5h" }),
+      T0,
+    ).state;
     expect(balanceView(s, ctxAt(T0 + HOUR)).nextRefreshAtMs).toBe(T0 + 5 * HOUR);
   });
 
   it("is computed at the asked time even if no sweep ran (lazy time)", () => {
-    const s = applyOk(newMember(), usage("e1", T0 + HOUR, 60 * C), T0 + HOUR);
+    const s = applyOk(newMember(), usage("e1", T0 + HOUR, 60 * C), T0 + HOUR).state;
     expect(balanceView(s, ctxAt(FEB10 + MIN))).toMatchObject({
       remainingMicros: 100 * C,
       percent: 100,
@@ -72,8 +70,8 @@ describe("balance view", () => {
 
 describe("usage windows", () => {
   it("a window starts at the first usage after the previous ended and says when it resets", () => {
-    let s = applyOk(newMember(), usage("e1", T0 + HOUR, 5 * C), T0 + HOUR);
-    s = applyOk(s, usage("e2", T0 + 3 * HOUR, 5 * C), T0 + 3 * HOUR);
+    let s = applyOk(newMember(), usage("e1", T0 + HOUR, 5 * C), T0 + HOUR).state;
+    s = applyOk(s, usage("e2", T0 + 3 * HOUR, 5 * C), T0 + 3 * HOUR).state;
     let v = balanceView(s, ctxAt(T0 + 4 * HOUR));
     expect(v.window5h).toEqual({ capMicros: 25 * C, usedMicros: 10 * C, resetAtMs: T0 + 6 * HOUR });
     expect(v.window7d).toEqual({
@@ -84,7 +82,7 @@ describe("usage windows", () => {
     // After the 5-hour window ended nothing runs until the next usage, which starts a new one.
     v = balanceView(s, ctxAt(T0 + 7 * HOUR));
     expect(v.window5h).toEqual({ capMicros: 25 * C, usedMicros: 0, resetAtMs: null });
-    s = applyOk(s, usage("e3", T0 + 8 * HOUR, 1 * C), T0 + 8 * HOUR);
+    s = applyOk(s, usage("e3", T0 + 8 * HOUR, 1 * C), T0 + 8 * HOUR).state;
     expect(balanceView(s, ctxAt(T0 + 8 * HOUR)).window5h).toEqual({
       capMicros: 25 * C,
       usedMicros: C,
@@ -93,7 +91,7 @@ describe("usage windows", () => {
   });
 
   it("window cap: new tasks refused until the window resets; usage of a running task is still debited", () => {
-    let s = applyOk(newMember(), usage("e1", T0 + HOUR, 25 * C), T0 + HOUR);
+    let s = applyOk(newMember(), usage("e1", T0 + HOUR, 25 * C), T0 + HOUR).state;
     expect(admitTask(s, { feature: "chat", taskKind: null }, ctxAt(T0 + 2 * HOUR))).toEqual({
       allowed: false,
       reason: "window_cap",
@@ -117,7 +115,7 @@ describe("usage windows", () => {
   it("the 7-day cap says when the 7-day window resets", () => {
     let s = newMember();
     for (let i = 0; i < 3; i++)
-      s = applyOk(s, usage(`e${i}`, T0 + i * 6 * HOUR, 21 * C), T0 + i * 6 * HOUR);
+      s = applyOk(s, usage(`e${i}`, T0 + i * 6 * HOUR, 21 * C), T0 + i * 6 * HOUR).state;
     expect(admitTask(s, { feature: "code", taskKind: null }, ctxAt(T0 + 13 * HOUR))).toMatchObject({
       allowed: false,
       reason: "window_cap",
@@ -129,7 +127,7 @@ describe("usage windows", () => {
 
 describe("admission", () => {
   it("out of credits: paused, with the next refresh and the upgrade option", () => {
-    const s = applyOk(newMember(), usage("e1", T0 + HOUR, 100 * C), T0 + HOUR);
+    const s = applyOk(newMember(), usage("e1", T0 + HOUR, 100 * C), T0 + HOUR).state;
     // Eight days on, both windows are over; the credits are not.
     expect(admitTask(s, { feature: "chat", taskKind: null }, ctxAt(T0 + 8 * DAY))).toEqual({
       allowed: false,
@@ -163,7 +161,7 @@ describe("admission", () => {
       s,
       command("subscription_start", "s", T0, { tierId: "ultra", billing: "monthly" }),
       T0,
-    );
+    ).state;
     expect(admitTask(ultra, { feature: "claw", taskKind: null }, ctxAt(T0))).toEqual({
       allowed: true,
     });
@@ -178,13 +176,13 @@ describe("usage history", () => {
         s,
         usage(`e${i}`, T0 + i * MIN, 10_000, { taskId: `t${i}`, feature: i % 2 ? "code" : "chat" }),
         T0 + i * MIN,
-      );
+      ).state;
     }
     s = applyOk(
       s,
       usage("e5b", T0 + 20 * MIN, 20_000, { taskId: "t5", feature: "code" }),
       T0 + 20 * MIN,
-    );
+    ).state;
     const history = recentTransactions(s);
     expect(history).toHaveLength(10);
     expect(history[0]).toEqual({

@@ -27,6 +27,41 @@ export function ledgerBalanceMicros(state: MemberState): number {
   return sum;
 }
 
+/**
+ * A ledger entry, its fields given in the order LedgerEntry declares them. Entries made while
+ * applying and entries read back from a stored state come from here, so all have one object shape
+ * (their keys in one order) for the engine's hot paths.
+ */
+export function ledgerEntry(
+  id: string,
+  kind: LedgerEntry["kind"],
+  userId: string,
+  grantId: string | null,
+  cls: LedgerEntry["cls"],
+  amountMicros: number,
+  balanceAfterMicros: number,
+  detailMicros: number,
+  feature: LedgerEntry["feature"],
+  taskId: string | null,
+  eventAtMs: number,
+  processedAtMs: number,
+): LedgerEntry {
+  return {
+    id,
+    kind,
+    grantId,
+    cls,
+    amountMicros,
+    detailMicros,
+    feature,
+    taskId,
+    eventAtMs,
+    userId,
+    balanceAfterMicros,
+    processedAtMs,
+  };
+}
+
 export function isEligibleAt(grant: Grant, atMs: number): boolean {
   return grant.effectiveFromMs <= atMs && (grant.expiresAtMs === null || atMs < grant.expiresAtMs);
 }

@@ -3,29 +3,10 @@
 
 import { describe, expect, it } from "vitest";
 import { advanceTo, nextDeadlineMs } from "./advance.ts";
-import { apply } from "./apply.ts";
 import { addMonthsClamped, firstBoundaryIndexAfter } from "./calendar.ts";
-import {
-  bonus,
-  C,
-  command,
-  config,
-  ctxAt,
-  DAY,
-  HOUR,
-  MIN,
-  newMember,
-  T0,
-  usage,
-} from "./fixtures.ts";
+import { bonus, C, command, config, DAY, HOUR, MIN, T0, usage } from "./fixtures.ts";
+import { applyOk, ctxAt, memberAfter, newMember } from "./harness.ts";
 import { balanceView } from "./queries.ts";
-import type { EngineInput, MemberState } from "./types.ts";
-
-function applyOk(state: MemberState, input: EngineInput, nowMs: number) {
-  const r = apply(state, input, ctxAt(nowMs));
-  expect(r.outcome).toEqual({ status: "applied" });
-  return r;
-}
 
 describe("calendar", () => {
   it("a cycle anchored on the 31st resets on the last day of shorter months and returns to the 31st", () => {
@@ -107,12 +88,10 @@ describe("monthly resets", () => {
 
 describe("recurring refreshes", () => {
   it("a 5-hour allowance refills every 5 hours from its start, each refill with its entry", () => {
-    let s = applyOk(
-      newMember(),
+    const s = memberAfter(
       bonus("h5", T0, 2 * C, T0 + 7 * DAY, { recurrence: "5h" }),
-      T0,
-    ).state;
-    s = applyOk(s, usage("e1", T0 + HOUR, 1500_000), T0 + HOUR).state;
+      usage("e1", T0 + HOUR, 1500_000),
+    );
     expect(nextDeadlineMs(s, { config })).toBe(T0 + 5 * HOUR);
     const r = advanceTo(s, ctxAt(T0 + 5 * HOUR));
     expect(r.entries).toMatchObject([
@@ -131,12 +110,10 @@ describe("recurring refreshes", () => {
   });
 
   it("a 7-day allowance refills weekly and stops at its expiry", () => {
-    let s = applyOk(
-      newMember(),
+    let s = memberAfter(
       bonus("w7", T0, 5 * C, T0 + 15 * DAY, { recurrence: "7d" }),
-      T0,
-    ).state;
-    s = applyOk(s, usage("e1", T0 + HOUR, 5 * C), T0 + HOUR).state;
+      usage("e1", T0 + HOUR, 5 * C),
+    );
     s = advanceTo(s, ctxAt(T0 + 7 * DAY)).state;
     s = applyOk(s, usage("e2", T0 + 8 * DAY, 5 * C), T0 + 8 * DAY).state;
     const r = advanceTo(s, ctxAt(T0 + 15 * DAY + 5 * MIN));
