@@ -1,9 +1,10 @@
 // Lazy time: everything that happens because time passed (resets and refreshes, the fall-back to the
 // free tier after a cancel, expiries once the allowed lateness is over), run in time order.
 
-import { earliestBoundaryMs, firstBoundaryIndexAfter, nextBoundary } from "./calendar.ts";
+import { earliestBoundaryMs, firstBoundaryIndexAfter, nextBoundary, periodMs } from "./calendar.ts";
 import { assert, assertMicros } from "./errors.ts";
 import { MAX_ADVANCE_STEPS } from "./limits.ts";
+import { type Found, NO_NOTIFICATIONS, nextLeadAt, TimeTeller } from "./notifications.ts";
 import {
   copyState,
   type EngineContext,
@@ -12,7 +13,7 @@ import {
   makeTierGrant,
   tierById,
 } from "./state.ts";
-import type { Grant, LedgerEntry, MemberState } from "./types.ts";
+import type { Grant, LedgerEntry, MemberState, Notification } from "./types.ts";
 
 type Step =
   | { kind: "refresh"; atMs: number; grant: Grant }
@@ -76,12 +77,17 @@ export function stepDue(state: MemberState, untilMs: number, latenessMs: number)
   return false;
 }
 
-/** When the state next needs time to pass (the sweeper's deadline), or null if nothing is scheduled. */
+/**
+ * When the state next needs time to pass (the sweeper's deadline): the next step, or the next lead
+ * time before a bonus expires (so an idle member is told); null if nothing is scheduled.
+ */
 export function nextDeadlineMs(
   state: MemberState,
   ctx: Pick<EngineContext, "config">,
 ): number | null {
   const step = earliestStep(state, Number.MAX_SAFE_INTEGER, ctx.config.plans.allowedLatenessMs);
+  const lead = nextLeadAt(state, state.clockMs, Number.MAX_SAFE_INTEGER, ctx.config.bonusLeadTimes);
+  if (lead !== null && (step === null || lead < step.atMs)) return lead;
   return step === null ? null : step.atMs;
 }
 
@@ -203,11 +209,15 @@ function refresh(
     });
   } else if (rec.period !== "1mo") {
     // Nothing changes on the following refreshes either until something happens: skip them at once.
-    // (Only steps of other grants can fall in between, and they do not touch this one.)
-    rec.nextIndex = Math.max(
-      rec.nextIndex,
-      firstBoundaryIndexAfter(rec.period, rec.anchorMs, untilMs),
-    );
+    // (Only steps of other grants can fall in between, and they do not touch this one.) The last
+    // boundary before the expiry still runs, so the recurrence ends at the same instant as when
+    // swept boundary by boundary: what is told in between sees it running (its next refresh).
+    let skipTo = firstBoundaryIndexAfter(rec.period, rec.anchorMs, untilMs);
+    if (grant.expiresAtMs !== null) {
+      const last = Math.ceil((grant.expiresAtMs - rec.anchorMs) / periodMs(rec.period)) - 1;
+      skipTo = Math.min(skipTo, last);
+    }
+    rec.nextIndex = Math.max(rec.nextIndex, skipTo);
   }
   if (grant.expiresAtMs !== null && nextBoundary(rec) >= grant.expiresAtMs) grant.recurrence = null;
 }
@@ -263,27 +273,59 @@ function forfeit(state: MemberState, grant: Grant, w: EntryWriter): void {
 }
 
 /**
- * Runs every step due up to `nowMs` on `state` in place, appending entries. Time never goes back:
- * an earlier `nowMs` does nothing.
+ * Runs every step due up to `nowMs` on `state` in place, appending entries, and tells what they
+ * changed with the lead times the clock passes (notifications.ts), in time order: returns
+ * `found` with the notifications added. Time never goes back: an earlier `nowMs` does nothing.
  */
 export function advanceInPlace(
   state: MemberState,
   nowMs: number,
   entries: LedgerEntry[],
   ctx: EngineContext,
-): void {
+  found: Found,
+): Found {
   const lateness = ctx.config.plans.allowedLatenessMs;
+  const processedAtMs = Math.max(ctx.nowMs, nowMs);
   let w: EntryWriter | null = null;
+  let teller: TimeTeller | null = null;
+  // Each lead time after the clock is passed once, after the steps at its instant.
+  let leadsAfterMs = state.clockMs;
   for (let steps = 0; ; steps++) {
     assert(steps < MAX_ADVANCE_STEPS, "advance ends within MAX_ADVANCE_STEPS");
     const step = earliestStep(state, nowMs, lateness);
+    const leadAtMs = nextLeadAt(state, leadsAfterMs, nowMs, ctx.config.bonusLeadTimes);
+    if (leadAtMs !== null && (step === null || leadAtMs < step.atMs)) {
+      teller ??= new TimeTeller(state, ctx.config, processedAtMs);
+      teller.leadTimeAt(leadAtMs);
+      leadsAfterMs = leadAtMs;
+      continue;
+    }
+    teller?.beforeStepAt(step === null ? null : step.atMs);
     if (step === null) break;
-    w ??= new EntryWriter(state, entries, Math.max(ctx.nowMs, nowMs));
+    w ??= new EntryWriter(state, entries, processedAtMs);
+    teller ??= new TimeTeller(state, ctx.config, processedAtMs);
+    const made = entries.length;
     if (step.kind === "refresh") refresh(state, step.grant, step.atMs, nowMs, w, ctx);
     else if (step.kind === "fallback") fallBackToFree(state, step.atMs, w, ctx);
     else forfeit(state, step.grant, w);
+    const grant = step.kind === "fallback" ? tierGrantOf(state) : step.grant;
+    teller.stepped(step.kind, step.atMs, grant, entries.length > made);
+    // A lead time before this step is passed: a refill now does not tell about it afterwards.
+    if (step.atMs - 1 > leadsAfterMs) leadsAfterMs = step.atMs - 1;
   }
   if (nowMs > state.clockMs) state.clockMs = nowMs;
+  if (teller === null) return found;
+  const told = teller.finish();
+  if (told === null) return found;
+  if (found === null) return told;
+  for (const n of told) found.push(n);
+  return found;
+}
+
+function tierGrantOf(state: MemberState): Grant {
+  const grant = state.grants.find((g) => g.id === state.tier.grantId);
+  assert(grant !== undefined, "the tier grant is held");
+  return grant;
 }
 
 function nextDeadlineUnder(state: MemberState, nowMs: number, ctx: EngineContext): boolean {
@@ -291,19 +333,22 @@ function nextDeadlineUnder(state: MemberState, nowMs: number, ctx: EngineContext
   return d !== null && d <= nowMs;
 }
 
-/** Pure form for the sweeper: the state advanced to `nowMs` and the entries that produced. */
+/**
+ * Pure form for the sweeper: the state advanced to `nowMs`, the entries that produced and the
+ * notifications (a lead time tells without an entry: the state is then worth writing too).
+ */
 export function advanceTo(
   state: MemberState,
   ctx: EngineContext,
-): { state: MemberState; entries: LedgerEntry[] } {
+): { state: MemberState; entries: LedgerEntry[]; notifications: readonly Notification[] } {
   if (!nextDeadlineUnder(state, ctx.nowMs, ctx)) {
-    if (ctx.nowMs <= state.clockMs) return { state, entries: [] };
+    if (ctx.nowMs <= state.clockMs) return { state, entries: [], notifications: NO_NOTIFICATIONS };
     const moved = copyState(state);
     moved.clockMs = ctx.nowMs;
-    return { state: moved, entries: [] };
+    return { state: moved, entries: [], notifications: NO_NOTIFICATIONS };
   }
   const next = copyState(state);
   const entries: LedgerEntry[] = [];
-  advanceInPlace(next, ctx.nowMs, entries, ctx);
-  return { state: next, entries };
+  const found = advanceInPlace(next, ctx.nowMs, entries, ctx, null);
+  return { state: next, entries, notifications: found ?? NO_NOTIFICATIONS };
 }

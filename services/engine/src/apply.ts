@@ -15,6 +15,7 @@ import {
   WINDOW_5H_MS,
   WINDOW_7D_MS,
 } from "./limits.ts";
+import { type Found, leadDue, NO_NOTIFICATIONS, tellInput } from "./notifications.ts";
 import { priceUsage } from "./pricing.ts";
 import {
   debitableGrants,
@@ -38,6 +39,7 @@ import {
   type LedgerEntry,
   type MemberState,
   type MigrateLegacyCommand,
+  type Notification,
   type Refusal,
   type RefusalReason,
   type RevokeGrantCommand,
@@ -143,6 +145,7 @@ export function apply(
     return {
       state,
       entries: known ?? [],
+      notifications: NO_NOTIFICATIONS,
       outcome: { status: "duplicate", entriesKnown: known !== null },
     };
   }
@@ -150,7 +153,12 @@ export function apply(
   if (older !== null) {
     if (older.fingerprint !== fingerprint) return refused(state, conflictWith(input.id));
     if (older.refusal !== null) return refused(state, older.refusal);
-    return { state, entries: [], outcome: { status: "duplicate", entriesKnown: false } };
+    return {
+      state,
+      entries: [],
+      notifications: NO_NOTIFICATIONS,
+      outcome: { status: "duplicate", entriesKnown: false },
+    };
   }
   const bad = checkInput(input);
   if (bad !== null) {
@@ -180,10 +188,15 @@ export function apply(
   const entries: LedgerEntry[] = [];
   const nowMs = Math.max(ctx.nowMs, state.clockMs);
   let grantsShared = true;
-  if (input.type !== "usage" || stepDue(state, nowMs, ctx.config.plans.allowedLatenessMs)) {
+  let found: Found = null;
+  if (
+    input.type !== "usage" ||
+    stepDue(state, nowMs, ctx.config.plans.allowedLatenessMs) ||
+    leadDue(state, nowMs, ctx.config)
+  ) {
     ownGrantsAndTier(next);
     grantsShared = false;
-    advanceInPlace(next, nowMs, entries, ctx);
+    found = advanceInPlace(next, nowMs, entries, ctx, found);
   } else if (nowMs > next.clockMs) {
     next.clockMs = nowMs;
   }
@@ -200,7 +213,7 @@ export function apply(
     // A command can add a grant that is already due (a bonus that expired more than the allowed
     // lateness ago, a recurrence past its boundary): its steps run now, in this apply, so that an
     // advance to the same time later finds nothing left to do.
-    advanceInPlace(next, nowMs, entries, ctx);
+    found = advanceInPlace(next, nowMs, entries, ctx, found);
   }
   if (result !== null) {
     return refusedAndRemembered(
@@ -215,6 +228,7 @@ export function apply(
     );
   }
 
+  found = tellInput(state, next, input.id, input.type === "usage", nowMs, ctx.config, found);
   // An exact-size copy: the entries stay in the id memory (the list grown by push has spare room).
   const made = entries.slice();
   next.applied = state.applied.remember(
@@ -227,11 +241,21 @@ export function apply(
     acceptedAtMs,
     horizonMs,
   );
-  return { state: next, entries: made, outcome: { status: "applied" } };
+  return {
+    state: next,
+    entries: made,
+    notifications: found ?? NO_NOTIFICATIONS,
+    outcome: { status: "applied" },
+  };
 }
 
 function refused(state: MemberState, r: Refusal): ApplyResult {
-  return { state, entries: [], outcome: { status: "refused", refusal: r } };
+  return {
+    state,
+    entries: [],
+    notifications: NO_NOTIFICATIONS,
+    outcome: { status: "refused", refusal: r },
+  };
 }
 
 function conflictWith(id: string): Refusal {
@@ -280,17 +304,24 @@ export function applyAll(
   state: MemberState,
   inputs: readonly EngineInput[],
   ctx: EngineContext,
-): { state: MemberState; entries: LedgerEntry[]; outcomes: ApplyResult["outcome"][] } {
+): {
+  state: MemberState;
+  entries: LedgerEntry[];
+  notifications: Notification[];
+  outcomes: ApplyResult["outcome"][];
+} {
   let s = state;
   const entries: LedgerEntry[] = [];
+  const notifications: Notification[] = [];
   const outcomes: ApplyResult["outcome"][] = [];
   for (const input of inputs) {
     const r = apply(s, input, ctx);
     s = r.state;
     for (const e of r.entries) entries.push(e);
+    for (const n of r.notifications) notifications.push(n);
     outcomes.push(r.outcome);
   }
-  return { state: s, entries, outcomes };
+  return { state: s, entries, notifications, outcomes };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -152,6 +152,8 @@ export function decodeStateV1(v: unknown[]): MemberState {
     window5h: window(v[6]),
     window7d: window(v[7]),
     migrated: v[8] === 1,
+    lowCreditNotified: false,
+    exhaustedNotified: false,
     recentTasks: arr(v[9], "tasks").map((raw) => {
       const k = arr(raw, "task");
       return {

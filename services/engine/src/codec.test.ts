@@ -6,7 +6,7 @@ import { apply } from "./apply.ts";
 import { decodeState, encodeState, STATE_CODEC_VERSION } from "./codec.ts";
 import { EngineError } from "./errors.ts";
 import { bonus, C, command, DAY, HOUR, T0, usage } from "./fixtures.ts";
-import { ctxAt, newMember } from "./harness.ts";
+import { ctxAt, newMember, withoutMemory } from "./harness.ts";
 import type { EngineInput, MemberState } from "./types.ts";
 
 function run(s: MemberState, inputs: EngineInput[], nowMs: number): MemberState {
@@ -55,7 +55,9 @@ describe("state codec", () => {
 
   it("rejects another version and corrupt values with state_invalid", () => {
     const text = encodeState(newMember());
-    expect(() => decodeState(text.replace(/^\[3,/, "[4,"))).toThrow(EngineError);
+    expect(() => decodeState(text.replace(/^\[\d+,/, `[${STATE_CODEC_VERSION + 1},`))).toThrow(
+      EngineError,
+    );
     expect(() => decodeState("{")).toThrow(/not JSON/);
     expect(() => decodeState('[1,"u1",0]')).toThrow(/tier is not an array/);
     try {
@@ -70,5 +72,52 @@ describe("state codec", () => {
     // Printed by the bench too; the bounds catch a regression of the compact form.
     expect(sizes[0]).toBeLessThan(4_000);
     expect(sizes[2]! - sizes[0]!).toBeLessThan(49 * 80);
+  });
+});
+
+/**
+ * Written by the version 3 and version 2 encoders for OLD_INPUTS (a recurring bonus, then usage
+ * past the whole balance), before the state kept the sides last told.
+ */
+const V3_TEXT =
+  '[3,"Cu1goprtl9mDEfreeAgo37GBMAAggn8kHAggn8kHC6IStier:1768003200000gww3-Fgo37Ggww3-FCgo37GCxJCb1g0lxJgo37Gg0lxJggqsuPAgo37GCBGCt1AAggn8kHAAACACb1D0QRhRkYaghHACe1FdCj4fIhyAABjGDb1g0lxJgww3-Fgo37GCDgwBh0lxJADt1AhCTtier:1768003200000hww3-FAuKAAg8wzcA"]';
+const V2_TEXT =
+  '[2,"Cu1goprtl9mDEfreeAgo37GBMAAggn8kHAggn8kHC6IStier:1768003200000gww3-Fgo37Ggww3-FCgo37GCxJCb1g0lxJgo37Gg0lxJggqsuPAgo37GCBGCt1AAggn8kHCACb1D0QRhRkYaACe1FdCj4fIhyABjGDb1g0lxJgww3-Fgo37GCDgwBh0lxJADt1AhCTtier:1768003200000hww3-FAuKAAg8wzcA"]';
+
+function oldInputsState(): MemberState {
+  const granted = run(
+    newMember(),
+    [bonus("b1", T0, 5 * C, T0 + 3 * DAY, { recurrence: "5h" })],
+    T0,
+  );
+  return run(granted, [usage("e1", T0 + HOUR, 120 * C, { taskId: "t1" })], T0 + HOUR);
+}
+
+describe("states stored by older versions", () => {
+  it("version 3 decodes to the same state with no side told; its next moment tells where it stands", () => {
+    const now = oldInputsState();
+    expect([now.lowCreditNotified, now.exhaustedNotified]).toEqual([true, true]);
+    const old = decodeState(V3_TEXT);
+    expect(old).toEqual({ ...now, lowCreditNotified: false, exhaustedNotified: false });
+    const text = encodeState(old);
+    expect(text.startsWith(`[${STATE_CODEC_VERSION},`)).toBe(true);
+    expect(decodeState(text)).toEqual(old);
+    const next = apply(old, usage("e2", T0 + 2 * HOUR, 10_000), ctxAt(T0 + 2 * HOUR));
+    expect(next.notifications.map((n) => n.kind)).toEqual(["low_credit", "credits_exhausted"]);
+    expect(encodeState(next.state)).not.toBe(encodeState(old));
+  });
+
+  it("version 2 decodes too: its records at the state's clock, no side told", () => {
+    const now = oldInputsState();
+    const old = decodeState(V2_TEXT);
+    expect(withoutMemory(old)).toEqual({
+      ...withoutMemory(now),
+      lowCreditNotified: false,
+      exhaustedNotified: false,
+    });
+    expect(old.applied.toArray().map((r) => [r.id, r.entries, r.atSec])).toEqual(
+      now.applied.toArray().map((r) => [r.id, r.entries, Math.ceil(now.clockMs / 1000)]),
+    );
+    expect(decodeState(encodeState(old))).toEqual(old);
   });
 });

@@ -1,7 +1,7 @@
 // The compact, versioned form of a member's state for Redis. decodeState(encodeState(s)) equals s
 // exactly, and encodeState(decodeState(text)) === text.
 //
-// Version 3 is the JSON array [3, "<body>"]: the body is one text read front to back. Numbers are
+// Version 4 is the JSON array [4, "<body>"]: the body is one text read front to back. Numbers are
 // base-64 digits (5 bits each, low first; a digit >= 32 says "more follow"; signed numbers carry
 // the sign in the first digit), most of them short: times relative to the state's clock, amounts
 // as spent, codes for names, flags for fields left at their default. Strings are their length then
@@ -10,7 +10,8 @@
 // remembered ids are the id memory's compact records, copied as one run of characters (never
 // decoded here: a member with thousands of ids in its horizon costs one copy, not a parse). Written byte by byte (no JSON.stringify
 // of an object tree) and read with one JSON.parse of a single string (none when it has no escape).
-// Version 2 states (the same without the horizon's clock, compact ids and record times: read with
+// Version 3 states (the same without the sides last told in the flags: read as none told),
+// version 2 states (the same without the horizon's clock, compact ids and record times: read with
 // clock 0, no compact ids, and every record at the state's clock) and version 1 states
 // (codec-v1.ts) are still read.
 
@@ -35,7 +36,8 @@ import {
   type UsageWindow,
 } from "./types.ts";
 
-export const STATE_CODEC_VERSION = 3;
+export const STATE_CODEC_VERSION = 4;
+const STATE_CODEC_V3 = 3;
 const STATE_CODEC_V2 = 2;
 
 /** Name -> code tables (no indexOf per field). */
@@ -63,6 +65,9 @@ const S_CANCEL = 2;
 const S_WINDOW_5H = 4;
 const S_WINDOW_7D = 8;
 const S_MIGRATED = 16;
+// Version 4: the sides last told (notifications.ts); version 3 and older states have told nothing.
+const S_LOW_NOTIFIED = 32;
+const S_EXHAUSTED_NOTIFIED = 64;
 // A grant's head: class * 8 + source, plus which optional fields follow.
 const G_SPENT = 16;
 const G_EXPIRES = 32;
@@ -84,7 +89,7 @@ const E_PROCESSED = 2048; // processed at another time than the event's
 /** An entry's feature code when it has none. */
 const NO_FEATURE = FEATURES.length;
 
-const HEAD = '[3,"';
+const HEAD = '[4,"';
 const TAIL = '"]';
 /** Characters of a fingerprint: 53 bits as nine base-64 digits. */
 const FP_DIGITS = 9;
@@ -268,7 +273,7 @@ function sharedPrefix(a: string, b: string): number {
   return i;
 }
 
-/** The state as a compact string: the JSON array [3, "<body>"] (version first). */
+/** The state as a compact string: the JSON array [4, "<body>"] (version first). */
 export function encodeState(state: MemberState): string {
   const w = writer;
   w.reset();
@@ -294,7 +299,9 @@ export function encodeState(state: MemberState): string {
       (t.cancelAtMs !== null ? S_CANCEL : 0) +
       (w5 !== null ? S_WINDOW_5H : 0) +
       (w7 !== null ? S_WINDOW_7D : 0) +
-      (state.migrated ? S_MIGRATED : 0),
+      (state.migrated ? S_MIGRATED : 0) +
+      (state.lowCreditNotified ? S_LOW_NOTIFIED : 0) +
+      (state.exhaustedNotified ? S_EXHAUSTED_NOTIFIED : 0),
   );
   if (t.pendingTierId !== null) w.str(t.pendingTierId);
   if (t.cancelAtMs !== null) w.int(base - t.cancelAtMs);
@@ -620,7 +627,7 @@ function hashStates(length: number): Int32Array {
   return states;
 }
 
-/** Reads a version 3 (or 2) body: text from start to end. */
+/** Reads a version 4 (or 3 or 2) body: text from start to end. */
 function decodeBody(text: string, start: number, end: number, version: number): MemberState {
   const r = new Reader(text, start, end);
   const userId = r.str("userId");
@@ -631,7 +638,9 @@ function decodeBody(text: string, start: number, end: number, version: number): 
   const tierGrant = r.u("tier.grant") - 1;
   const tierGrantId = tierGrant < 0 ? r.str("tier.grantId") : null;
   const flags = r.u("flags");
-  if (flags >= 2 * S_MIGRATED) fail("flags are out of range");
+  if (flags >= (version >= STATE_CODEC_VERSION ? 2 * S_EXHAUSTED_NOTIFIED : 2 * S_MIGRATED)) {
+    fail("flags are out of range");
+  }
   const pendingTierId = flags & S_PENDING ? r.str("tier.pending") : null;
   const cancelAtMs = flags & S_CANCEL ? r.time(base, "tier.cancelAt") : null;
   const debtMicros = r.int("debt");
@@ -653,7 +662,7 @@ function decodeBody(text: string, start: number, end: number, version: number): 
   const baseSec = Math.ceil(base / 1000);
   let horizonClockMs = 0;
   let compact = CompactIds.EMPTY;
-  if (version === STATE_CODEC_VERSION) {
+  if (version >= STATE_CODEC_V3) {
     horizonClockMs = r.time(base, "applied.clock");
     const sortedCount = r.count("applied.compact");
     const tailCount = r.count("applied.tail");
@@ -687,7 +696,7 @@ function decodeBody(text: string, start: number, end: number, version: number): 
       states[2 * k + 2] = h1;
       states[2 * k + 3] = h2;
     }
-    const atSec = version === STATE_CODEC_VERSION ? baseSec - r.int("applied.at") : baseSec;
+    const atSec = version >= STATE_CODEC_V3 ? baseSec - r.int("applied.at") : baseSec;
     memory.add(id, finish53(h1, h2), fingerprint, atSec);
     ids.push(id);
     prevId = id;
@@ -765,14 +774,16 @@ function decodeBody(text: string, start: number, end: number, version: number): 
     window5h,
     window7d,
     migrated: (flags & S_MIGRATED) !== 0,
+    lowCreditNotified: (flags & S_LOW_NOTIFIED) !== 0,
+    exhaustedNotified: (flags & S_EXHAUSTED_NOTIFIED) !== 0,
     recentTasks,
     applied: memory.finish(compact, horizonClockMs),
   };
 }
 
-/** Reads a state written by encodeState (this version or 1); throws EngineError(state_invalid) otherwise. */
+/** Reads a state written by encodeState (this version, 3, 2 or 1); throws EngineError(state_invalid) otherwise. */
 export function decodeState(text: string): MemberState {
-  // The common case: [2,"<body>"] with nothing escaped in the body is the body itself.
+  // The common case: [4,"<body>"] with nothing escaped in the body is the body itself.
   if (
     text.startsWith(HEAD) &&
     text.endsWith(TAIL) &&
@@ -788,7 +799,7 @@ export function decodeState(text: string): MemberState {
     throw new EngineError("state_invalid", "stored member state is not JSON", [], cause);
   }
   if (!Array.isArray(root)) fail("state is not an array");
-  if (root[0] === STATE_CODEC_VERSION || root[0] === STATE_CODEC_V2) {
+  if (root[0] === STATE_CODEC_VERSION || root[0] === STATE_CODEC_V3 || root[0] === STATE_CODEC_V2) {
     if (root.length !== 2 || typeof root[1] !== "string") fail("state is not [version, body]");
     return decodeBody(root[1], 0, root[1].length, root[0]);
   }

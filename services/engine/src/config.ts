@@ -5,7 +5,11 @@ import { type Static, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { type ConfigIssue, EngineError } from "./errors.ts";
 import {
+  DAY_MS,
   DEFAULT_DEDUPE_HORIZON_MS,
+  HOUR_MS,
+  MAX_BONUS_LEAD_MS,
+  MAX_BONUS_LEAD_TIMES,
   MAX_DEDUPE_HORIZON_MS,
   MAX_GRANT_MICROS,
   MAX_RATE_MICROS_PER_1K,
@@ -68,6 +72,23 @@ const TierSchema = Type.Object(
 );
 export type Tier = Static<typeof TierSchema>;
 
+const BonusLeadTimeSchema = Type.Object(
+  {
+    /** Named in the notice (`leadTime`) and its id: `3d`, `24h`. */
+    name: Type.String({ pattern: "^[a-z0-9_]{1,16}$" }),
+    /** How long before the expiry the notice is due. */
+    beforeMs: Type.Integer({ minimum: 1, maximum: MAX_BONUS_LEAD_MS }),
+  },
+  { additionalProperties: false },
+);
+export type BonusLeadTime = Static<typeof BonusLeadTimeSchema>;
+
+/** When plans name no lead times: 3 days and 24 hours before a bonus expires. */
+export const DEFAULT_BONUS_LEAD_TIMES: readonly BonusLeadTime[] = [
+  { name: "3d", beforeMs: 3 * DAY_MS },
+  { name: "24h", beforeMs: 24 * HOUR_MS },
+];
+
 export const PlansSchema = Type.Object(
   {
     version: Type.String({ minLength: 1 }),
@@ -77,6 +98,10 @@ export const PlansSchema = Type.Object(
     /** How long an input id is remembered (default 24 hours; limits.ts). */
     dedupeHorizonMs: Type.Optional(
       Type.Integer({ minimum: MIN_DEDUPE_HORIZON_MS, maximum: MAX_DEDUPE_HORIZON_MS }),
+    ),
+    /** `bonus_expiring` notices before a bonus expires (default DEFAULT_BONUS_LEAD_TIMES; [] for none). */
+    bonusExpiringLeadTimes: Type.Optional(
+      Type.Array(BonusLeadTimeSchema, { maxItems: MAX_BONUS_LEAD_TIMES }),
     ),
     /** forgive: the shortfall is recorded and dropped; carry: repaid from the next refresh. */
     overdraft: Type.Union([Type.Literal("forgive"), Type.Literal("carry")]),
@@ -101,6 +126,8 @@ export interface EngineConfig {
   tiersByRank: readonly Tier[];
   /** plans.dedupeHorizonMs or its default. */
   dedupeHorizonMs: number;
+  /** plans.bonusExpiringLeadTimes or their default, longest first (the earliest instant first). */
+  bonusLeadTimes: readonly BonusLeadTime[];
 }
 
 const rateCardCheck = TypeCompiler.Compile(RateCardSchema);
@@ -169,6 +196,15 @@ export function parsePlans(value: unknown, sourceName: string): Plans {
       message: "the free tier must have the lowest rank",
     });
   }
+  const leads = plans.bonusExpiringLeadTimes ?? [];
+  leads.forEach((lead, i) => {
+    if (leads.findIndex((l) => l.name === lead.name || l.beforeMs === lead.beforeMs) < i)
+      issues.push({
+        source: sourceName,
+        path: `/bonusExpiringLeadTimes/${i}`,
+        message: `lead time "${lead.name}" repeats another's name or duration`,
+      });
+  });
   const byRank = [...plans.tiers].sort((a, b) => a.rank - b.rank);
   for (let i = 1; i < byRank.length; i++) {
     const lower = byRank[i - 1]!;
@@ -194,5 +230,8 @@ export function makeConfig(rateCard: RateCard, plans: Plans): EngineConfig {
     tiersById: new Map(plans.tiers.map((t) => [t.id, t])),
     tiersByRank,
     dedupeHorizonMs: plans.dedupeHorizonMs ?? DEFAULT_DEDUPE_HORIZON_MS,
+    bonusLeadTimes: [...(plans.bonusExpiringLeadTimes ?? DEFAULT_BONUS_LEAD_TIMES)].sort(
+      (a, b) => b.beforeMs - a.beforeMs,
+    ),
   };
 }

@@ -5,6 +5,8 @@ export { apply, applyAll } from "./apply.ts";
 export { addMonthsClamped } from "./calendar.ts";
 export { decodeState, encodeState, STATE_CODEC_VERSION } from "./codec.ts";
 export {
+  type BonusLeadTime,
+  DEFAULT_BONUS_LEAD_TIMES,
   type EngineConfig,
   type ModelRate,
   makeConfig,

@@ -42,6 +42,10 @@ export const MAX_DEDUPE_HORIZON_MS = 35 * 24 * 60 * 60 * 1000;
 export const DAY_MS = 24 * HOUR_MS;
 export const WINDOW_5H_MS = 5 * HOUR_MS;
 export const WINDOW_7D_MS = 7 * DAY_MS;
+/** Named lead times plans may set for `bonus_expiring` notices (`bonusExpiringLeadTimes`). */
+export const MAX_BONUS_LEAD_TIMES = 4;
+/** The longest lead time before a bonus expires that plans may set (90 days). */
+export const MAX_BONUS_LEAD_MS = 90 * DAY_MS;
 /** Latest time the engine accepts (year 2200): keeps time arithmetic far from unsafe integers. */
 export const MAX_TIME_MS = 7_258_118_400_000;
 

@@ -2,10 +2,21 @@
 // task, and admission of a new task. Each query first lets time pass (without keeping the result).
 
 import { advanceTo, nextDeadlineMs } from "./advance.ts";
-import { nextBoundary } from "./calendar.ts";
-import type { EngineConfig, Tier } from "./config.ts";
 import { WINDOW_5H_MS, WINDOW_7D_MS } from "./limits.ts";
-import { type EngineContext, isEligibleAt, tierById } from "./state.ts";
+import {
+  nextRefreshAtMs,
+  outOfCreditsPause,
+  spendableMicros,
+  upgradeTo,
+  windowCapPause,
+} from "./pause.ts";
+import {
+  capacityOfGrant,
+  type EngineContext,
+  isEligibleAt,
+  isLowCredit,
+  tierById,
+} from "./state.ts";
 import type {
   Admission,
   AgentTaskKind,
@@ -71,16 +82,6 @@ function windowView(
   };
 }
 
-function nextRefreshAtMs(state: MemberState): number | null {
-  let best: number | null = state.tier.cancelAtMs;
-  for (const g of state.grants) {
-    if (g.recurrence === null) continue;
-    const at = nextBoundary(g.recurrence);
-    if (best === null || at < best) best = at;
-  }
-  return best;
-}
-
 /** floor(a * scale / b) without leaving safe integers. */
 function ratio(a: number, b: number, scale: number): number {
   if (b <= 0) return 0;
@@ -100,7 +101,7 @@ export function balanceView(state: MemberState, ctx: EngineContext): BalanceView
     if (!isEligibleAt(g, nowMs)) continue;
     if (g.cls === "bonus") bonus += g.remainingMicros;
     else subscription += g.remainingMicros;
-    capacity += g.id === s.tier.grantId ? tier.monthlyAllowanceMicros : g.amountMicros;
+    capacity += capacityOfGrant(s, tier, g);
     if (g.cls === "bonus") {
       bonusGrants.push({
         grantId: g.id,
@@ -131,9 +132,8 @@ export function balanceView(state: MemberState, ctx: EngineContext): BalanceView
     remainingByClass: { bonusMicros: bonus, subscriptionMicros: subscription },
     debtMicros: s.debtMicros,
     bonusGrants,
-    nextRefreshAtMs: nextRefreshAtMs(s),
-    // remaining / capacity < threshold%, in integers.
-    lowCredit: BigInt(remaining) * 100n < BigInt(threshold) * BigInt(capacity),
+    nextRefreshAtMs: nextRefreshAtMs(s, nowMs),
+    lowCredit: isLowCredit(remaining, capacity, threshold),
     lowCreditThresholdPercent: threshold,
     window5h: windowView(s.window5h, tier.window5hCapMicros, WINDOW_5H_MS, nowMs),
     window7d: windowView(s.window7d, tier.window7dCapMicros, WINDOW_7D_MS, nowMs),
@@ -164,12 +164,6 @@ export function capabilityOf(feature: Feature, taskKind: AgentTaskKind | null): 
   return feature === "agent" && taskKind === "swarm" ? "agent.swarm" : feature;
 }
 
-/** The lowest tier above `current` that satisfies `fits`, or null. */
-function upgradeTo(config: EngineConfig, current: Tier, fits: (t: Tier) => boolean): string | null {
-  for (const t of config.tiersByRank) if (t.rank > current.rank && fits(t)) return t.id;
-  return null;
-}
-
 /**
  * May the member start a new task now? Refusal order: feature not in tier, window cap, out of
  * credits. Tasks already running are not asked: their usage is always debited.
@@ -182,59 +176,20 @@ export function admitTask(
   const s = advanceTo(state, ctx).state;
   const nowMs = Math.max(ctx.nowMs, s.clockMs);
   const tier = tierById(ctx.config, s.tier.tierId);
-  const refresh = nextRefreshAtMs(s);
   const capability = capabilityOf(task.feature, task.taskKind);
   if (!tier.capabilities.includes(capability)) {
     return {
       allowed: false,
       reason: "feature_not_in_tier",
       retryAtMs: null,
-      nextRefreshAtMs: refresh,
+      nextRefreshAtMs: nextRefreshAtMs(s, nowMs),
       windowResetAtMs: null,
       upgradeTierId: upgradeTo(ctx.config, tier, (t) => t.capabilities.includes(capability)),
     };
   }
-  const capped: { resetAtMs: number; usedMicros: number; which: "5h" | "7d" }[] = [];
-  for (const [which, w, cap, len] of [
-    ["5h", s.window5h, tier.window5hCapMicros, WINDOW_5H_MS],
-    ["7d", s.window7d, tier.window7dCapMicros, WINDOW_7D_MS],
-  ] as const) {
-    if (cap !== null && w !== null && nowMs < w.startMs + len && w.usedMicros >= cap) {
-      capped.push({ resetAtMs: w.startMs + len, usedMicros: w.usedMicros, which });
-    }
-  }
-  if (capped.length > 0) {
-    const resetAtMs = Math.max(...capped.map((c) => c.resetAtMs));
-    return {
-      allowed: false,
-      reason: "window_cap",
-      retryAtMs: resetAtMs,
-      nextRefreshAtMs: refresh,
-      windowResetAtMs: resetAtMs,
-      upgradeTierId: upgradeTo(ctx.config, tier, (t) =>
-        capped.every((c) => {
-          const cap = c.which === "5h" ? t.window5hCapMicros : t.window7dCapMicros;
-          return cap === null || cap > c.usedMicros;
-        }),
-      ),
-    };
-  }
-  let spendable = -s.debtMicros;
-  for (const g of s.grants) if (isEligibleAt(g, nowMs)) spendable += g.remainingMicros;
-  if (spendable <= 0) {
-    return {
-      allowed: false,
-      reason: "out_of_credits",
-      retryAtMs: refresh,
-      nextRefreshAtMs: refresh,
-      windowResetAtMs: null,
-      upgradeTierId: upgradeTo(
-        ctx.config,
-        tier,
-        (t) => t.monthlyAllowanceMicros > tier.monthlyAllowanceMicros,
-      ),
-    };
-  }
+  const capped = windowCapPause(s, tier, nowMs, ctx.config);
+  if (capped !== null) return capped;
+  if (spendableMicros(s, nowMs) <= 0) return outOfCreditsPause(s, tier, nowMs, ctx.config);
   return { allowed: true };
 }
 

@@ -62,6 +62,23 @@ export function ledgerEntry(
   };
 }
 
+/** What a grant adds to the capacity: the tier's allowance for the tier grant, else its amount. */
+export function capacityOfGrant(state: MemberState, tier: Tier, grant: Grant): number {
+  return grant.id === state.tier.grantId ? tier.monthlyAllowanceMicros : grant.amountMicros;
+}
+
+/** The low-credit flag: remaining / capacity under the threshold percent, in integers. */
+export function isLowCredit(
+  remainingMicros: number,
+  capacityMicros: number,
+  thresholdPercent: number,
+): boolean {
+  const r = Math.max(0, remainingMicros);
+  // Exact in doubles below 2^53; balances can reach MAX_GRANTS * MAX_GRANT_MICROS (BigInt then).
+  if (r <= 9e13 && capacityMicros <= 9e13) return r * 100 < thresholdPercent * capacityMicros;
+  return BigInt(r) * 100n < BigInt(thresholdPercent) * BigInt(capacityMicros);
+}
+
 export function isEligibleAt(grant: Grant, atMs: number): boolean {
   return grant.effectiveFromMs <= atMs && (grant.expiresAtMs === null || atMs < grant.expiresAtMs);
 }
@@ -142,6 +159,8 @@ export function openMember(
     window5h: null,
     window7d: null,
     migrated: false,
+    lowCreditNotified: false,
+    exhaustedNotified: false,
     recentTasks: [],
     applied: IdMemory.EMPTY,
   };
@@ -195,6 +214,8 @@ export function copyState(s: MemberState): MemberState {
     window5h: s.window5h === null ? null : { ...s.window5h },
     window7d: s.window7d === null ? null : { ...s.window7d },
     migrated: s.migrated,
+    lowCreditNotified: s.lowCreditNotified,
+    exhaustedNotified: s.exhaustedNotified,
     // Task summaries are replaced, never changed in place; the id memory never changes.
     recentTasks: s.recentTasks.slice(),
     applied: s.applied,
@@ -215,6 +236,8 @@ export function shallowCopy(s: MemberState): MemberState {
     window5h: s.window5h,
     window7d: s.window7d,
     migrated: s.migrated,
+    lowCreditNotified: s.lowCreditNotified,
+    exhaustedNotified: s.exhaustedNotified,
     recentTasks: s.recentTasks,
     applied: s.applied,
   };

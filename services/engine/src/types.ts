@@ -257,6 +257,12 @@ export interface MemberState {
   window5h: UsageWindow | null;
   window7d: UsageWindow | null;
   migrated: boolean;
+  /**
+   * The side of the low-credit threshold and of "new tasks paused" the member was last told about
+   * (notifications.ts); a new member has been told neither.
+   */
+  lowCreditNotified: boolean;
+  exhaustedNotified: boolean;
   /** Newest first, at most MAX_RECENT_TASKS. */
   recentTasks: TaskSummary[];
   /**
@@ -308,6 +314,8 @@ export interface ApplyResult {
   state: MemberState;
   /** New entries (applied), the first answer's entries (duplicate), none (refused). */
   entries: LedgerEntry[];
+  /** What the member and services are told (applied only: a duplicate or refusal tells nothing). */
+  notifications: readonly Notification[];
   outcome: Outcome;
 }
 
@@ -325,3 +333,61 @@ export type Admission =
       /** The next tier up that would let the task run now; null when none does. */
       upgradeTierId: string | null;
     };
+
+/** A paused admission answer: why new tasks are paused, when to retry, the upgrade. */
+export type Pause = Extract<Admission, { allowed: false }>;
+
+export const NOTIFICATION_KINDS = [
+  "low_credit",
+  "credits_restored",
+  "credits_exhausted",
+  "bonus_expiring",
+  "bonus_expired",
+  "window_cap_reached",
+  "refreshed",
+] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+/**
+ * A fact worth telling the member and any service: made by the same apply or advance that makes
+ * the ledger entries, once per crossing (notifications.ts). Fields a kind does not use are null.
+ */
+export interface Notification {
+  /**
+   * Deterministic from the cause: `${inputId}/${kind}` (`${inputId}/window_cap_reached:5h`) for an
+   * input; `${userId}:${kind}:${grantId}:${atMs}` for time (the grant of the step);
+   * `${userId}:bonus_expiring:${grantId}:${expiresAtMs}:${leadTime}` for a lead time.
+   */
+  id: string;
+  kind: NotificationKind;
+  userId: string;
+  /** The input that caused it; null when time did (a reset, an expiry, a lead time). */
+  inputId: string | null;
+  /** The input's processing time, or the instant of the reset, expiry or lead time. */
+  atMs: number;
+  /** When the apply or advance that made it ran. */
+  processedAtMs: number;
+  /** Credits usable at `atMs` (active grants minus carried overdraft, >= 0), as the balance shows. */
+  remainingMicros: number;
+  /** Capacity at `atMs` (tier allowance plus every other active grant), as the balance shows. */
+  capacityMicros: number;
+  /** The earliest upcoming reset or refresh at `atMs`; null when none is scheduled. */
+  nextRefreshAtMs: number | null;
+  /** credits_exhausted and window_cap_reached: what admission answers from then on. */
+  pause: Pause | null;
+  /** window_cap_reached: the window that is full. */
+  window: "5h" | "7d" | null;
+  /** window_cap_reached: when that window ends. */
+  windowResetAtMs: number | null;
+  /** bonus_expiring, bonus_expired, refreshed: the grant. */
+  grantId: string | null;
+  /**
+   * bonus_expiring: what the grant still holds; bonus_expired: what was forfeited; refreshed: what
+   * the grant holds after the refresh.
+   */
+  amountMicros: number | null;
+  /** bonus_expiring, bonus_expired: when the grant expires. */
+  expiresAtMs: number | null;
+  /** bonus_expiring: the lead time's name (plans `bonusExpiringLeadTimes`, e.g. `3d`). */
+  leadTime: string | null;
+}
