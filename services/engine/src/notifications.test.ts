@@ -7,18 +7,7 @@ import { describe, expect, it } from "vitest";
 import { advanceTo, nextDeadlineMs } from "./advance.ts";
 import { apply } from "./apply.ts";
 import { parsePlans } from "./config.ts";
-import {
-  bonus,
-  C,
-  command,
-  config,
-  configWith,
-  DAY,
-  HOUR,
-  T0,
-  USER,
-  usage,
-} from "./fixtures.ts";
+import { bonus, C, command, config, configWith, DAY, HOUR, T0, USER, usage } from "./fixtures.ts";
 import { ctxAt, newMember } from "./harness.ts";
 import { admitTask } from "./queries.ts";
 import {

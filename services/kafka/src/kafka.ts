@@ -6,18 +6,9 @@
 // on a busy 2-core machine, about half the CPU per event). Everything else talks to Kafka through
 // these few functions, so a switch of client stays local.
 import {
-  type API,
-  type Callback,
-  type CreateRecordsBatchOptions,
-  crc32c,
-  createAPI,
-  kGetApi,
-  type MessageRecord,
   Producer as PlatformaticProducer,
   ProduceAcks,
-  produceV11,
   stringSerializer,
-  Writer,
 } from "@platformatic/kafka";
 import {
   type Admin,
@@ -29,7 +20,7 @@ import {
 } from "kafkajs";
 import type { Logger } from "pino";
 import { KafkaError } from "./errors.ts";
-import { encodeProduceBody, encodeRecordBatch, murmur2 } from "./record-batch.ts";
+import { murmur2 } from "./murmur2.ts";
 
 export type { Admin, Producer } from "kafkajs";
 
@@ -133,10 +124,8 @@ export interface RecordSender {
 
 /**
  * The partition of a key, as the Java client and kafkajs' default partitioner choose it
- * (murmur2 & 0x7fffffff, modulo the partition count; @platformatic/kafka takes the modulo).
- * It stands for the library's compatibilityPartitioner, which computes the same hash in BigInt
- * arithmetic: record-batch.ts's murmur2 in 32-bit integers was measured together with
- * createProduceRequest (below), not on its own.
+ * (murmur2 & 0x7fffffff, modulo the partition count; @platformatic/kafka takes the modulo): the
+ * library's compatibilityPartitioner, with murmur2 in 32-bit integers instead of BigInt.
  */
 export function keyPartitioner(_message: unknown, key: Buffer | undefined): number {
   return Buffer.isBuffer(key) ? murmur2(key) & 0x7fffffff : 0;
@@ -149,79 +138,6 @@ export function keyPartitioner(_message: unknown, key: Buffer | undefined): numb
  */
 export function keyPartition(key: string, partitions: number): number {
   return (murmur2(Buffer.from(key, "utf8")) & 0x7fffffff) % partitions;
-}
-
-/**
- * A Produce v11 request (what @platformatic/kafka sends to Kafka 4) built by record-batch.ts:
- * one buffer per partition instead of the library's few per record. What it does not cover
- * (compression, transactions, headers, several topics) goes to the library's own builder.
- *
- * Why it is hand-written, as measured: with the library's builder the consumer's ledger relay
- * (uncompressed sends) was about a fifth of the consumer's CPU in its profiles, and about 2 % with
- * this one. test/bench/consumer.bench.ts, the code without and with it: 42-45 against 30-33 ms
- * CPU per 1,000 events, the ratio to the bench's baseline 25-30 % against 35-39 % (commit
- * c171f0a, which also brought murmur2 in 32-bit integers: the two were measured together). Not
- * measured since on today's consumer (23.5 to 24.1 ms per 1,000 events, docs/BENCHMARKS.md).
- * record-batch.test.ts checks, for random records, that the bytes are the library's.
- */
-export function createProduceRequest(
-  acks: number | undefined,
-  timeout: number | undefined,
-  messages: MessageRecord[],
-  options: Partial<CreateRecordsBatchOptions> = {},
-): Writer {
-  const topic = messages[0]?.topic;
-  const plain =
-    topic !== undefined &&
-    (options.compression ?? "none") === "none" &&
-    !options.transactionalId &&
-    messages.every((m) => m.topic === topic && (m.headers === undefined || m.headers.size === 0));
-  if (!plain) return produceV11.createRequest(acks, timeout, messages, options);
-  const byPartition = new Map<number, MessageRecord[]>();
-  for (const m of messages) {
-    const partition = m.partition ?? 0;
-    const list = byPartition.get(partition);
-    if (list === undefined) byPartition.set(partition, [m]);
-    else list.push(m);
-  }
-  const nowMs = BigInt(Date.now());
-  const batches = [...byPartition]
-    .sort(([a], [b]) => a - b)
-    .map(([partition, records]) => ({
-      partition,
-      batch: encodeRecordBatch(
-        records,
-        {
-          producerId: options.producerId ?? -1n,
-          producerEpoch: options.producerEpoch ?? 0,
-          firstSequence: options.sequences?.getWithDefault(`${topic}:${partition}`, 0) ?? 0,
-          nowMs,
-        },
-        crc32c,
-      ),
-    }));
-  const writer = Writer.create().append(encodeProduceBody(acks ?? 1, timeout ?? 0, topic, batches));
-  if (acks === ProduceAcks.NO_RESPONSE) writer.context.noResponse = true;
-  return writer;
-}
-
-const produceV11Fast = createAPI(0, 11, createProduceRequest, produceV11.parseResponse);
-
-/**
- * @platformatic/kafka's producer with Produce v11 requests built by createProduceRequest. The
- * library offers no public hook for its request builder: this overrides its symbol-keyed
- * `kGetApi` (exported, not documented), so an upgrade of the library must pass
- * record-batch.test.ts and test/integration/kafka-client.test.ts before it is taken. The reason
- * is createProduceRequest's measurement above; without it, use PlatformaticProducer itself.
- */
-class FastProducer<K, V, HK, HV> extends PlatformaticProducer<K, V, HK, HV> {
-  override [kGetApi]<A extends Array<unknown>, R>(name: string, callback: Callback<API<A, R>>) {
-    super[kGetApi]<A, R>(name, (error, api) => {
-      if (error === null && name === "Produce" && api?.version === 11) {
-        callback(null, produceV11Fast as unknown as API<A, R>);
-      } else callback(error, api);
-    });
-  }
 }
 
 /** Retries of one produce request on a retriable error (leader moved, broker unreachable). */
@@ -241,9 +157,7 @@ export async function recordSender(
   clientId: string,
   options: { compression: "gzip" | "none"; requestTimeoutMs: number },
 ): Promise<RecordSender> {
-  // Compressed sends keep the library's own (asynchronous, for gzip) request builder.
-  const Client = options.compression === "none" ? FastProducer : PlatformaticProducer;
-  const producer = new Client<string, Buffer, Buffer, Buffer>({
+  const producer = new PlatformaticProducer<string, Buffer, Buffer, Buffer>({
     clientId,
     bootstrapBrokers: brokers,
     idempotent: true,
