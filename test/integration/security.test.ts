@@ -1,4 +1,4 @@
-// Goal: the access rules of DESIGN.md hold for every route, beyond the cases api.test.ts pins. A
+// Goal: the access rules of docs/product-rules.md hold for every route, beyond the cases api.test.ts pins. A
 // member token reads only its own member (another member's id, known or not, is the same 403
 // without data) and cannot call admin or service endpoints; claims added to a member token make
 // it nothing more; expired, foreign-key, alg=none, other-algorithm, tampered and claim-less tokens

@@ -1,5 +1,5 @@
 // A member's last transactions: ClickHouse history first; the consumer's copy in Redis answers
-// instead when ClickHouse fails, is slow, or lags behind the live state (DESIGN.md: history may
+// instead when ClickHouse fails, is slow, or lags behind the live state (docs/product-rules.md: history may
 // lag, the live balance may not). The answer says which source it came from.
 import type { ClickHouseClient } from "@clickhouse/client";
 import { type MemberState, recentTransactions } from "@creditflow/engine";
@@ -20,7 +20,7 @@ export interface TransactionsAnswer {
   historyError: string | null;
 }
 
-/** Newest first, at most this many: DESIGN.md's "last 10 transactions". */
+/** Newest first, at most this many: the product rules' "last 10 transactions". */
 export const TRANSACTIONS_SHOWN = 10;
 
 /**

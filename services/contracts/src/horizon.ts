@@ -1,4 +1,4 @@
-// The edge of the duplicate horizon (DESIGN.md, "One id, one effect"): an input whose own time
+// The edge of the duplicate horizon (docs/product-rules.md, "One id, one effect"): an input whose own time
 // is older than the horizon when it is accepted can no longer be told from a duplicate, so the
 // edges (producer library, HTTP ingest) refuse it as `too_old` before Kafka, and the consumer
 // dead-letters it with that reason. Pure: the caller passes its clock and its horizon.

@@ -1,4 +1,4 @@
-// Goal: the usage rules of DESIGN.md through apply(): debit order, expiry and lateness, overdraft,
+// Goal: the usage rules of docs/product-rules.md through apply(): debit order, expiry and lateness, overdraft,
 // and one id = one effect. Each test reads like the rule it proves.
 
 import { describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// Goal: every credit command of DESIGN.md: bonus grants, subscription start / upgrade / downgrade /
+// Goal: every credit command of docs/product-rules.md: bonus grants, subscription start / upgrade / downgrade /
 // cancel, revoke, support adjustments and the legacy-quota migration (in full, only once).
 
 import { describe, expect, it } from "vitest";

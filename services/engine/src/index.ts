@@ -1,4 +1,4 @@
-// @creditflow/engine: the credit rules of DESIGN.md as pure functions. The package's only door.
+// @creditflow/engine: the credit rules of docs/product-rules.md as pure functions. The package's only door.
 
 export { advanceTo, nextDeadlineMs } from "./advance.ts";
 export { apply, applyAll } from "./apply.ts";

@@ -28,11 +28,11 @@ export const MAX_GRANT_MICROS = 10_000_000 * MICROS_PER_CREDIT;
 export const MAX_ADVANCE_STEPS = 10_000;
 /** Length of an id chosen by a sender. */
 export const MAX_ID_LENGTH = 200;
-/** Allowed lateness of usage data (DESIGN.md: up to 5 minutes); plans may lower or raise it. */
+/** Allowed lateness of usage data (docs/product-rules.md: up to 5 minutes); plans may lower or raise it. */
 export const DEFAULT_ALLOWED_LATENESS_MS = 5 * 60 * 1000;
 export const HOUR_MS = 60 * 60 * 1000;
 /**
- * How long an id is remembered (DESIGN.md, "One id, one effect"): a repeat accepted within this
+ * How long an id is remembered (docs/product-rules.md, "One id, one effect"): a repeat accepted within this
  * time of its first copy is a duplicate, whatever came in between; an input whose own time is
  * older than this when it is accepted is refused `too_old`. Plans may set 1 second to 35 days.
  */

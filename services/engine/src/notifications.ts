@@ -1,4 +1,4 @@
-// Notification facts (DESIGN.md, "Notifications"): what the member and services are told, made by
+// Notification facts (docs/product-rules.md, "Notifications"): what the member and services are told, made by
 // the same apply and advance that make the ledger entries, with ids derived from their cause, so
 // each crossing is told once however its records are repeated, redelivered or split across runs.
 //

@@ -88,7 +88,7 @@ function ratio(a: number, b: number, scale: number): number {
   return Number((BigInt(Math.max(0, a)) * BigInt(scale)) / BigInt(b));
 }
 
-/** The balance a member sees (DESIGN.md, "What a member sees"). */
+/** The balance a member sees (docs/product-rules.md, "What a member sees"). */
 export function balanceView(state: MemberState, ctx: EngineContext): BalanceView {
   const s = advanceTo(state, ctx).state;
   const nowMs = Math.max(ctx.nowMs, s.clockMs);

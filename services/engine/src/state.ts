@@ -84,7 +84,7 @@ export function isEligibleAt(grant: Grant, atMs: number): boolean {
 }
 
 /**
- * Debit order (DESIGN.md): bonus before subscription; inside a class earliest expiry first (never
+ * Debit order (docs/product-rules.md): bonus before subscription; inside a class earliest expiry first (never
  * expiring last), then priority, then oldest, then grant id.
  */
 export function debitOrder(a: Grant, b: Grant): number {

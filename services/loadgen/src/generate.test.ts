@@ -1,5 +1,5 @@
 // Goal: the generated load is the realistic mix it claims, with no I/O: event shares per
-// feature near their targets, typical task costs on DESIGN.md's free-tier examples with the
+// feature near their targets, typical task costs on the product rules' free-tier examples with the
 // shipped rate card, duplicates and late events at the asked fractions, late duplicates sent
 // after at least the asked number of newer events of their member, one seed one plan.
 import { readFileSync } from "node:fs";
@@ -54,7 +54,7 @@ describe("planUsage", () => {
     }
   });
 
-  it("puts typical tasks on DESIGN.md's free-tier examples (median % of monthly credits)", () => {
+  it("puts typical tasks on the product rules' free-tier examples (median % of monthly credits)", () => {
     const taskCost = new Map<string, { kind: string; micros: number }>();
     for (const { input } of unique) {
       const micros = priceUsage(rateCard, input.feature as Feature, input.model, {

@@ -92,7 +92,7 @@ interface TaskShape {
 
 /**
  * Per-event token shapes. With the default rate card and free tier (100 credits a month) they
- * land on DESIGN.md's examples: a PPT about 1-2%, deep research 5-10%, a piece of code 0.5-2%.
+ * land on the product rules' examples: a PPT about 1-2%, deep research 5-10%, a piece of code 0.5-2%.
  */
 const SHAPES: Record<Exclude<Feature, "agent">, TaskShape> = {
   chat: { events: [1, 3], input: [1_500, 0.9], output: [400, 0.8], cached: [0.3, 0.8] },

@@ -56,7 +56,7 @@ export interface ProducerOptions {
   limits?: Partial<ProducerLimits>;
   clientId?: string;
   /**
-   * The duplicate horizon (DESIGN.md, "One id, one effect"), the same as the consumer's plans:
+   * The duplicate horizon (docs/product-rules.md, "One id, one effect"), the same as the consumer's plans:
    * a resend with the same id within it is a duplicate; an event whose occurredAt is older than
    * it by the producer's clock is refused `too_old`. Default DEFAULT_DEDUPE_HORIZON_MS (24 h),
    * MIN_DEDUPE_HORIZON_MS (1 s) to MAX_DEDUPE_HORIZON_MS (35 days).
