@@ -471,6 +471,8 @@ describe("secrets come from configuration", () => {
       for (const line of text.split("\n")) {
         // Lockfile integrity hashes are digests of public packages, not secrets.
         if (/"integrity":|sha(1|256|384|512)-/.test(line)) continue;
+        // A stored member state in a codec test (`'[3,"…`): the engine's own encoding of test data.
+        if (file.endsWith("codec.test.ts") && /^\s*'\[\d+,"/.test(line)) continue;
         for (const [token] of line.matchAll(/[A-Za-z0-9+/_=-]{32,}/g)) {
           if (!/\d/.test(token) || !/[A-Za-z]/.test(token)) continue;
           // Paths (`node_modules/@scope/pkg-1`) are lower case; random base64 is not.
