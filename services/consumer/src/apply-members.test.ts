@@ -386,6 +386,21 @@ describe("applyToMembers", () => {
     expect(shell.store.held("expiring").version).toBe(2);
   });
 
+  it("sweeps a member past a bonus's lead time: written once, its next deadline after now", async () => {
+    const shell = new Shell(new MemoryMemberStore());
+    await shell.unit(
+      worksOf([record("soon", 82, bonus("soon", "b3", T0, MICROS_PER_CREDIT, T0 + 10 * DAY))]),
+    );
+    // Past the 3-day lead time, before the expiry: a notice, no ledger entry.
+    const later: EngineContext = { config, nowMs: T0 + 7 * DAY + HOUR };
+    const result = await shell.unit([{ userId: "soon", records: [] }], later);
+    expect(shell.store.held("soon").version).toBe(2);
+    const deadline = result.deadlines.find((d) => d.userId === "soon")?.deadlineMs;
+    expect(deadline).toBeGreaterThan(later.nowMs);
+    await shell.unit([{ userId: "soon", records: [] }], later);
+    expect(shell.store.held("soon").version).toBe(2);
+  });
+
   it("takes cached members without a load, and reloads one that another writer moved", async () => {
     const store = new MemoryMemberStore();
     const shell = new Shell(store, new MemberCache(100));

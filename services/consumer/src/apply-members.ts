@@ -132,7 +132,9 @@ function computeMember(
     // The sweeper: only time passes.
     if (state === null) return { write: null, deadlineMs: null, failures, tooOld, counts: local };
     const advanced = advanceTo(state, ctx);
-    if (advanced.entries.length === 0) {
+    // Notifications without entries (a bonus's lead time passed) still change the state: it
+    // records what it told, and its next deadline moves past the lead time.
+    if (advanced.entries.length === 0 && advanced.notifications.length === 0) {
       return {
         write: null,
         deadlineMs: nextDeadlineMs(state, ctx),
